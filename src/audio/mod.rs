@@ -1,0 +1,55 @@
+//! Audio in and out: WAV files, format conversion and resampling.
+
+pub mod resample;
+pub mod wav;
+
+use std::path::PathBuf;
+
+/// Whisper, the VAD and the dialogue loop all work on 16 kHz mono.
+pub const SPEECH_RATE: u32 = 16_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AudioError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a readable WAV file: {reason}")]
+    BadWav { path: PathBuf, reason: String },
+    #[error("unsupported audio format: {0}")]
+    Unsupported(String),
+    #[error("resampling from {from} Hz to {to} Hz failed: {reason}")]
+    Resample { from: u32, to: u32, reason: String },
+}
+
+/// Mono samples in [-1, 1] at a known rate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pcm {
+    pub sample_rate: u32,
+    pub samples: Vec<f32>,
+}
+
+impl Pcm {
+    pub fn new(sample_rate: u32, samples: Vec<f32>) -> Self {
+        Self {
+            sample_rate,
+            samples,
+        }
+    }
+
+    pub fn duration_secs(&self) -> f64 {
+        if self.sample_rate == 0 {
+            return 0.0;
+        }
+        self.samples.len() as f64 / self.sample_rate as f64
+    }
+
+    /// This audio at `rate` (a copy when it already is).
+    pub fn resampled(&self, rate: u32) -> Result<Pcm, AudioError> {
+        Ok(Pcm::new(
+            rate,
+            resample::resample(&self.samples, self.sample_rate, rate)?,
+        ))
+    }
+}

@@ -1,0 +1,337 @@
+//! The `hark` command line. Everything it does lives in the library; this file parses
+//! arguments, calls it, and reports errors with `anyhow`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use serde_json::json;
+
+use hark::audio::{wav, Pcm, SPEECH_RATE};
+use hark::models::{self, fetch, ModelDir, WHISPER_CATALOG};
+use hark::stt::whisper::WhisperModel;
+use hark::stt::{DecodeWindow, TranscribeOptions, Transcriber};
+use hark::tts::{self, VoiceKind};
+
+#[derive(Parser)]
+#[command(name = "hark", version, about = "A low-latency voice assistant")]
+struct Cli {
+    /// Folder with the model files (default: $HARK_MODELS_DIR, else ./models).
+    #[arg(long, global = true)]
+    models: Option<PathBuf>,
+    /// Inference threads (default: cores, at most 4).
+    #[arg(long, global = true)]
+    threads: Option<usize>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Transcribe WAV files (any rate, channels or bit depth).
+    Transcribe {
+        files: Vec<PathBuf>,
+        /// Print one JSON object per file, with timings.
+        #[arg(long)]
+        json: bool,
+        /// Whisper model name (a file models/ggml-NAME.bin).
+        #[arg(long, default_value = "tiny.en")]
+        model: String,
+        /// Encoder window: trimmed to the audio (fast) or Whisper's full 30 s.
+        #[arg(long, value_enum, default_value = "trimmed")]
+        window: Window,
+        /// Words to bias recognition towards.
+        #[arg(long)]
+        prompt: Option<String>,
+    },
+    /// Speak text into a WAV file.
+    Say {
+        text: String,
+        #[arg(short, long)]
+        output: PathBuf,
+        #[arg(long, value_enum, default_value = "piper")]
+        voice: VoiceKind,
+        /// Print timings as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List, download or convert model files.
+    Models {
+        #[command(subcommand)]
+        action: ModelsAction,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Window {
+    Full,
+    Trimmed,
+}
+
+#[derive(Subcommand)]
+enum ModelsAction {
+    /// Show the downloadable Whisper models and what is installed.
+    List,
+    /// Download a ggml Whisper model (needs internet), verifying its SHA-1.
+    Fetch { name: String },
+    /// Convert a CTranslate2 Whisper model folder (model.bin, vocabulary.txt) to ggml.
+    ImportCt2 {
+        dir: PathBuf,
+        /// Name to install it under: models/ggml-NAME.bin.
+        #[arg(long, default_value = "tiny.en")]
+        name: String,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(error) = run(cli) {
+        eprintln!("error: {error:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let models = ModelDir::resolve(cli.models.as_deref());
+    let threads = cli.threads.unwrap_or_else(hark::default_threads).max(1);
+    match cli.command {
+        Command::Transcribe {
+            files,
+            json,
+            model,
+            window,
+            prompt,
+        } => transcribe(&models, threads, &files, json, &model, window, prompt),
+        Command::Say {
+            text,
+            output,
+            voice,
+            json,
+        } => say(&models, threads, &text, &output, voice, json),
+        Command::Models { action } => match action {
+            ModelsAction::List => models_list(&models),
+            ModelsAction::Fetch { name } => models_fetch(&models, &name),
+            ModelsAction::ImportCt2 { dir, name } => models_import(&models, &dir, &name),
+        },
+    }
+}
+
+fn transcribe(
+    models: &ModelDir,
+    threads: usize,
+    files: &[PathBuf],
+    json: bool,
+    model: &str,
+    window: Window,
+    prompt: Option<String>,
+) -> Result<()> {
+    if files.is_empty() {
+        bail!("no WAV files given: hark transcribe FILE.wav [FILE.wav …]");
+    }
+    let whisper = WhisperModel::load(&models.whisper(model), threads)?;
+    let mut session = whisper.session()?;
+    let options = TranscribeOptions {
+        window: match window {
+            Window::Full => DecodeWindow::Full,
+            Window::Trimmed => DecodeWindow::Trimmed,
+        },
+        prompt,
+    };
+    let mut failures = 0;
+    for file in files {
+        // One bad file is reported and skipped; the others are still transcribed.
+        let result = (|| -> Result<_> {
+            let read_start = Instant::now();
+            let audio = wav::read_wav(file)?;
+            let pcm = audio.to_mono().resampled(SPEECH_RATE)?;
+            let prepare_ms = read_start.elapsed().as_secs_f64() * 1000.0;
+            let transcript = session.transcribe(&pcm.samples, &options)?;
+            Ok((audio, prepare_ms, transcript))
+        })();
+        match result {
+            Ok((audio, prepare_ms, transcript)) if json => {
+                println!(
+                    "{}",
+                    json!({
+                        "file": file,
+                        "text": transcript.text,
+                        "segments": transcript.segments,
+                        "input": {"sample_rate": audio.sample_rate, "channels": audio.channels},
+                        "audio_ms": round1(transcript.audio_ms),
+                        "load_ms": round1(whisper.load_ms),
+                        "prepare_ms": round1(prepare_ms),
+                        "decode_ms": round1(transcript.decode_ms),
+                        "window": options.window,
+                    })
+                );
+            }
+            Ok((_, _, transcript)) => println!("{}", transcript.text),
+            Err(error) => {
+                failures += 1;
+                if json {
+                    println!("{}", json!({"file": file, "error": format!("{error:#}")}));
+                } else {
+                    eprintln!("error: {}: {error:#}", file.display());
+                }
+            }
+        }
+    }
+    if failures > 0 {
+        bail!(
+            "{failures} of {} files could not be transcribed",
+            files.len()
+        );
+    }
+    Ok(())
+}
+
+fn say(
+    models: &ModelDir,
+    threads: usize,
+    text: &str,
+    output: &Path,
+    voice: VoiceKind,
+    json: bool,
+) -> Result<()> {
+    if text.trim().is_empty() {
+        bail!("nothing to say: the text is empty");
+    }
+    let load_start = Instant::now();
+    let mut synth = tts::open_voice(voice, models, threads)?;
+    let load_ms = load_start.elapsed().as_secs_f64() * 1000.0;
+    let mut samples = Vec::new();
+    let mut first_chunk_ms = None;
+    let synth_start = Instant::now();
+    tts::speak_streaming(synth.as_mut(), text, &mut |chunk| {
+        first_chunk_ms.get_or_insert(chunk.ready_ms);
+        samples.extend_from_slice(&chunk.samples);
+        true
+    })?;
+    let synth_ms = synth_start.elapsed().as_secs_f64() * 1000.0;
+    let pcm = Pcm::new(synth.sample_rate(), samples);
+    wav::write_wav(output, &pcm).with_context(|| format!("writing {}", output.display()))?;
+    let audio_ms = pcm.duration_secs() * 1000.0;
+    if json {
+        println!(
+            "{}",
+            json!({
+                "output": output,
+                "voice": synth.name(),
+                "sample_rate": pcm.sample_rate,
+                "audio_ms": round1(audio_ms),
+                "load_ms": round1(load_ms),
+                "first_chunk_ms": first_chunk_ms.map(round1),
+                "synth_ms": round1(synth_ms),
+                "real_time_factor": (audio_ms > 0.0).then(|| synth_ms / audio_ms),
+            })
+        );
+    } else {
+        println!(
+            "wrote {} ({:.2} s of {} speech at {} Hz; first audio after {:.0} ms)",
+            output.display(),
+            audio_ms / 1000.0,
+            synth.name(),
+            pcm.sample_rate,
+            first_chunk_ms.unwrap_or(0.0)
+        );
+    }
+    Ok(())
+}
+
+fn models_list(models: &ModelDir) -> Result<()> {
+    println!("models folder: {}", models.root.display());
+    println!("{:<10} {:>8}  {:<9} status", "whisper", "size", "language");
+    for entry in WHISPER_CATALOG {
+        let path = models.whisper(entry.name);
+        let status = if path.exists() { "installed" } else { "-" };
+        let language = if entry.english_only {
+            "English"
+        } else {
+            "multi"
+        };
+        println!(
+            "{:<10} {:>5} MiB  {:<9} {status}",
+            entry.name, entry.size_mib, language
+        );
+    }
+    for (what, path) in [
+        ("piper voice", models.piper_voice(models::PIPER_VOICE)),
+        ("onnxruntime", models.onnxruntime()),
+    ] {
+        let status = if path.exists() {
+            "installed"
+        } else {
+            "missing"
+        };
+        println!("{what:<12} {status:<9} {}", path.display());
+    }
+    Ok(())
+}
+
+fn models_fetch(models: &ModelDir, name: &str) -> Result<()> {
+    let entry = models::whisper_catalog_entry(name)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    eprintln!(
+        "downloading {} ({} MiB) from {}",
+        entry.file_name(),
+        entry.size_mib,
+        entry.url()
+    );
+    let mut last_percent = u64::MAX;
+    let mut progress = |received: u64, total: Option<u64>| {
+        let percent = total.map_or(0, |t| received * 100 / t.max(1));
+        if percent != last_percent {
+            last_percent = percent;
+            let filled = (percent / 5) as usize;
+            eprint!(
+                "\r[{}{}] {:>3}% {:>7.1} MiB",
+                "#".repeat(filled),
+                " ".repeat(20 - filled.min(20)),
+                percent,
+                received as f64 / 1048576.0
+            );
+            let _ = std::io::stderr().flush();
+        }
+    };
+    let path = runtime.block_on(fetch::fetch_whisper(entry, models, &mut progress))?;
+    eprintln!();
+    println!("{} (sha1 verified)", path.display());
+    Ok(())
+}
+
+fn models_import(models: &ModelDir, dir: &Path, name: &str) -> Result<()> {
+    let out = models.whisper(name);
+    let start = Instant::now();
+    let report = models::ggml::convert_ct2_whisper(dir, &out)
+        .with_context(|| format!("converting {} to {}", dir.display(), out.display()))?;
+    let expected = models::ggml::expected_tensor_count(&report.hparams);
+    if report.tensor_count != expected {
+        bail!(
+            "wrote {} tensors but whisper.cpp expects {expected}",
+            report.tensor_count
+        );
+    }
+    let hp = report.hparams;
+    println!(
+        "{}: {} tensors, {:.1} MiB, {} audio / {} text layers of width {}, vocabulary {} ({:.1} s; largest dropped key bias {:.2e})",
+        out.display(),
+        report.tensor_count,
+        report.bytes_written as f64 / 1048576.0,
+        hp.n_audio_layer,
+        hp.n_text_layer,
+        hp.n_audio_state,
+        hp.n_vocab,
+        start.elapsed().as_secs_f64(),
+        report.max_dropped_key_bias
+    );
+    Ok(())
+}
+
+fn round1(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}

@@ -1,0 +1,155 @@
+//! Cuts a stream of text (an LLM's tokens, or a whole reply) into sentences as soon as each
+//! one is complete, so speech can start before the reply is finished.
+
+/// Words whose trailing period does not end a sentence.
+const ABBREVIATIONS: &[&str] = &[
+    "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "vs", "etc", "e.g", "i.e", "approx", "no",
+    "a.m", "p.m",
+];
+
+/// Incremental sentence splitter: `push` text as it arrives, get back complete sentences.
+#[derive(Debug, Default)]
+pub struct SentenceSplitter {
+    pending: String,
+}
+
+impl SentenceSplitter {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds text and returns every sentence that is now complete. A sentence ends at `.`, `!`
+    /// or `?` (with any closing quotes or brackets) followed by whitespace, or at a newline.
+    /// The text after the last boundary waits for more input, since a final `.` may yet turn
+    /// out to be a decimal point or an abbreviation.
+    pub fn push(&mut self, text: &str) -> Vec<String> {
+        self.pending.push_str(text);
+        let mut out = Vec::new();
+        loop {
+            match find_boundary(&self.pending) {
+                Some(end) => {
+                    let sentence: String = self.pending[..end].trim().to_string();
+                    self.pending.drain(..end);
+                    if !sentence.is_empty() {
+                        out.push(sentence);
+                    }
+                }
+                None => break,
+            }
+        }
+        out
+    }
+
+    /// Whatever is left once the text has ended.
+    pub fn finish(&mut self) -> Option<String> {
+        let rest = std::mem::take(&mut self.pending);
+        let rest = rest.trim();
+        (!rest.is_empty()).then(|| rest.to_string())
+    }
+}
+
+/// Byte index just past the first sentence boundary, if one is certain.
+fn find_boundary(text: &str) -> Option<usize> {
+    let chars: Vec<(usize, char)> = text.char_indices().collect();
+    for (i, &(pos, c)) in chars.iter().enumerate() {
+        if c == '\n' {
+            return Some(pos + 1);
+        }
+        if !matches!(c, '.' | '!' | '?' | '…') {
+            continue;
+        }
+        // Absorb runs of terminators and closing quotes/brackets: `?!`, `."`, `.)`.
+        let mut j = i + 1;
+        while j < chars.len()
+            && matches!(chars[j].1, '.' | '!' | '?' | '"' | '\'' | ')' | '”' | '’')
+        {
+            j += 1;
+        }
+        if j >= chars.len() {
+            return None; // cannot tell yet
+        }
+        if !chars[j].1.is_whitespace() {
+            continue; // "3.5", "e.g.x", "example.com"
+        }
+        if c == '.' && is_abbreviation(&text[..pos]) {
+            continue;
+        }
+        return Some(chars[j].0);
+    }
+    None
+}
+
+fn is_abbreviation(before_period: &str) -> bool {
+    let word = before_period
+        .rsplit(|c: char| c.is_whitespace() || c == '(')
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    // A single capital letter is an initial ("J. Smith").
+    ABBREVIATIONS.contains(&word.as_str())
+        || (word.len() == 1 && word.chars().all(|c| c.is_alphabetic()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split_all(text: &str) -> Vec<String> {
+        let mut s = SentenceSplitter::new();
+        let mut v = s.push(text);
+        v.extend(s.finish());
+        v
+    }
+
+    #[test]
+    fn splits_on_terminators() {
+        assert_eq!(
+            split_all("Hello there! How can I help? It costs 3.50 dollars. Bye"),
+            vec![
+                "Hello there!",
+                "How can I help?",
+                "It costs 3.50 dollars.",
+                "Bye"
+            ]
+        );
+    }
+
+    #[test]
+    fn keeps_abbreviations_and_initials_together() {
+        assert_eq!(
+            split_all("Dr. Smith will see you at 3 p.m. tomorrow. J. Doe too."),
+            vec!["Dr. Smith will see you at 3 p.m. tomorrow.", "J. Doe too."]
+        );
+    }
+
+    #[test]
+    fn streams_token_by_token() {
+        let mut s = SentenceSplitter::new();
+        let mut got = Vec::new();
+        for token in [
+            "Sure",
+            ".",
+            " Your",
+            " order",
+            " ships",
+            " today",
+            ".",
+            " Any",
+            "thing else?",
+        ] {
+            got.extend(s.push(token));
+        }
+        // The first sentence is released as soon as the next token shows it ended.
+        assert_eq!(got, vec!["Sure.", "Your order ships today."]);
+        assert_eq!(s.finish().as_deref(), Some("Anything else?"));
+    }
+
+    #[test]
+    fn newline_and_quotes() {
+        assert_eq!(
+            split_all("He said \"yes.\" Then left\nNext"),
+            vec!["He said \"yes.\"", "Then left", "Next"]
+        );
+        assert!(split_all("   ").is_empty());
+    }
+}
