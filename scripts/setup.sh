@@ -20,7 +20,8 @@ step() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 info() { printf '    %s\n' "$*"; }
 
 # --- 1. system packages -------------------------------------------------------------------
-APT_PACKAGES=(cmake libclang-dev pkg-config libasound2-dev libespeak-ng-dev espeak-ng-data)
+# sox is the reference resampler the format tests compare against.
+APT_PACKAGES=(cmake libclang-dev pkg-config libasound2-dev libespeak-ng-dev espeak-ng-data sox)
 step "System packages"
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

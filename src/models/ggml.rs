@@ -672,3 +672,112 @@ mod tests {
         assert_eq!(expected_tensor_count(&hp), 167);
     }
 }
+
+/// One tensor's header in a ggml Whisper file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GgmlTensorInfo {
+    pub name: String,
+    /// Row-major (numpy order) dimensions.
+    pub dims: Vec<usize>,
+    /// 0 = f32, 1 = f16.
+    pub ftype: i32,
+}
+
+/// What a ggml Whisper file declares: hyper-parameters, vocabulary size and tensor headers.
+#[derive(Debug, Clone)]
+pub struct GgmlIndex {
+    pub hparams: WhisperHparams,
+    pub ftype: i32,
+    pub mel_filters: (usize, usize),
+    pub vocab_tokens: usize,
+    pub tensors: Vec<GgmlTensorInfo>,
+}
+
+/// Reads a ggml Whisper file's headers, skipping tensor data, so a file can be checked
+/// without loading it into whisper.cpp.
+pub fn read_ggml_index(path: &Path) -> Result<GgmlIndex, ModelError> {
+    let bytes = std::fs::read(path).map_err(|e| ModelError::io(path, e))?;
+    let mut pos = 0usize;
+    let i32_at = |pos: &mut usize| -> Result<i32, ModelError> {
+        let b = bytes.get(*pos..*pos + 4).ok_or_else(|| {
+            ModelError::Format(format!("{} is truncated at byte {}", path.display(), *pos))
+        })?;
+        *pos += 4;
+        Ok(i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let nonneg = |v: i32, what: &str| -> Result<usize, ModelError> {
+        usize::try_from(v).map_err(|_| ModelError::Format(format!("negative {what} ({v})")))
+    };
+    if i32_at(&mut pos)? as u32 != GGML_MAGIC {
+        return Err(ModelError::Format(format!(
+            "{} is not a ggml file (bad magic)",
+            path.display()
+        )));
+    }
+    let mut h = [0usize; 11];
+    for slot in h.iter_mut() {
+        *slot = nonneg(i32_at(&mut pos)?, "hyper-parameter")?;
+    }
+    let hparams = WhisperHparams {
+        n_vocab: h[0],
+        n_audio_ctx: h[1],
+        n_audio_state: h[2],
+        n_audio_head: h[3],
+        n_audio_layer: h[4],
+        n_text_ctx: h[5],
+        n_text_state: h[6],
+        n_text_head: h[7],
+        n_text_layer: h[8],
+        n_mels: h[9],
+    };
+    let ftype = h[10] as i32;
+    let n_mel = nonneg(i32_at(&mut pos)?, "mel count")?;
+    let n_fft = nonneg(i32_at(&mut pos)?, "fft size")?;
+    pos += 4 * n_mel * n_fft;
+    let vocab_tokens = nonneg(i32_at(&mut pos)?, "vocabulary size")?;
+    for _ in 0..vocab_tokens {
+        let len = nonneg(i32_at(&mut pos)?, "token length")?;
+        pos += len;
+    }
+    let mut tensors = Vec::new();
+    while pos < bytes.len() {
+        let n_dims = nonneg(i32_at(&mut pos)?, "rank")?;
+        let name_len = nonneg(i32_at(&mut pos)?, "name length")?;
+        let ttype = i32_at(&mut pos)?;
+        if n_dims > 4 || !(0..=1).contains(&ttype) {
+            return Err(ModelError::Format(format!(
+                "bad tensor header at byte {pos}"
+            )));
+        }
+        let mut dims = Vec::with_capacity(n_dims);
+        for _ in 0..n_dims {
+            dims.push(nonneg(i32_at(&mut pos)?, "dimension")?);
+        }
+        dims.reverse();
+        let name = bytes
+            .get(pos..pos + name_len)
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .ok_or_else(|| ModelError::Format(format!("bad tensor name at byte {pos}")))?
+            .to_string();
+        pos += name_len;
+        let element = if ttype == 0 { 4 } else { 2 };
+        pos += dims.iter().product::<usize>() * element;
+        if pos > bytes.len() {
+            return Err(ModelError::Format(format!(
+                "tensor {name} runs past the end of the file"
+            )));
+        }
+        tensors.push(GgmlTensorInfo {
+            name,
+            dims,
+            ftype: ttype,
+        });
+    }
+    Ok(GgmlIndex {
+        hparams,
+        ftype,
+        mel_filters: (n_mel, n_fft),
+        vocab_tokens,
+        tensors,
+    })
+}
