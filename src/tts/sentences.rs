@@ -25,16 +25,11 @@ impl SentenceSplitter {
     pub fn push(&mut self, text: &str) -> Vec<String> {
         self.pending.push_str(text);
         let mut out = Vec::new();
-        loop {
-            match find_boundary(&self.pending) {
-                Some(end) => {
-                    let sentence: String = self.pending[..end].trim().to_string();
-                    self.pending.drain(..end);
-                    if !sentence.is_empty() {
-                        out.push(sentence);
-                    }
-                }
-                None => break,
+        while let Some(end) = find_boundary(&self.pending) {
+            let sentence = self.pending[..end].trim().to_string();
+            self.pending.drain(..end);
+            if !sentence.is_empty() {
+                out.push(sentence);
             }
         }
         out

@@ -1,0 +1,170 @@
+//! The `hark` binary as a user runs it: say → transcribe, and the errors people hit first
+//! (no model, no ONNX Runtime, a broken WAV), each naming the fix.
+
+mod common;
+
+use std::process::{Command, Output};
+
+fn hark(args: &[&str]) -> Output {
+    Command::new(common::hark_bin())
+        .args(args)
+        .current_dir(common::root())
+        .output()
+        .expect("run hark")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn say_then_transcribe_with_both_voices() {
+    let models = common::models();
+    let models = models.root.to_str().unwrap();
+    let dir = common::temp_dir("cli-say");
+    for voice in ["piper", "espeak"] {
+        let wav = dir.join(format!("{voice}.wav"));
+        let said = hark(&[
+            "--models",
+            models,
+            "say",
+            "Please cancel my order.",
+            "-o",
+            wav.to_str().unwrap(),
+            "--voice",
+            voice,
+            "--json",
+        ]);
+        assert!(said.status.success(), "{}", stderr(&said));
+        let report: serde_json::Value = serde_json::from_slice(&said.stdout).unwrap();
+        assert_eq!(report["voice"], voice);
+        assert!(report["audio_ms"].as_f64().unwrap() > 500.0);
+        assert!(report["first_chunk_ms"].as_f64().is_some());
+
+        let heard = hark(&[
+            "--models",
+            models,
+            "transcribe",
+            wav.to_str().unwrap(),
+            "--json",
+        ]);
+        assert!(heard.status.success(), "{}", stderr(&heard));
+        let result: serde_json::Value = serde_json::from_slice(&heard.stdout).unwrap();
+        let text = result["text"].as_str().unwrap();
+        assert!(
+            hark::stt::wer::wer("please cancel my order", text) <= 0.25,
+            "{voice}: {text:?}"
+        );
+        for key in ["audio_ms", "decode_ms", "load_ms", "segments"] {
+            assert!(!result[key].is_null(), "{key} missing from {result}");
+        }
+    }
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn missing_whisper_model_says_how_to_get_one() {
+    let empty = common::temp_dir("cli-nomodel");
+    let out = hark(&[
+        "--models",
+        empty.to_str().unwrap(),
+        "transcribe",
+        "assets/none.wav",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("hark models fetch tiny.en") && err.contains("scripts/setup.sh"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(empty).ok();
+}
+
+#[test]
+fn missing_onnxruntime_says_how_to_get_it() {
+    let models = common::models();
+    let out = Command::new(common::hark_bin())
+        .args([
+            "--models",
+            models.root.to_str().unwrap(),
+            "say",
+            "hello",
+            "-o",
+            "/tmp/hark-never.wav",
+        ])
+        .env("ORT_DYLIB_PATH", "/nonexistent/libonnxruntime.so")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("/nonexistent/libonnxruntime.so") && err.contains("scripts/setup.sh"),
+        "{err}"
+    );
+    assert!(!std::path::Path::new("/tmp/hark-never.wav").exists());
+}
+
+#[test]
+fn a_bad_wav_is_reported_and_the_good_ones_still_transcribed() {
+    let models = common::models();
+    let models = models.root.to_str().unwrap();
+    let dir = common::temp_dir("cli-bad");
+    let good = dir.join("good.wav");
+    let bad = dir.join("bad.wav");
+    std::fs::write(&bad, b"this is not audio").unwrap();
+    assert!(hark(&[
+        "--models",
+        models,
+        "say",
+        "Turn on the lights.",
+        "-o",
+        good.to_str().unwrap(),
+        "--voice",
+        "espeak"
+    ])
+    .status
+    .success());
+    let out = hark(&[
+        "--models",
+        models,
+        "transcribe",
+        bad.to_str().unwrap(),
+        good.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a failed file makes the exit status non-zero"
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert!(lines[0]["error"]
+        .as_str()
+        .unwrap()
+        .contains("not a readable WAV"));
+    assert!(lines[1]["text"]
+        .as_str()
+        .unwrap()
+        .to_lowercase()
+        .contains("lights"));
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn unknown_model_and_empty_text_are_refused_clearly() {
+    let out = hark(&["models", "fetch", "huge.xx"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("tiny.en"),
+        "lists the known models: {}",
+        stderr(&out)
+    );
+
+    let out = hark(&["say", "   ", "-o", "/tmp/hark-empty.wav"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("empty"));
+}
