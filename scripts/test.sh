@@ -13,4 +13,12 @@ cargo fmt --all -- --check
 step "cargo clippy (release profile, shares the build with the tests)"
 cargo clippy --release --locked --all-targets -- -D warnings
 step "cargo test (release: Whisper in a debug build is far too slow)"
-cargo test --release --locked -- --test-threads=2
+LOG="$(mktemp)"
+trap 'rm -f "$LOG"' EXIT
+set +e
+cargo test --release --locked -- --test-threads=2 2>&1 | tee "$LOG"
+status=${PIPESTATUS[0]}
+set -e
+# One closing line with the totals over every test binary.
+awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$LOG"
+exit "$status"

@@ -1,0 +1,139 @@
+//! Foundation benchmark: Whisper load time, transcription latency with the full 30 s window
+//! and with the trimmed window, word error rate, peak memory, and TTS first-chunk latency
+//! and real-time factor for both voices. Run with `cargo bench --bench foundation`
+//! after `scripts/setup.sh`; it prints a Markdown table and the machine it ran on.
+
+use std::path::Path;
+use std::time::Instant;
+
+use hark::audio::Pcm;
+use hark::models::ModelDir;
+use hark::stt::wer::word_errors;
+use hark::stt::whisper::WhisperModel;
+use hark::stt::{DecodeWindow, TranscribeOptions, Transcriber};
+use hark::telemetry::{peak_rss_mib, LatencySummary};
+use hark::tts::{self, VoiceKind};
+
+const REPLY: &str = "Sure, I can help with that. Your table for four is booked for seven tonight. Is there anything else I can do for you?";
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    format!(
+        "{cpu}, {} cores available",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0)
+    )
+}
+
+fn main() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let models = ModelDir::new(root.join("models"));
+    let threads = hark::default_threads();
+    let sentences: Vec<String> =
+        std::fs::read_to_string(root.join("assets/sentences/assistant.txt"))
+            .expect("sentence list")
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+            .map(String::from)
+            .collect();
+    println!(
+        "# hark foundation benchmark\n\nmachine: {}; inference threads: {threads}\n",
+        machine()
+    );
+
+    // Whisper: load time (fresh loads), then memory after a first decode.
+    let mut loads = Vec::new();
+    let mut model = None;
+    for _ in 0..3 {
+        let m = WhisperModel::load(&models.whisper("tiny.en"), threads)
+            .expect("tiny.en (run scripts/setup.sh)");
+        loads.push(m.load_ms);
+        model = Some(m);
+    }
+    let model = model.unwrap();
+    let mut session = model.session().unwrap();
+    session
+        .transcribe(&vec![0.0; 16_000], &TranscribeOptions::default())
+        .unwrap();
+    let rss_whisper = peak_rss_mib().unwrap_or(f64::NAN);
+
+    // TTS: speech for every sentence from both voices, with timings.
+    let mut speech: Vec<(VoiceKind, String, Pcm)> = Vec::new();
+    println!("| voice | load ms | first audio of a 3-sentence reply, ms (P50 / P95) | real-time factor |");
+    println!("|---|---|---|---|");
+    for kind in [VoiceKind::Piper, VoiceKind::Espeak] {
+        let start = Instant::now();
+        let mut voice = tts::open_voice(kind, &models, threads).unwrap();
+        let load_ms = start.elapsed().as_secs_f64() * 1000.0;
+        voice.synthesize("Warm up.").unwrap();
+        let mut first_chunk = Vec::new();
+        for _ in 0..10 {
+            let mut first = None;
+            tts::speak_streaming(voice.as_mut(), REPLY, &mut |c| {
+                first.get_or_insert(c.ready_ms);
+                true
+            })
+            .unwrap();
+            first_chunk.push(first.unwrap());
+        }
+        let (mut synth_ms, mut audio_ms) = (0.0, 0.0);
+        for s in &sentences {
+            let t = Instant::now();
+            let samples = voice.synthesize(s).unwrap();
+            synth_ms += t.elapsed().as_secs_f64() * 1000.0;
+            let pcm = Pcm::new(voice.sample_rate(), samples);
+            audio_ms += pcm.duration_secs() * 1000.0;
+            speech.push((kind, s.clone(), pcm.resampled(16_000).unwrap()));
+        }
+        let fc = LatencySummary::from_samples(&first_chunk).unwrap();
+        println!(
+            "| {kind:?} | {load_ms:.0} | {:.1} / {:.1} | {:.4} |",
+            fc.p50_ms,
+            fc.p95_ms,
+            synth_ms / audio_ms
+        );
+    }
+
+    println!("\n| window | voice | utterances | latency P50 / P95 ms | WER |");
+    println!("|---|---|---|---|---|");
+    for window in [DecodeWindow::Full, DecodeWindow::Trimmed] {
+        for kind in [VoiceKind::Piper, VoiceKind::Espeak] {
+            let options = TranscribeOptions {
+                window,
+                prompt: None,
+            };
+            let (mut latencies, mut errors, mut words) = (Vec::new(), 0, 0);
+            for (_, sentence, pcm) in speech.iter().filter(|(k, _, _)| *k == kind) {
+                let t = session.transcribe(&pcm.samples, &options).unwrap();
+                latencies.push(t.decode_ms);
+                let (e, n) = word_errors(sentence, &t.text);
+                errors += e;
+                words += n;
+            }
+            let l = LatencySummary::from_samples(&latencies).unwrap();
+            println!(
+                "| {window:?} | {kind:?} | {} | {:.0} / {:.0} | {:.1} % |",
+                l.count,
+                l.p50_ms,
+                l.p95_ms,
+                100.0 * errors as f64 / words as f64
+            );
+        }
+    }
+    let l = LatencySummary::from_samples(&loads).unwrap();
+    println!(
+        "\nWhisper tiny.en load: P50 {:.0} ms (max {:.0}); peak RSS after load + one decode: {rss_whisper:.0} MiB; \
+         peak RSS of the whole run (Whisper + Piper + espeak): {:.0} MiB",
+        l.p50_ms,
+        l.max_ms,
+        peak_rss_mib().unwrap_or(f64::NAN)
+    );
+}
