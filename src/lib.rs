@@ -5,10 +5,12 @@
 //! [`models`] provisions the model files they load.
 
 pub mod audio;
+pub mod dialogue;
 pub mod models;
 pub mod stt;
 pub mod telemetry;
 pub mod tts;
+pub mod vad;
 
 /// Threads for inference: the machine's cores, at most four (more only adds contention for
 /// the short inputs of a conversation).

@@ -57,6 +57,27 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Hold a spoken conversation: microphone → hark → speaker, or WAV files in their place.
+    Run {
+        /// A WAV file in place of the microphone, delivered in real time.
+        #[arg(long)]
+        input: Option<PathBuf>,
+        /// Record what the speaker plays to this WAV file, aligned sample for sample with
+        /// the input (silence where nothing plays).
+        #[arg(long)]
+        output: Option<PathBuf>,
+        /// Write one JSON object per event (ms on the input timeline) to this file.
+        #[arg(long)]
+        events: Option<PathBuf>,
+        /// Read the input WAV as fast as possible, as if computing took no time
+        /// (deterministic; latencies in the log are then not real).
+        #[arg(long)]
+        fast: bool,
+        #[arg(long, value_enum, default_value = "piper")]
+        voice: VoiceKind,
+        #[arg(long, default_value = "tiny.en")]
+        model: String,
+    },
     /// List, download or convert model files.
     Models {
         #[command(subcommand)]
@@ -110,6 +131,14 @@ fn run(cli: Cli) -> Result<()> {
             voice,
             json,
         } => say(&models, threads, &text, &output, voice, json),
+        Command::Run {
+            input,
+            output,
+            events,
+            fast,
+            voice,
+            model,
+        } => run_conversation(&models, threads, input, output, events, fast, voice, &model),
         Command::Models { action } => match action {
             ModelsAction::List => models_list(&models),
             ModelsAction::Fetch { name } => models_fetch(&models, &name),
@@ -236,6 +265,79 @@ fn say(
             pcm.sample_rate,
             first_chunk_ms.unwrap_or(0.0)
         );
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_conversation(
+    models: &ModelDir,
+    threads: usize,
+    input: Option<PathBuf>,
+    output: Option<PathBuf>,
+    events_path: Option<PathBuf>,
+    fast: bool,
+    voice: VoiceKind,
+    model: &str,
+) -> Result<()> {
+    use hark::audio::file::{WavFileSink, WavFileSource};
+    use hark::dialogue::voice_loop::{run_voice_loop, Engines, Timing, VoiceLoopConfig};
+    use hark::telemetry::events::{Event, EventLog};
+
+    let (Some(input), Some(output)) = (input, output) else {
+        bail!("live audio devices are not wired in yet: give both --input FILE.wav and --output FILE.wav");
+    };
+    let whisper = WhisperModel::load(&models.whisper(model), threads)?;
+    let mut synthesizer = tts::open_voice(voice, models, threads)?;
+    // The first synthesis sets up ONNX Runtime; do it before the user is waiting.
+    synthesizer.synthesize("Ready.")?;
+    let engines = Engines {
+        transcriber: Box::new(whisper.session()?),
+        brain: Box::new(hark::dialogue::builtin::KeywordResponder::new()),
+        synthesizer,
+    };
+    let mut source = WavFileSource::open(&input, !fast)?;
+    let mut sink = WavFileSink::create(&output, source.original_rate())?;
+    let mut log = match &events_path {
+        Some(path) => {
+            EventLog::to_file(path).with_context(|| format!("creating {}", path.display()))?
+        }
+        None => EventLog::new(),
+    };
+    let timing = if fast {
+        Timing::Batch
+    } else {
+        Timing::RealTime
+    };
+    let summary = run_voice_loop(
+        VoiceLoopConfig::default(),
+        timing,
+        &mut source,
+        &mut sink,
+        engines,
+        &mut log,
+    )?;
+    for e in log.events() {
+        match &e.event {
+            Event::Final { text, .. } => {
+                println!("[{:>7.2} s] user:  {text}", e.t_ms as f64 / 1000.0)
+            }
+            Event::Reply { text, .. } => {
+                println!("[{:>7.2} s] hark:  {text}", e.t_ms as f64 / 1000.0)
+            }
+            Event::BargeIn { spoken, .. } => println!(
+                "[{:>7.2} s] (interrupted after: {spoken})",
+                e.t_ms as f64 / 1000.0
+            ),
+            Event::Error { message } => {
+                println!("[{:>7.2} s] error: {message}", e.t_ms as f64 / 1000.0)
+            }
+            _ => {}
+        }
+    }
+    println!("{}", serde_json::to_string(&summary)?);
+    if log.write_failed() {
+        bail!("some events could not be written to the events file (disk full?)");
     }
     Ok(())
 }

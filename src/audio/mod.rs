@@ -1,5 +1,6 @@
 //! Audio in and out: WAV files, format conversion and resampling.
 
+pub mod file;
 pub mod resample;
 pub mod wav;
 
@@ -51,5 +52,25 @@ impl Pcm {
             rate,
             resample::resample(&self.samples, self.sample_rate, rate)?,
         ))
+    }
+}
+
+/// Where audio comes from: a microphone, or a WAV file standing in for one.
+pub trait AudioSource: Send {
+    /// Rate of the samples `read` returns.
+    fn sample_rate(&self) -> u32;
+    /// Fills `buf` with the next mono samples, blocking until they exist (a paced source
+    /// returns audio no faster than real time). Returns how many were written: fewer than
+    /// `buf.len()` only at the end of the stream, 0 once it has ended.
+    fn read(&mut self, buf: &mut [f32]) -> Result<usize, AudioError>;
+}
+
+/// Where audio goes: a speaker, or a WAV file recording what a speaker would play.
+pub trait AudioSink: Send {
+    fn sample_rate(&self) -> u32;
+    fn write(&mut self, samples: &[f32]) -> Result<(), AudioError>;
+    /// Flushes and closes; nothing written before is lost if this fails part-way.
+    fn finish(&mut self) -> Result<(), AudioError> {
+        Ok(())
     }
 }

@@ -2,6 +2,8 @@
 
 use serde::Serialize;
 
+pub mod events;
+
 /// Summary of a set of latencies in milliseconds.
 #[derive(Debug, Clone, Copy, Serialize, PartialEq)]
 pub struct LatencySummary {

@@ -3,6 +3,8 @@
 //! `scripts/setup.sh` first, as `scripts/test.sh` does.
 #![allow(dead_code)]
 
+pub mod conversation;
+
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 

@@ -1,0 +1,799 @@
+//! The real-time voice loop: capture → VAD/endpointing → streaming STT → brain → streaming
+//! TTS → playback, with turn-taking and barge-in.
+//!
+//! One loop thread owns the timeline: every 20 ms it takes a frame from the source, runs the
+//! VAD and the endpointer, collects whatever the workers finished, and writes 20 ms to the
+//! sink (reply audio or silence), so the output lines up with the input sample for sample.
+//! Whisper runs on an STT worker thread, and the brain plus TTS on a reply worker thread,
+//! so decoding or synthesis never stalls capture or playback.
+//!
+//! When the user starts talking over a reply, playback pauses at once (within one onset,
+//! 60 ms) and the interruption is judged: enough voiced time, or words that are not a
+//! backchannel, make it a barge-in (the reply is cancelled and only the part that was played
+//! is kept in the conversation); noise or an "uh-huh" resumes the reply where it paused.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::backchannel::is_backchannel;
+use super::Brain;
+use crate::audio::{resample, AudioError, AudioSink, AudioSource, SPEECH_RATE};
+use crate::stt::partial::PartialStabilizer;
+use crate::stt::{DecodeWindow, TranscribeOptions, Transcriber};
+use crate::telemetry::events::{Event, EventLog, StopReason, TurnState};
+use crate::tts::{SentenceSplitter, Synthesizer};
+use crate::vad::{
+    EndpointEvent, Endpointer, EndpointerConfig, VadError, VoiceDetector, FRAME_MS, FRAME_SAMPLES,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoopError {
+    #[error(transparent)]
+    Audio(#[from] AudioError),
+    #[error(transparent)]
+    Vad(#[from] VadError),
+    #[error("a worker thread stopped unexpectedly: {0}")]
+    Worker(&'static str),
+}
+
+/// How the loop relates to the clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timing {
+    /// The source delivers audio in real time (a microphone, a paced WAV): workers run
+    /// concurrently and their latency shows on the timeline.
+    RealTime,
+    /// The source is read as fast as possible and the loop waits for every worker result
+    /// before the next frame, as if computation took no time: deterministic, for tests and
+    /// batch processing. Latencies on this timeline are not real.
+    Batch,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct VoiceLoopConfig {
+    pub endpointer: EndpointerConfig,
+    /// How often the growing utterance is re-decoded for partial transcripts.
+    pub partial_interval_ms: u64,
+    /// Voiced time over a reply after which the interruption counts as a barge-in even
+    /// before its words are known.
+    pub barge_in_confirm_ms: u64,
+    /// After the input ends, how long to keep going (finishing a reply) at most.
+    pub drain_limit_ms: u64,
+    #[serde(skip)]
+    pub window: DecodeWindow,
+}
+
+impl Default for VoiceLoopConfig {
+    fn default() -> Self {
+        Self {
+            endpointer: EndpointerConfig::default(),
+            partial_interval_ms: 250,
+            barge_in_confirm_ms: 700,
+            drain_limit_ms: 60_000,
+            window: DecodeWindow::Trimmed,
+        }
+    }
+}
+
+/// The engines a conversation runs on; each moves to its own worker thread.
+pub struct Engines {
+    pub transcriber: Box<dyn Transcriber>,
+    pub brain: Box<dyn Brain>,
+    pub synthesizer: Box<dyn Synthesizer>,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct RunSummary {
+    pub input_ms: u64,
+    pub output_ms: u64,
+    pub user_turns: u64,
+    pub replies: u64,
+    pub barge_ins: u64,
+    pub false_interruptions: u64,
+}
+
+// ---- workers ------------------------------------------------------------------------------
+
+struct SttJob {
+    utterance: u64,
+    is_final: bool,
+    audio: Vec<f32>,
+    prompt: Option<String>,
+}
+
+struct SttDone {
+    utterance: u64,
+    is_final: bool,
+    text: Result<String, String>,
+    decode_ms: f64,
+}
+
+fn spawn_stt(
+    mut transcriber: Box<dyn Transcriber>,
+    window: DecodeWindow,
+) -> (Sender<SttJob>, Receiver<SttDone>, JoinHandle<()>) {
+    let (job_tx, job_rx) = mpsc::channel::<SttJob>();
+    let (done_tx, done_rx) = mpsc::channel();
+    let handle = std::thread::Builder::new()
+        .name("hark-stt".into())
+        .spawn(move || {
+            for job in job_rx {
+                let options = TranscribeOptions {
+                    window,
+                    prompt: job.prompt,
+                };
+                let start = Instant::now();
+                let text = transcriber
+                    .transcribe(&job.audio, &options)
+                    .map(|t| t.text)
+                    .map_err(|e| e.to_string());
+                let done = SttDone {
+                    utterance: job.utterance,
+                    is_final: job.is_final,
+                    text,
+                    decode_ms: start.elapsed().as_secs_f64() * 1000.0,
+                };
+                if done_tx.send(done).is_err() {
+                    break;
+                }
+            }
+        })
+        .expect("spawn the STT thread");
+    (job_tx, done_rx, handle)
+}
+
+enum ReplyJob {
+    Respond { turn: u64, text: String },
+    Interrupted { spoken: String },
+}
+
+enum ReplyMsg {
+    Sentence {
+        turn: u64,
+        text: String,
+        samples: Vec<f32>,
+    },
+    Done {
+        turn: u64,
+    },
+    Failed {
+        turn: u64,
+        message: String,
+    },
+    Vocabulary(Option<String>),
+}
+
+fn spawn_reply(
+    mut brain: Box<dyn Brain>,
+    mut synth: Box<dyn Synthesizer>,
+    sink_rate: u32,
+    current_turn: Arc<AtomicU64>,
+) -> (Sender<ReplyJob>, Receiver<ReplyMsg>, JoinHandle<()>) {
+    let (job_tx, job_rx) = mpsc::channel::<ReplyJob>();
+    let (msg_tx, msg_rx) = mpsc::channel();
+    let handle = std::thread::Builder::new()
+        .name("hark-reply".into())
+        .spawn(move || {
+            let tts_rate = synth.sample_rate();
+            for job in job_rx {
+                match job {
+                    ReplyJob::Interrupted { spoken } => brain.interrupted(&spoken),
+                    ReplyJob::Respond { turn, text } => {
+                        let live = |t: u64| current_turn.load(Ordering::SeqCst) == t;
+                        let mut splitter = SentenceSplitter::new();
+                        let mut failure: Option<String> = None;
+                        let mut speak = |sentence: String, failure: &mut Option<String>| -> bool {
+                            if !live(turn) {
+                                return false;
+                            }
+                            let samples = synth
+                                .synthesize(&sentence)
+                                .map_err(|e| e.to_string())
+                                .and_then(|s| {
+                                    resample::resample(&s, tts_rate, sink_rate)
+                                        .map_err(|e| e.to_string())
+                                });
+                            match samples {
+                                Ok(samples) => msg_tx
+                                    .send(ReplyMsg::Sentence {
+                                        turn,
+                                        text: sentence,
+                                        samples,
+                                    })
+                                    .is_ok(),
+                                Err(e) => {
+                                    *failure = Some(e);
+                                    false
+                                }
+                            }
+                        };
+                        let result = brain.respond(&text, &mut |piece| {
+                            for sentence in splitter.push(piece) {
+                                if !speak(sentence, &mut failure) {
+                                    return false;
+                                }
+                            }
+                            true
+                        });
+                        if let Err(e) = result {
+                            failure.get_or_insert(e.to_string());
+                        }
+                        if failure.is_none() {
+                            if let Some(rest) = splitter.finish() {
+                                speak(rest, &mut failure);
+                            }
+                        }
+                        let end = match failure {
+                            Some(message) => ReplyMsg::Failed { turn, message },
+                            None => ReplyMsg::Done { turn },
+                        };
+                        let _ = msg_tx.send(ReplyMsg::Vocabulary(brain.expected_vocabulary()));
+                        if msg_tx.send(end).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        })
+        .expect("spawn the reply thread");
+    (job_tx, msg_rx, handle)
+}
+
+// ---- playback -----------------------------------------------------------------------------
+
+struct QueuedSentence {
+    text: String,
+    samples: Vec<f32>,
+    played: usize,
+}
+
+/// The reply being played.
+struct Playback {
+    turn: u64,
+    queue: VecDeque<QueuedSentence>,
+    spoken: Vec<String>,
+    started: bool,
+    paused: bool,
+    reply_done: bool,
+}
+
+impl Playback {
+    fn new(turn: u64) -> Self {
+        Self {
+            turn,
+            queue: VecDeque::new(),
+            spoken: Vec::new(),
+            started: false,
+            paused: false,
+            reply_done: false,
+        }
+    }
+
+    /// The part of the reply the user has heard: whole sentences, plus the words of the
+    /// current sentence in proportion to how much of it was played.
+    fn spoken_text(&self) -> String {
+        let mut parts = self.spoken.clone();
+        if let Some(current) = self.queue.front() {
+            if current.played > 0 && !current.samples.is_empty() {
+                let words: Vec<&str> = current.text.split_whitespace().collect();
+                let heard = words.len() * current.played / current.samples.len();
+                if heard > 0 {
+                    parts.push(format!("{}…", words[..heard].join(" ")));
+                }
+            }
+        }
+        parts.join(" ")
+    }
+
+    fn finished(&self) -> bool {
+        self.reply_done && self.queue.is_empty()
+    }
+}
+
+// ---- the loop -----------------------------------------------------------------------------
+
+struct Interruption {
+    /// Set when the interrupting utterance has ended and its final transcript is awaited.
+    awaiting_final: bool,
+}
+
+struct LoopState<'a> {
+    config: VoiceLoopConfig,
+    timing: Timing,
+    events: &'a mut EventLog,
+    state: TurnState,
+    summary: RunSummary,
+    now_ms: u64,
+    // STT
+    stt_tx: Sender<SttJob>,
+    stt_rx: Receiver<SttDone>,
+    stt_pending: usize,
+    utterance: u64,
+    partial_in_flight: bool,
+    last_partial_ms: u64,
+    stabilizer: PartialStabilizer,
+    prompt: Option<String>,
+    /// Text of an utterance whose reply was abandoned because the user kept talking.
+    carry_over: String,
+    /// What the reply being prepared answers.
+    last_user_text: String,
+    // reply
+    reply_tx: Sender<ReplyJob>,
+    reply_rx: Receiver<ReplyMsg>,
+    current_turn: Arc<AtomicU64>,
+    awaiting_reply: Option<u64>,
+    playback: Option<Playback>,
+    interruption: Option<Interruption>,
+}
+
+impl LoopState<'_> {
+    fn emit(&mut self, event: Event) {
+        self.events.push(self.now_ms, event);
+    }
+
+    fn set_state(&mut self, to: TurnState) {
+        if self.state != to {
+            let from = self.state;
+            self.state = to;
+            self.emit(Event::State { from, to });
+        }
+    }
+
+    fn submit_stt(&mut self, audio: Vec<f32>, is_final: bool) -> Result<(), LoopError> {
+        self.stt_tx
+            .send(SttJob {
+                utterance: self.utterance,
+                is_final,
+                audio,
+                prompt: self.prompt.clone(),
+            })
+            .map_err(|_| LoopError::Worker("stt"))?;
+        self.stt_pending += 1;
+        if !is_final {
+            self.partial_in_flight = true;
+        }
+        if self.timing == Timing::Batch {
+            let done = self.stt_rx.recv().map_err(|_| LoopError::Worker("stt"))?;
+            self.on_stt(done)?;
+        }
+        Ok(())
+    }
+
+    fn start_reply(&mut self, text: String) -> Result<(), LoopError> {
+        let turn = self.current_turn.fetch_add(1, Ordering::SeqCst) + 1;
+        self.summary.user_turns += 1;
+        self.last_user_text = text.clone();
+        self.reply_tx
+            .send(ReplyJob::Respond { turn, text })
+            .map_err(|_| LoopError::Worker("reply"))?;
+        self.awaiting_reply = Some(turn);
+        self.playback = Some(Playback::new(turn));
+        self.set_state(TurnState::Thinking);
+        if self.timing == Timing::Batch {
+            self.wait_for_audio()?;
+        }
+        Ok(())
+    }
+
+    /// Batch timing: block until the reply has audio to play, or has ended.
+    fn wait_for_audio(&mut self) -> Result<(), LoopError> {
+        loop {
+            let ready = match &self.playback {
+                Some(p) => !p.queue.is_empty() || p.reply_done,
+                None => true,
+            };
+            if ready {
+                return Ok(());
+            }
+            let msg = self
+                .reply_rx
+                .recv()
+                .map_err(|_| LoopError::Worker("reply"))?;
+            self.on_reply(msg);
+        }
+    }
+
+    /// Cancels the reply in progress (no more sentences are made or played).
+    fn cancel_reply(&mut self) {
+        // Moving the current turn on makes the reply worker stop at its next sentence.
+        self.current_turn.fetch_add(1, Ordering::SeqCst);
+        self.awaiting_reply = None;
+        self.playback = None;
+        self.interruption = None;
+    }
+
+    fn barge_in(&mut self) -> Result<(), LoopError> {
+        let Some(playback) = self.playback.take() else {
+            return Ok(());
+        };
+        let spoken = playback.spoken_text();
+        let turn = playback.turn;
+        self.cancel_reply();
+        self.summary.barge_ins += 1;
+        self.emit(Event::AudioOutStop {
+            turn,
+            reason: StopReason::BargeIn,
+        });
+        self.emit(Event::BargeIn {
+            turn,
+            spoken: spoken.clone(),
+        });
+        self.reply_tx
+            .send(ReplyJob::Interrupted { spoken })
+            .map_err(|_| LoopError::Worker("reply"))?;
+        self.set_state(TurnState::UserSpeaking);
+        Ok(())
+    }
+
+    fn resume_after_false_interruption(&mut self) {
+        self.interruption = None;
+        self.summary.false_interruptions += 1;
+        if let Some(p) = self.playback.as_mut() {
+            p.paused = false;
+            let turn = p.turn;
+            self.emit(Event::PlaybackResumed { turn });
+        }
+    }
+
+    fn on_endpoint(&mut self, event: EndpointEvent) -> Result<(), LoopError> {
+        match event {
+            EndpointEvent::SpeechStart { at_ms } => {
+                self.utterance += 1;
+                self.stabilizer = PartialStabilizer::new();
+                self.partial_in_flight = false;
+                self.last_partial_ms = self.now_ms;
+                self.emit(Event::SpeechStart { at_ms });
+                let playing = self.playback.as_ref().is_some_and(|p| p.started);
+                if playing {
+                    // Stop the sound now; decide later whether this is a real interruption.
+                    let p = self.playback.as_mut().expect("playing");
+                    p.paused = true;
+                    let turn = p.turn;
+                    self.interruption = Some(Interruption {
+                        awaiting_final: false,
+                    });
+                    self.emit(Event::PlaybackPaused { turn });
+                } else {
+                    if self.state == TurnState::Thinking {
+                        // The user kept talking after a pause the endpointer took for the end:
+                        // drop that reply and answer the whole thing once they finish.
+                        if self.playback.is_some() {
+                            self.carry_over = std::mem::take(&mut self.last_user_text);
+                            self.summary.user_turns -= 1;
+                        }
+                        self.cancel_reply();
+                    }
+                    self.set_state(TurnState::UserSpeaking);
+                }
+            }
+            EndpointEvent::SpeechEnd { at_ms, audio } => {
+                self.emit(Event::SpeechEnd { at_ms });
+                if let Some(i) = self.interruption.as_mut() {
+                    i.awaiting_final = true;
+                } else {
+                    self.set_state(TurnState::Thinking);
+                }
+                self.submit_stt(audio, true)?;
+            }
+            EndpointEvent::Discarded { voiced_ms, .. } => {
+                self.emit(Event::Noise { voiced_ms });
+                if self.interruption.is_some() {
+                    self.resume_after_false_interruption();
+                } else if self.state == TurnState::UserSpeaking {
+                    let to = if self.playback.is_some() {
+                        TurnState::Thinking
+                    } else {
+                        TurnState::Listening
+                    };
+                    self.set_state(to);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn on_stt(&mut self, done: SttDone) -> Result<(), LoopError> {
+        self.stt_pending -= 1;
+        if !done.is_final {
+            self.partial_in_flight = false;
+            if done.utterance != self.utterance {
+                return Ok(());
+            }
+            if let Ok(text) = done.text {
+                if let Some(stable) = self.stabilizer.update(&text) {
+                    self.emit(Event::Partial {
+                        text: stable.clone(),
+                    });
+                    if self.interruption.is_some() && !is_backchannel(&stable) {
+                        self.barge_in()?;
+                    }
+                }
+            }
+            return Ok(());
+        }
+        let text = match done.text {
+            Ok(text) => text,
+            Err(message) => {
+                self.emit(Event::Error { message });
+                String::new()
+            }
+        };
+        self.emit(Event::Final {
+            text: text.clone(),
+            stt_ms: (done.decode_ms * 10.0).round() / 10.0,
+        });
+        if let Some(interruption) = &self.interruption {
+            if interruption.awaiting_final && is_backchannel(&text) {
+                self.resume_after_false_interruption();
+                return Ok(());
+            }
+            // The interruption's own words decide it: they are a new request.
+            self.barge_in()?;
+            self.set_state(TurnState::Thinking);
+        }
+        let full = format!("{} {}", std::mem::take(&mut self.carry_over), text)
+            .trim()
+            .to_string();
+        if full.is_empty() {
+            if self.playback.is_none() {
+                self.set_state(TurnState::Listening);
+            }
+            return Ok(());
+        }
+        if self.state == TurnState::UserSpeaking {
+            // Already talking again: keep this text for when they finish.
+            self.carry_over = full;
+            return Ok(());
+        }
+        self.start_reply(full)
+    }
+
+    fn on_reply(&mut self, msg: ReplyMsg) {
+        match msg {
+            ReplyMsg::Vocabulary(v) => self.prompt = v,
+            ReplyMsg::Sentence {
+                turn,
+                text,
+                samples,
+            } => {
+                if let Some(p) = self.playback.as_mut().filter(|p| p.turn == turn) {
+                    p.queue.push_back(QueuedSentence {
+                        text: text.clone(),
+                        samples,
+                        played: 0,
+                    });
+                    self.events.push(self.now_ms, Event::Reply { turn, text });
+                }
+            }
+            ReplyMsg::Done { turn } => {
+                if let Some(p) = self.playback.as_mut().filter(|p| p.turn == turn) {
+                    p.reply_done = true;
+                }
+                if self.awaiting_reply == Some(turn) {
+                    self.awaiting_reply = None;
+                }
+            }
+            ReplyMsg::Failed { turn, message } => {
+                self.emit(Event::Error { message });
+                if let Some(p) = self.playback.as_mut().filter(|p| p.turn == turn) {
+                    p.reply_done = true;
+                }
+                if self.awaiting_reply == Some(turn) {
+                    self.awaiting_reply = None;
+                }
+            }
+        }
+    }
+
+    /// Fills one output frame from the reply (or silence) and finishes the reply when done.
+    fn render(
+        &mut self,
+        out: &mut [f32],
+        frame_start_ms: u64,
+        sink_rate: u32,
+    ) -> Result<(), LoopError> {
+        out.fill(0.0);
+        if self.timing == Timing::Batch {
+            if let Some(p) = &self.playback {
+                if !p.paused && p.queue.is_empty() && !p.reply_done {
+                    self.wait_for_audio()?;
+                }
+            }
+        }
+        let Some(p) = self.playback.as_mut() else {
+            return Ok(());
+        };
+        let mut written = 0;
+        let mut started_at = None;
+        if !p.paused {
+            while written < out.len() {
+                let Some(sentence) = p.queue.front_mut() else {
+                    break;
+                };
+                if !p.started {
+                    p.started = true;
+                    started_at = Some(frame_start_ms + (written as u64 * 1000) / sink_rate as u64);
+                }
+                let n = (out.len() - written).min(sentence.samples.len() - sentence.played);
+                out[written..written + n]
+                    .copy_from_slice(&sentence.samples[sentence.played..sentence.played + n]);
+                sentence.played += n;
+                written += n;
+                if sentence.played == sentence.samples.len() {
+                    let done = p.queue.pop_front().expect("front exists");
+                    p.spoken.push(done.text);
+                }
+            }
+        }
+        let turn = p.turn;
+        let finished = p.started && p.finished();
+        let never_started = !p.started && p.finished();
+        if let Some(at) = started_at {
+            self.summary.replies += 1;
+            self.events.push(at, Event::AudioOutStart { turn });
+            self.set_state(TurnState::Speaking);
+        }
+        if finished || never_started {
+            self.playback = None;
+            if finished {
+                let end = frame_start_ms + (written as u64 * 1000) / sink_rate as u64;
+                self.events.push(
+                    end,
+                    Event::AudioOutStop {
+                        turn,
+                        reason: StopReason::Finished,
+                    },
+                );
+            }
+            if matches!(self.state, TurnState::Speaking | TurnState::Thinking) {
+                self.set_state(TurnState::Listening);
+            }
+        }
+        Ok(())
+    }
+
+    fn busy(&self, endpointer: &Endpointer) -> bool {
+        endpointer.in_speech()
+            || self.stt_pending > 0
+            || self.awaiting_reply.is_some()
+            || self.playback.is_some()
+    }
+}
+
+/// Runs a conversation from `source` to `sink` until the source ends and the last reply has
+/// been played (or `drain_limit_ms` has passed).
+pub fn run_voice_loop(
+    config: VoiceLoopConfig,
+    timing: Timing,
+    source: &mut dyn AudioSource,
+    sink: &mut dyn AudioSink,
+    engines: Engines,
+    events: &mut EventLog,
+) -> Result<RunSummary, LoopError> {
+    if source.sample_rate() != SPEECH_RATE {
+        return Err(LoopError::Audio(AudioError::Unsupported(format!(
+            "the voice loop reads 16 kHz sources; this one is {} Hz",
+            source.sample_rate()
+        ))));
+    }
+    let sink_rate = sink.sample_rate();
+    let current_turn = Arc::new(AtomicU64::new(0));
+    let (stt_tx, stt_rx, stt_thread) = spawn_stt(engines.transcriber, config.window);
+    let (reply_tx, reply_rx, reply_thread) = spawn_reply(
+        engines.brain,
+        engines.synthesizer,
+        sink_rate,
+        current_turn.clone(),
+    );
+
+    let mut vad = VoiceDetector::new();
+    let mut endpointer = Endpointer::new(config.endpointer);
+    let mut st = LoopState {
+        config,
+        timing,
+        events,
+        state: TurnState::Listening,
+        summary: RunSummary::default(),
+        now_ms: 0,
+        stt_tx,
+        stt_rx,
+        stt_pending: 0,
+        utterance: 0,
+        partial_in_flight: false,
+        last_partial_ms: 0,
+        stabilizer: PartialStabilizer::new(),
+        prompt: None,
+        carry_over: String::new(),
+        last_user_text: String::new(),
+        reply_tx,
+        reply_rx,
+        current_turn,
+        awaiting_reply: None,
+        playback: None,
+        interruption: None,
+    };
+
+    let mut frame = vec![0f32; FRAME_SAMPLES];
+    let mut out = Vec::with_capacity(sink_rate as usize / 10);
+    let mut frame_index: u64 = 0;
+    let mut input_frames: u64 = 0;
+    let mut input_ended = false;
+    let mut drained_ms = 0;
+    let result = loop {
+        if !input_ended {
+            let n = match source.read(&mut frame) {
+                Ok(n) => n,
+                Err(e) => break Err(e.into()),
+            };
+            if n < FRAME_SAMPLES {
+                frame[n..].fill(0.0);
+                input_ended = true;
+            }
+            if n > 0 {
+                input_frames += 1;
+            }
+        } else {
+            // After the input ends, silence lets a pending utterance end and a reply finish.
+            frame.fill(0.0);
+            drained_ms += FRAME_MS;
+            if !st.busy(&endpointer) || drained_ms > st.config.drain_limit_ms {
+                break Ok(());
+            }
+            if timing == Timing::RealTime {
+                std::thread::sleep(Duration::from_millis(FRAME_MS));
+            }
+        }
+        let frame_start = frame_index * FRAME_MS;
+        st.now_ms = frame_start + FRAME_MS;
+
+        let step = (|| -> Result<(), LoopError> {
+            let voiced = vad.is_speech(&frame)?;
+            if let Some(event) = endpointer.push(&frame, voiced) {
+                st.on_endpoint(event)?;
+            }
+            // Partial transcripts of the growing utterance.
+            if endpointer.in_speech()
+                && !st.partial_in_flight
+                && st.now_ms >= st.last_partial_ms + st.config.partial_interval_ms
+            {
+                st.last_partial_ms = st.now_ms;
+                let snapshot = endpointer.utterance().to_vec();
+                st.submit_stt(snapshot, false)?;
+            }
+            // A long interruption is a barge-in even before its words are known.
+            if st.interruption.as_ref().is_some_and(|i| !i.awaiting_final)
+                && endpointer.voiced_ms() >= st.config.barge_in_confirm_ms
+            {
+                st.barge_in()?;
+            }
+            while let Ok(done) = st.stt_rx.try_recv() {
+                st.on_stt(done)?;
+            }
+            while let Ok(msg) = st.reply_rx.try_recv() {
+                st.on_reply(msg);
+            }
+            let due = ((frame_index + 1) * sink_rate as u64 / 50
+                - frame_index * sink_rate as u64 / 50) as usize;
+            out.resize(due, 0.0);
+            st.render(&mut out, frame_start, sink_rate)?;
+            sink.write(&out)?;
+            Ok(())
+        })();
+        if let Err(e) = step {
+            break Err(e);
+        }
+        frame_index += 1;
+    };
+    let mut summary = std::mem::take(&mut st.summary);
+    summary.input_ms = input_frames * FRAME_MS;
+    summary.output_ms = frame_index * FRAME_MS;
+    drop(st);
+    let _ = stt_thread.join();
+    let _ = reply_thread.join();
+    sink.finish()?;
+    result.map(|_| summary)
+}

@@ -1,0 +1,132 @@
+//! The conversation's event log: one JSON object per line, each stamped with milliseconds on
+//! the input audio's timeline, so latencies can be read off the log (or checked against the
+//! audio itself).
+
+use std::io::Write;
+use std::path::Path;
+
+use serde::Serialize;
+
+/// Turn-taking states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TurnState {
+    Listening,
+    UserSpeaking,
+    Thinking,
+    Speaking,
+}
+
+/// Why reply audio stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    Finished,
+    BargeIn,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    SpeechStart {
+        at_ms: u64,
+    },
+    SpeechEnd {
+        at_ms: u64,
+    },
+    /// Voiced audio too short to be speech, ignored.
+    Noise {
+        voiced_ms: u64,
+    },
+    Partial {
+        text: String,
+    },
+    Final {
+        text: String,
+        stt_ms: f64,
+    },
+    State {
+        from: TurnState,
+        to: TurnState,
+    },
+    Reply {
+        turn: u64,
+        text: String,
+    },
+    AudioOutStart {
+        turn: u64,
+    },
+    AudioOutStop {
+        turn: u64,
+        reason: StopReason,
+    },
+    /// Playback paused because the user started talking; it resumes if that was only a
+    /// backchannel or noise.
+    PlaybackPaused {
+        turn: u64,
+    },
+    PlaybackResumed {
+        turn: u64,
+    },
+    /// The user interrupted: only `spoken` (the part of the reply that was played) counts.
+    BargeIn {
+        turn: u64,
+        spoken: String,
+    },
+    Error {
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TimedEvent {
+    pub t_ms: u64,
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+/// Collects events in memory and optionally appends them to a JSONL file as they happen.
+#[derive(Default)]
+pub struct EventLog {
+    events: Vec<TimedEvent>,
+    file: Option<std::io::BufWriter<std::fs::File>>,
+    write_failed: bool,
+}
+
+impl EventLog {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn to_file(path: &Path) -> std::io::Result<Self> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)?;
+        }
+        Ok(Self {
+            events: Vec::new(),
+            file: Some(std::io::BufWriter::new(std::fs::File::create(path)?)),
+            write_failed: false,
+        })
+    }
+
+    pub fn push(&mut self, t_ms: u64, event: Event) {
+        let timed = TimedEvent { t_ms, event };
+        if let Some(file) = self.file.as_mut() {
+            // A failing log (full disk) must not stop the conversation; it is reported once
+            // at the end through `write_failed`.
+            let line = serde_json::to_string(&timed).unwrap_or_default();
+            if writeln!(file, "{line}").and_then(|_| file.flush()).is_err() {
+                self.write_failed = true;
+            }
+        }
+        self.events.push(timed);
+    }
+
+    pub fn events(&self) -> &[TimedEvent] {
+        &self.events
+    }
+
+    pub fn write_failed(&self) -> bool {
+        self.write_failed
+    }
+}

@@ -1,0 +1,318 @@
+//! The real-time voice loop with real engines: recorded user speech (a Piper voice) goes
+//! through webrtc-vad, the endpointer, Whisper tiny.en, the built-in responder and Piper,
+//! and the loop's recording of the speaker and its event log are checked.
+
+mod common;
+
+use common::conversation::{self, Part, Recording};
+use hark::audio::file::{WavFileSink, WavFileSource};
+use hark::audio::{wav, SPEECH_RATE};
+use hark::dialogue::builtin::KeywordResponder;
+use hark::dialogue::voice_loop::{run_voice_loop, Engines, RunSummary, Timing, VoiceLoopConfig};
+use hark::telemetry::events::{Event, EventLog, StopReason, TimedEvent};
+use hark::tts::{self, VoiceKind};
+
+const OUT_RATE: u32 = 22_050;
+
+struct Outcome {
+    summary: RunSummary,
+    events: Vec<TimedEvent>,
+    /// What the speaker played, on the input's timeline.
+    played: Vec<f32>,
+}
+
+fn converse(name: &str, parts: &[Part], timing: Timing) -> (Recording, Outcome) {
+    let models = common::models();
+    let mut user_voice = tts::open_voice(VoiceKind::Piper, &models, 2).unwrap();
+    let recording = conversation::build(user_voice.as_mut(), parts);
+    let engines = Engines {
+        transcriber: Box::new(common::whisper().session().unwrap()),
+        brain: Box::new(KeywordResponder::new()),
+        synthesizer: tts::open_voice(VoiceKind::Piper, &models, 2).unwrap(),
+    };
+    let dir = common::temp_dir(name);
+    let out_path = dir.join("speaker.wav");
+    let mut source = WavFileSource::from_samples(
+        recording.samples.clone(),
+        SPEECH_RATE,
+        timing == Timing::RealTime,
+    );
+    let mut sink = WavFileSink::create(&out_path, OUT_RATE).unwrap();
+    let mut log = EventLog::new();
+    let summary = run_voice_loop(
+        VoiceLoopConfig::default(),
+        timing,
+        &mut source,
+        &mut sink,
+        engines,
+        &mut log,
+    )
+    .expect("the loop runs to the end");
+    let played = wav::read_wav(&out_path).unwrap();
+    assert_eq!(played.sample_rate, OUT_RATE);
+    std::fs::remove_dir_all(dir).ok();
+    for e in log.events() {
+        eprintln!("{:>6} {:?}", e.t_ms, e.event);
+    }
+    let outcome = Outcome {
+        summary,
+        events: log.events().to_vec(),
+        played: played.interleaved,
+    };
+    (recording, outcome)
+}
+
+fn finals(o: &Outcome) -> Vec<(u64, String)> {
+    o.events
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::Final { text, .. } => Some((e.t_ms, text.to_lowercase())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn replies(o: &Outcome) -> Vec<(u64, u64, String)> {
+    o.events
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::Reply { turn, text } => Some((e.t_ms, *turn, text.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn first_time(o: &Outcome, pred: impl Fn(&Event) -> bool) -> Option<u64> {
+    o.events.iter().find(|e| pred(&e.event)).map(|e| e.t_ms)
+}
+
+#[test]
+fn two_turns_get_two_replies_in_order() {
+    let (rec, o) = converse(
+        "two-turns",
+        &[
+            Part::Silence(600),
+            Part::Say("Hello there."),
+            Part::Silence(4500),
+            Part::Say("Can you check the status of my order?"),
+            Part::Silence(1000),
+        ],
+        Timing::Batch,
+    );
+    let finals = finals(&o);
+    assert_eq!(finals.len(), 2, "{finals:?}");
+    assert!(finals[0].1.contains("hello"), "{finals:?}");
+    assert!(finals[1].1.contains("order"), "{finals:?}");
+    let replies = replies(&o);
+    let turns: Vec<u64> = replies.iter().map(|r| r.1).collect();
+    assert!(
+        turns.windows(2).all(|w| w[0] <= w[1]) && turns.first() != turns.last(),
+        "{replies:?}"
+    );
+    assert!(replies[0].2.starts_with("Hello"), "{replies:?}");
+    assert!(
+        replies.iter().any(|r| r.2.contains("order number")),
+        "{replies:?}"
+    );
+    // Order on the timeline: each reply follows its question and starts after it ended.
+    assert!(
+        finals[0].0 <= replies[0].0 && replies[0].0 < finals[1].0,
+        "{finals:?} {replies:?}"
+    );
+    assert_eq!(
+        (o.summary.user_turns, o.summary.replies, o.summary.barge_ins),
+        (2, 2, 0)
+    );
+
+    // The speaker recording lines up with the input: silent while the user talks, sound
+    // after each question.
+    let played_ms = o.played.len() as u64 * 1000 / OUT_RATE as u64;
+    assert!(
+        played_ms >= rec.duration_ms(),
+        "{played_ms} < {}",
+        rec.duration_ms()
+    );
+    for &(start, end) in &rec.spans {
+        assert!(
+            conversation::rms(&o.played, OUT_RATE, start, end) < 1e-4,
+            "speaker active during user speech {start}..{end}"
+        );
+        assert!(
+            conversation::rms(&o.played, OUT_RATE, end + 600, end + 1600) > 0.01,
+            "no reply after {end}"
+        );
+    }
+    let stops: Vec<_> = o
+        .events
+        .iter()
+        .filter_map(|e| match e.event {
+            Event::AudioOutStop { reason, .. } => Some(reason),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(stops, vec![StopReason::Finished, StopReason::Finished]);
+}
+
+#[test]
+fn barge_in_stops_the_reply_and_the_new_question_is_answered() {
+    let (rec, o) = converse(
+        "barge-in",
+        &[
+            Part::Silence(600),
+            Part::Say("I would like to book a table."),
+            Part::Silence(1800),
+            Part::Say("What time is it?"),
+            Part::Silence(1000),
+        ],
+        Timing::Batch,
+    );
+    let interruption = rec.spans[1];
+    let barge_in = o
+        .events
+        .iter()
+        .find_map(|e| match &e.event {
+            Event::BargeIn { turn, spoken } => Some((e.t_ms, *turn, spoken.clone())),
+            _ => None,
+        })
+        .expect("a barge-in event");
+    assert_eq!(o.summary.barge_ins, 1);
+    let replies = replies(&o);
+    let first_reply: String = replies
+        .iter()
+        .filter(|r| r.1 == barge_in.1)
+        .map(|r| r.2.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
+    // Only what was played is kept, and that is less than the whole reply.
+    assert!(
+        !barge_in.2.is_empty() && barge_in.2.len() < first_reply.len(),
+        "{barge_in:?} vs {first_reply:?}"
+    );
+    assert!(
+        first_reply.starts_with(barge_in.2.trim_end_matches('…').split(' ').next().unwrap()),
+        "{barge_in:?}"
+    );
+    // Playback stops within 100 ms of the interruption's start (measured on the audio) and
+    // stays silent until the next reply.
+    let paused = first_time(&o, |e| matches!(e, Event::PlaybackPaused { .. })).expect("paused");
+    assert!(
+        paused <= interruption.0 + 100,
+        "paused at {paused}, user started at {}",
+        interruption.0
+    );
+    let next_start = o
+        .events
+        .iter()
+        .filter(|e| matches!(e.event, Event::AudioOutStart { turn } if turn > barge_in.1))
+        .map(|e| e.t_ms)
+        .next()
+        .expect("the new question gets a reply");
+    assert!(
+        conversation::rms(&o.played, OUT_RATE, interruption.0 - 400, interruption.0) > 0.01,
+        "the first reply was playing"
+    );
+    assert!(
+        conversation::rms(&o.played, OUT_RATE, interruption.0 + 100, next_start) < 1e-4,
+        "reply audio kept playing"
+    );
+    // The next reply answers the new question.
+    let answer = replies
+        .iter()
+        .find(|r| r.1 > barge_in.1)
+        .expect("a second reply");
+    assert!(answer.2.starts_with("It is"), "{answer:?}");
+}
+
+#[test]
+fn a_backchannel_does_not_stop_the_reply() {
+    let (rec, o) = converse(
+        "backchannel",
+        &[
+            Part::Silence(600),
+            Part::Say("I would like to book a table."),
+            Part::Silence(1800),
+            // Piper cannot say "uh-huh" (Whisper hears "Oh"); "okay" is as common a backchannel.
+            Part::Say("Okay."),
+            Part::Silence(6000),
+        ],
+        Timing::Batch,
+    );
+    assert_eq!(
+        o.summary.barge_ins, 0,
+        "a backchannel interrupted the reply"
+    );
+    assert!(first_time(&o, |e| matches!(e, Event::BargeIn { .. })).is_none());
+    let resumed =
+        first_time(&o, |e| matches!(e, Event::PlaybackResumed { .. })).expect("playback resumes");
+    assert!(resumed > rec.spans[1].0);
+    // The whole reply is played to its end.
+    let replies = replies(&o);
+    assert!(
+        replies.iter().any(|r| r.2.contains("what time")),
+        "{replies:?}"
+    );
+    let stop = o
+        .events
+        .iter()
+        .find_map(|e| match e.event {
+            Event::AudioOutStop { reason, .. } => Some((e.t_ms, reason)),
+            _ => None,
+        })
+        .expect("the reply ends");
+    assert_eq!(stop.1, StopReason::Finished);
+    assert!(
+        conversation::rms(&o.played, OUT_RATE, resumed, resumed + 500) > 0.01,
+        "no audio after resuming"
+    );
+}
+
+#[test]
+fn real_time_conversation_on_a_paced_input() {
+    let (rec, o) = converse(
+        "real-time",
+        &[
+            Part::Silence(500),
+            Part::Say("Hello there."),
+            Part::Silence(4500),
+            Part::Say("Please reset my password."),
+            Part::Silence(1500),
+        ],
+        Timing::RealTime,
+    );
+    let finals = finals(&o);
+    assert_eq!(finals.len(), 2, "{finals:?}");
+    assert!(finals[1].1.contains("password"), "{finals:?}");
+    let replies = replies(&o);
+    assert!(
+        replies.iter().any(|r| r.2.contains("password")),
+        "{replies:?}"
+    );
+    // Each reply starts after the question it answers ended (real time: the gap is the
+    // latency the benchmark reports).
+    let speech_ends: Vec<u64> = o
+        .events
+        .iter()
+        .filter_map(|e| match e.event {
+            Event::SpeechEnd { at_ms } => Some(at_ms),
+            _ => None,
+        })
+        .collect();
+    let starts: Vec<u64> = o
+        .events
+        .iter()
+        .filter(|e| matches!(e.event, Event::AudioOutStart { .. }))
+        .map(|e| e.t_ms)
+        .collect();
+    assert_eq!(
+        (speech_ends.len(), starts.len()),
+        (2, 2),
+        "{speech_ends:?} {starts:?}"
+    );
+    for (end, start) in speech_ends.iter().zip(&starts) {
+        assert!(
+            start > end,
+            "reply at {start} before the question ended at {end}"
+        );
+    }
+    assert!(rec.spans[1].0 > starts[0]);
+}
