@@ -20,8 +20,10 @@ step() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 info() { printf '    %s\n' "$*"; }
 
 # --- 1. system packages -------------------------------------------------------------------
-# sox is the reference resampler the format tests compare against.
-APT_PACKAGES=(cmake libclang-dev pkg-config libasound2-dev libespeak-ng-dev espeak-ng-data sox)
+# sox is the reference resampler the format tests compare against; pulseaudio gives tests a
+# real-time virtual sound card (scripts/virtual-sound.sh) on machines without one.
+APT_PACKAGES=(cmake libclang-dev pkg-config libasound2-dev libespeak-ng-dev espeak-ng-data sox
+  pulseaudio pulseaudio-utils)
 step "System packages"
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -69,6 +69,15 @@ enum Command {
         /// Write one JSON object per event (ms on the input timeline) to this file.
         #[arg(long)]
         events: Option<PathBuf>,
+        /// Microphone to use when there is no --input (a name from `hark devices`).
+        #[arg(long)]
+        input_device: Option<String>,
+        /// Speaker to use when there is no --output (a name from `hark devices`).
+        #[arg(long)]
+        output_device: Option<String>,
+        /// Stop after this many seconds (default: until the input ends, or forever live).
+        #[arg(long)]
+        seconds: Option<f64>,
         /// Read the input WAV as fast as possible, as if computing took no time
         /// (deterministic; latencies in the log are then not real).
         #[arg(long)]
@@ -77,6 +86,14 @@ enum Command {
         voice: VoiceKind,
         #[arg(long, default_value = "tiny.en")]
         model: String,
+    },
+    /// List the microphones and speakers cpal can reach, with their formats.
+    Devices {
+        #[arg(long)]
+        json: bool,
+        /// Every audio system cpal can reach, not only the default one.
+        #[arg(long)]
+        all: bool,
     },
     /// List, download or convert model files.
     Models {
@@ -135,10 +152,28 @@ fn run(cli: Cli) -> Result<()> {
             input,
             output,
             events,
+            input_device,
+            output_device,
+            seconds,
             fast,
             voice,
             model,
-        } => run_conversation(&models, threads, input, output, events, fast, voice, &model),
+        } => run_conversation(
+            &models,
+            threads,
+            RunIo {
+                input,
+                output,
+                events,
+                input_device,
+                output_device,
+                seconds,
+                fast,
+            },
+            voice,
+            &model,
+        ),
+        Command::Devices { json, all } => devices(json, all),
         Command::Models { action } => match action {
             ModelsAction::List => models_list(&models),
             ModelsAction::Fetch { name } => models_fetch(&models, &name),
@@ -269,24 +304,62 @@ fn say(
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Where `hark run` takes its audio from and puts it.
+struct RunIo {
+    input: Option<PathBuf>,
+    output: Option<PathBuf>,
+    events: Option<PathBuf>,
+    input_device: Option<String>,
+    output_device: Option<String>,
+    seconds: Option<f64>,
+    fast: bool,
+}
+
 fn run_conversation(
     models: &ModelDir,
     threads: usize,
-    input: Option<PathBuf>,
-    output: Option<PathBuf>,
-    events_path: Option<PathBuf>,
-    fast: bool,
+    io: RunIo,
     voice: VoiceKind,
     model: &str,
 ) -> Result<()> {
+    use hark::audio::device::{Microphone, Speaker};
     use hark::audio::file::{WavFileSink, WavFileSource};
+    use hark::audio::{AudioSink, AudioSource};
     use hark::dialogue::voice_loop::{run_voice_loop, Engines, Timing, VoiceLoopConfig};
     use hark::telemetry::events::{Event, EventLog};
 
-    let (Some(input), Some(output)) = (input, output) else {
-        bail!("live audio devices are not wired in yet: give both --input FILE.wav and --output FILE.wav");
+    if io.fast && io.input.is_none() {
+        bail!("--fast needs --input FILE.wav (a microphone cannot be read faster than real time)");
+    }
+    // Open the audio first: a wrong device name should not wait for the models to load.
+    let (mut source, input_rate): (Box<dyn AudioSource>, u32) = match &io.input {
+        Some(path) => {
+            let file = WavFileSource::open(path, !io.fast)?;
+            let rate = file.original_rate();
+            (Box::new(file), rate)
+        }
+        None => {
+            let mic = Microphone::open(io.input_device.as_deref())?;
+            eprintln!("listening on {} ({} Hz)", mic.name(), mic.device_rate());
+            let rate = mic.device_rate();
+            (Box::new(mic), rate)
+        }
     };
+    let mut sink: Box<dyn AudioSink> = match &io.output {
+        Some(path) => Box::new(WavFileSink::create(path, input_rate)?),
+        None => {
+            let speaker = Speaker::open(io.output_device.as_deref())?;
+            eprintln!(
+                "speaking on {} ({} Hz)",
+                speaker.name(),
+                speaker.sample_rate()
+            );
+            Box::new(speaker)
+        }
+    };
+    if let Some(limit) = io.seconds {
+        source = Box::new(hark::audio::Limited::new(source, limit));
+    }
     let whisper = WhisperModel::load(&models.whisper(model), threads)?;
     let mut synthesizer = tts::open_voice(voice, models, threads)?;
     // The first synthesis sets up ONNX Runtime; do it before the user is waiting.
@@ -296,15 +369,24 @@ fn run_conversation(
         brain: Box::new(hark::dialogue::builtin::KeywordResponder::new()),
         synthesizer,
     };
-    let mut source = WavFileSource::open(&input, !fast)?;
-    let mut sink = WavFileSink::create(&output, source.original_rate())?;
-    let mut log = match &events_path {
+    let mut log = match &io.events {
         Some(path) => {
             EventLog::to_file(path).with_context(|| format!("creating {}", path.display()))?
         }
         None => EventLog::new(),
     };
-    let timing = if fast {
+    // Print the conversation as it happens.
+    log.on_event(Box::new(|e| {
+        let t = e.t_ms as f64 / 1000.0;
+        match &e.event {
+            Event::Final { text, .. } => println!("[{t:>7.2} s] user:  {text}"),
+            Event::Reply { text, .. } => println!("[{t:>7.2} s] hark:  {text}"),
+            Event::BargeIn { spoken, .. } => println!("[{t:>7.2} s] (interrupted after: {spoken})"),
+            Event::Error { message } => println!("[{t:>7.2} s] error: {message}"),
+            _ => {}
+        }
+    }));
+    let timing = if io.fast {
         Timing::Batch
     } else {
         Timing::RealTime
@@ -312,32 +394,38 @@ fn run_conversation(
     let summary = run_voice_loop(
         VoiceLoopConfig::default(),
         timing,
-        &mut source,
-        &mut sink,
+        source.as_mut(),
+        sink.as_mut(),
         engines,
         &mut log,
     )?;
-    for e in log.events() {
-        match &e.event {
-            Event::Final { text, .. } => {
-                println!("[{:>7.2} s] user:  {text}", e.t_ms as f64 / 1000.0)
-            }
-            Event::Reply { text, .. } => {
-                println!("[{:>7.2} s] hark:  {text}", e.t_ms as f64 / 1000.0)
-            }
-            Event::BargeIn { spoken, .. } => println!(
-                "[{:>7.2} s] (interrupted after: {spoken})",
-                e.t_ms as f64 / 1000.0
-            ),
-            Event::Error { message } => {
-                println!("[{:>7.2} s] error: {message}", e.t_ms as f64 / 1000.0)
-            }
-            _ => {}
-        }
-    }
     println!("{}", serde_json::to_string(&summary)?);
     if log.write_failed() {
         bail!("some events could not be written to the events file (disk full?)");
+    }
+    Ok(())
+}
+
+fn devices(json: bool, all: bool) -> Result<()> {
+    let list = hark::audio::device::list_devices(all)?;
+    if json {
+        for d in &list {
+            println!("{}", serde_json::to_string(d)?);
+        }
+        return Ok(());
+    }
+    if list.is_empty() {
+        println!("no sound devices (use WAV files: hark run --input IN.wav --output OUT.wav)");
+    }
+    for d in &list {
+        let mark = |default: bool| if default { " (default)" } else { "" };
+        println!("{}  ({}, {})", d.name, d.description, d.host);
+        if let Some(f) = &d.input {
+            println!("    input:  {f}{}", mark(d.default_input));
+        }
+        if let Some(f) = &d.output {
+            println!("    output: {f}{}", mark(d.default_output));
+        }
     }
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! Audio in and out: WAV files, format conversion and resampling.
 
+pub mod device;
 pub mod file;
 pub mod resample;
 pub mod wav;
@@ -20,6 +21,8 @@ pub enum AudioError {
     BadWav { path: PathBuf, reason: String },
     #[error("unsupported audio format: {0}")]
     Unsupported(String),
+    #[error("sound device: {0}")]
+    Device(String),
     #[error("resampling from {from} Hz to {to} Hz failed: {reason}")]
     Resample { from: u32, to: u32, reason: String },
 }
@@ -69,8 +72,40 @@ pub trait AudioSource: Send {
 pub trait AudioSink: Send {
     fn sample_rate(&self) -> u32;
     fn write(&mut self, samples: &[f32]) -> Result<(), AudioError>;
+    /// Drops audio written but not yet played (a device's queue), so a barge-in silences
+    /// the speaker at once. A file has no queue: what was written is the record.
+    fn discard_queued(&mut self) {}
     /// Flushes and closes; nothing written before is lost if this fails part-way.
     fn finish(&mut self) -> Result<(), AudioError> {
         Ok(())
+    }
+}
+
+/// A source cut off after a number of seconds (`hark run --seconds`).
+pub struct Limited {
+    inner: Box<dyn AudioSource>,
+    left: usize,
+}
+
+impl Limited {
+    pub fn new(inner: Box<dyn AudioSource>, seconds: f64) -> Self {
+        let left = (seconds.max(0.0) * inner.sample_rate() as f64) as usize;
+        Self { inner, left }
+    }
+}
+
+impl AudioSource for Limited {
+    fn sample_rate(&self) -> u32 {
+        self.inner.sample_rate()
+    }
+
+    fn read(&mut self, buf: &mut [f32]) -> Result<usize, AudioError> {
+        let want = buf.len().min(self.left);
+        if want == 0 {
+            return Ok(0);
+        }
+        let n = self.inner.read(&mut buf[..want])?;
+        self.left -= n;
+        Ok(n)
     }
 }

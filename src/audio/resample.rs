@@ -38,6 +38,82 @@ pub fn resample(samples: &[f32], from: u32, to: u32) -> Result<Vec<f32>, AudioEr
     Ok(out.take_data())
 }
 
+/// Resamples a stream piece by piece (a microphone's callbacks, a reply's sentences) with
+/// one resampler, so there are no seams between pieces. Buffers are allocated once.
+pub struct StreamResampler {
+    /// None when the rates are equal: samples pass through.
+    fft: Option<Fft<f32>>,
+    chunk: Vec<Vec<f32>>,
+    filled: usize,
+    out: Vec<Vec<f32>>,
+    from: u32,
+    to: u32,
+}
+
+impl StreamResampler {
+    /// `chunk_ms` is the block the resampler works on: its latency.
+    pub fn new(from: u32, to: u32, chunk_ms: u32) -> Result<Self, AudioError> {
+        let err = |reason: String| AudioError::Resample { from, to, reason };
+        if from == 0 || to == 0 {
+            return Err(err("sample rate of zero".into()));
+        }
+        if from == to {
+            return Ok(Self {
+                fft: None,
+                chunk: vec![Vec::new()],
+                filled: 0,
+                out: vec![Vec::new()],
+                from,
+                to,
+            });
+        }
+        let chunk_len = (from * chunk_ms / 1000).max(1) as usize;
+        let fft = Fft::<f32>::new(from as usize, to as usize, chunk_len, 1, FixedSync::Input)
+            .map_err(|e| err(e.to_string()))?;
+        let out_len = fft.output_frames_max();
+        Ok(Self {
+            chunk: vec![vec![0.0; fft.input_frames_next()]],
+            filled: 0,
+            out: vec![vec![0.0; out_len]],
+            fft: Some(fft),
+            from,
+            to,
+        })
+    }
+
+    /// Takes input samples; appends whatever output is ready to `output`.
+    pub fn push(&mut self, mut input: &[f32], output: &mut Vec<f32>) -> Result<(), AudioError> {
+        let Some(fft) = self.fft.as_mut() else {
+            output.extend_from_slice(input);
+            return Ok(());
+        };
+        let (from, to) = (self.from, self.to);
+        let err = |reason: String| AudioError::Resample { from, to, reason };
+        while !input.is_empty() {
+            let want = self.chunk[0].len() - self.filled;
+            let n = want.min(input.len());
+            self.chunk[0][self.filled..self.filled + n].copy_from_slice(&input[..n]);
+            self.filled += n;
+            input = &input[n..];
+            if self.filled < self.chunk[0].len() {
+                break;
+            }
+            self.filled = 0;
+            let frames_in = self.chunk[0].len();
+            let frames_out = self.out[0].len();
+            let buf_in = SequentialSliceOfVecs::new(&self.chunk, 1, frames_in)
+                .map_err(|e| err(e.to_string()))?;
+            let mut buf_out = SequentialSliceOfVecs::new_mut(&mut self.out, 1, frames_out)
+                .map_err(|e| err(e.to_string()))?;
+            let (_, produced) = fft
+                .process_into_buffer(&buf_in, &mut buf_out, None)
+                .map_err(|e| err(e.to_string()))?;
+            output.extend_from_slice(&self.out[0][..produced]);
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,6 +143,27 @@ mod tests {
                 .count();
             assert!((860..=880).contains(&crossings), "from {from}: {crossings}");
         }
+    }
+
+    #[test]
+    fn streaming_in_odd_pieces_matches_the_rate() {
+        let input = sine(48_000, 440.0, 1.0);
+        let mut r = StreamResampler::new(48_000, 16_000, 10).unwrap();
+        let mut out = Vec::new();
+        for piece in input.chunks(137) {
+            r.push(piece, &mut out).unwrap();
+        }
+        // Everything but the last partial chunk (under 10 ms) has come out.
+        assert!((15_800..=16_000).contains(&out.len()), "{}", out.len());
+        let crossings = out[2000..15_000]
+            .windows(2)
+            .filter(|w| (w[0] < 0.0) != (w[1] < 0.0))
+            .count();
+        assert!((705..=725).contains(&crossings), "{crossings}");
+        let mut same = StreamResampler::new(16_000, 16_000, 10).unwrap();
+        let mut passed = Vec::new();
+        same.push(&[0.5, 0.25], &mut passed).unwrap();
+        assert_eq!(passed, vec![0.5, 0.25]);
     }
 
     #[test]

@@ -328,6 +328,8 @@ struct LoopState<'a> {
     awaiting_reply: Option<u64>,
     playback: Option<Playback>,
     interruption: Option<Interruption>,
+    /// Set when reply audio must stop now: the sink drops what it has queued.
+    silence_now: bool,
 }
 
 impl LoopState<'_> {
@@ -453,6 +455,7 @@ impl LoopState<'_> {
                     let p = self.playback.as_mut().expect("playing");
                     p.paused = true;
                     let turn = p.turn;
+                    self.silence_now = true;
                     self.interruption = Some(Interruption {
                         awaiting_final: false,
                     });
@@ -715,6 +718,7 @@ pub fn run_voice_loop(
         awaiting_reply: None,
         playback: None,
         interruption: None,
+        silence_now: false,
     };
 
     let mut frame = vec![0f32; FRAME_SAMPLES];
@@ -780,6 +784,9 @@ pub fn run_voice_loop(
                 - frame_index * sink_rate as u64 / 50) as usize;
             out.resize(due, 0.0);
             st.render(&mut out, frame_start, sink_rate)?;
+            if std::mem::take(&mut st.silence_now) {
+                sink.discard_queued();
+            }
             sink.write(&out)?;
             Ok(())
         })();

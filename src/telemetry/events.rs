@@ -85,12 +85,16 @@ pub struct TimedEvent {
     pub event: Event,
 }
 
+/// Called with each event as it is logged.
+pub type EventObserver = Box<dyn FnMut(&TimedEvent)>;
+
 /// Collects events in memory and optionally appends them to a JSONL file as they happen.
 #[derive(Default)]
 pub struct EventLog {
     events: Vec<TimedEvent>,
     file: Option<std::io::BufWriter<std::fs::File>>,
     write_failed: bool,
+    observer: Option<EventObserver>,
 }
 
 impl EventLog {
@@ -106,7 +110,13 @@ impl EventLog {
             events: Vec::new(),
             file: Some(std::io::BufWriter::new(std::fs::File::create(path)?)),
             write_failed: false,
+            observer: None,
         })
+    }
+
+    /// Calls `observer` with every event from now on (e.g. to print the conversation live).
+    pub fn on_event(&mut self, observer: EventObserver) {
+        self.observer = Some(observer);
     }
 
     pub fn push(&mut self, t_ms: u64, event: Event) {
@@ -118,6 +128,9 @@ impl EventLog {
             if writeln!(file, "{line}").and_then(|_| file.flush()).is_err() {
                 self.write_failed = true;
             }
+        }
+        if let Some(observer) = self.observer.as_mut() {
+            observer(&timed);
         }
         self.events.push(timed);
     }

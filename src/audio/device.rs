@@ -1,0 +1,544 @@
+//! Sound devices through cpal: a microphone as an [`AudioSource`] and a speaker as an
+//! [`AudioSink`].
+//!
+//! The device callbacks run on the audio server's real-time thread, so they only move
+//! samples through a lock-free ring buffer (ringbuf): no allocation, lock, log or system
+//! call. Everything else (channel mixing aside, which is arithmetic) happens on the loop's
+//! side: resampling, waiting, error reporting. Samples the loop did not take in time
+//! (overruns) and samples the speaker needed but did not have (underruns) are counted.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
+use cpal::{FromSample, SampleFormat, SizedSample, StreamConfig};
+use ringbuf::traits::{Consumer, Observer, Producer, Split};
+use ringbuf::{HeapCons, HeapProd, HeapRb};
+
+use super::resample::StreamResampler;
+use super::{AudioError, AudioSink, AudioSource, SPEECH_RATE};
+
+/// How long the ring buffers hold: far more than any scheduling hiccup.
+const RING_SECONDS: f32 = 2.0;
+/// A device that delivers nothing for this long has failed. Generous: PulseAudio's first
+/// capture callback was seen to come 1–2 s after the stream started.
+const STALL_TIMEOUT: Duration = Duration::from_secs(5);
+/// Audio queued ahead of the speaker before it starts, to ride out the loop's jitter.
+const SPEAKER_PREFILL_MS: u32 = 40;
+/// Device buffer (callback period) asked for.
+const BUFFER_MS: u32 = 10;
+/// The loop waits this long between looks at a ring buffer.
+const POLL: Duration = Duration::from_millis(2);
+
+/// Counts kept by the callbacks (atomics: readable from any thread while the stream runs).
+#[derive(Debug, Default)]
+pub struct StreamCounters {
+    pub callbacks: AtomicU64,
+    /// Microphone samples dropped because the ring buffer was full (the loop fell behind).
+    pub overruns: AtomicU64,
+    /// Speaker samples played as silence because the ring buffer was empty.
+    pub underruns: AtomicU64,
+    /// Errors the audio server reported for the stream.
+    pub errors: AtomicU64,
+}
+
+impl StreamCounters {
+    pub fn snapshot(&self) -> StreamStats {
+        StreamStats {
+            callbacks: self.callbacks.load(Ordering::Relaxed),
+            overruns: self.overruns.load(Ordering::Relaxed),
+            underruns: self.underruns.load(Ordering::Relaxed),
+            errors: self.errors.load(Ordering::Relaxed),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct StreamStats {
+    pub callbacks: u64,
+    pub overruns: u64,
+    pub underruns: u64,
+    pub errors: u64,
+}
+
+/// One device as `hark devices` shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DeviceInfo {
+    pub host: String,
+    /// The device's id, unique and stable: what `--input-device` and `--output-device` take.
+    pub name: String,
+    /// What the audio system calls it, for people.
+    pub description: String,
+    /// Default input format, e.g. "48000 Hz, 2 ch, f32"; None if it cannot record.
+    pub input: Option<String>,
+    pub output: Option<String>,
+    pub default_input: bool,
+    pub default_output: bool,
+}
+
+/// The stream config for `supported`, with a small fixed buffer where the device allows one:
+/// left to its default, PulseAudio delivers capture in large fragments, and every ms of
+/// buffering is a ms of reply latency.
+fn low_latency(supported: &cpal::SupportedStreamConfig) -> StreamConfig {
+    let mut config = supported.config();
+    let wanted = supported.sample_rate() * BUFFER_MS / 1000;
+    if let cpal::SupportedBufferSize::Range { min, max } = *supported.buffer_size() {
+        config.buffer_size = cpal::BufferSize::Fixed(wanted.clamp(min, max.max(min)));
+    }
+    config
+}
+
+fn device_error(what: &str, e: impl std::fmt::Display) -> AudioError {
+    AudioError::Device(format!("{what}: {e}"))
+}
+
+fn describe(config: &cpal::SupportedStreamConfig) -> String {
+    format!(
+        "{} Hz, {} ch, {}",
+        config.sample_rate(),
+        config.channels(),
+        config.sample_format()
+    )
+}
+
+/// A device's unique name, e.g. `pulseaudio:room`; its description where it has no id.
+fn device_name(device: &cpal::Device) -> String {
+    device
+        .id()
+        .map(|id| id.to_string())
+        .unwrap_or_else(|_| device.to_string())
+}
+
+/// The audio systems to look in: the default one (PulseAudio where a server runs), or all.
+fn hosts(all: bool) -> Vec<cpal::Host> {
+    if !all {
+        return vec![cpal::default_host()];
+    }
+    cpal::available_hosts()
+        .into_iter()
+        .filter_map(|id| cpal::host_from_id(id).ok())
+        .collect()
+}
+
+/// The devices of the default audio system, or of every one cpal can reach (`all`).
+pub fn list_devices(all: bool) -> Result<Vec<DeviceInfo>, AudioError> {
+    let mut list = Vec::new();
+    for host in hosts(all) {
+        let default_in = host.default_input_device().map(|d| device_name(&d));
+        let default_out = host.default_output_device().map(|d| device_name(&d));
+        let devices = host
+            .devices()
+            .map_err(|e| device_error("listing devices", e))?;
+        for device in devices {
+            let name = device_name(&device);
+            list.push(DeviceInfo {
+                host: host.id().name().to_string(),
+                description: device.to_string(),
+                input: device.default_input_config().ok().map(|c| describe(&c)),
+                output: device.default_output_config().ok().map(|c| describe(&c)),
+                default_input: default_in.as_deref() == Some(&name),
+                default_output: default_out.as_deref() == Some(&name),
+                name,
+            });
+        }
+    }
+    Ok(list)
+}
+
+/// Finds a device by name (exact, else the only one whose name contains it), or the
+/// default one. Other audio systems are searched only when the default one lacks it.
+fn find_device(name: Option<&str>, input: bool) -> Result<cpal::Device, AudioError> {
+    let kind = if input { "input" } else { "output" };
+    let Some(wanted) = name else {
+        let host = cpal::default_host();
+        let device = if input {
+            host.default_input_device()
+        } else {
+            host.default_output_device()
+        };
+        return device.ok_or_else(|| {
+            AudioError::Device(format!(
+                "no default {kind} device (no sound card or audio server here?): see `hark devices`, or use a WAV file with --{kind}"
+            ))
+        });
+    };
+    let mut candidates = Vec::new();
+    for all in [false, true] {
+        for host in hosts(all) {
+            let Ok(devices) = host.devices() else {
+                continue;
+            };
+            for device in devices {
+                let usable = if input {
+                    device.supports_input()
+                } else {
+                    device.supports_output()
+                };
+                if !usable {
+                    continue;
+                }
+                let label = device_name(&device);
+                if label == wanted {
+                    return Ok(device);
+                }
+                if label.contains(wanted) && !candidates.iter().any(|(l, _)| *l == label) {
+                    candidates.push((label, device));
+                }
+            }
+        }
+        if !candidates.is_empty() {
+            break;
+        }
+    }
+    match candidates.len() {
+        1 => Ok(candidates.remove(0).1),
+        0 => Err(AudioError::Device(format!(
+            "no {kind} device named '{wanted}': see `hark devices`"
+        ))),
+        n => Err(AudioError::Device(format!(
+            "'{wanted}' matches {n} {kind} devices ({}); give the full name",
+            candidates
+                .iter()
+                .map(|(l, _)| l.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+/// A microphone: mono 16 kHz out, whatever the device's rate and channels.
+pub struct Microphone {
+    stream: cpal::Stream,
+    samples: HeapCons<f32>,
+    resampler: StreamResampler,
+    /// Device-rate samples taken from the ring, and 16 kHz samples not yet handed out.
+    scratch: Vec<f32>,
+    ready: Vec<f32>,
+    counters: Arc<StreamCounters>,
+    failed: Arc<AtomicBool>,
+    name: String,
+    device_rate: u32,
+}
+
+impl Microphone {
+    /// Opens `name` (see `hark devices`), or the default input, and starts capturing.
+    pub fn open(name: Option<&str>) -> Result<Self, AudioError> {
+        let device = find_device(name, true)?;
+        let label = device_name(&device);
+        let supported = device
+            .default_input_config()
+            .map_err(|e| device_error(&format!("{label}: no input format"), e))?;
+        let device_rate = supported.sample_rate();
+        let channels = supported.channels() as usize;
+        let (producer, consumer) =
+            HeapRb::<f32>::new((device_rate as f32 * RING_SECONDS) as usize).split();
+        let counters = Arc::new(StreamCounters::default());
+        let failed = Arc::new(AtomicBool::new(false));
+        let config = low_latency(&supported);
+        let stream = match supported.sample_format() {
+            SampleFormat::F32 => {
+                capture::<f32>(&device, config, channels, producer, &counters, &failed)
+            }
+            SampleFormat::I16 => {
+                capture::<i16>(&device, config, channels, producer, &counters, &failed)
+            }
+            SampleFormat::I32 => {
+                capture::<i32>(&device, config, channels, producer, &counters, &failed)
+            }
+            SampleFormat::U8 => {
+                capture::<u8>(&device, config, channels, producer, &counters, &failed)
+            }
+            other => {
+                return Err(AudioError::Device(format!(
+                    "{label}: sample format {other} is not supported"
+                )))
+            }
+        }
+        .map_err(|e| device_error(&format!("{label}: could not open for capture"), e))?;
+        stream
+            .play()
+            .map_err(|e| device_error(&format!("{label}: could not start"), e))?;
+        Ok(Self {
+            stream,
+            samples: consumer,
+            resampler: StreamResampler::new(device_rate, SPEECH_RATE, 10)?,
+            scratch: vec![0.0; device_rate as usize / 50],
+            ready: Vec::with_capacity(SPEECH_RATE as usize),
+            counters,
+            failed,
+            name: label,
+            device_rate,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn device_rate(&self) -> u32 {
+        self.device_rate
+    }
+
+    pub fn stats(&self) -> StreamStats {
+        self.counters.snapshot()
+    }
+}
+
+fn capture<T>(
+    device: &cpal::Device,
+    config: StreamConfig,
+    channels: usize,
+    mut producer: HeapProd<f32>,
+    counters: &Arc<StreamCounters>,
+    failed: &Arc<AtomicBool>,
+) -> Result<cpal::Stream, cpal::Error>
+where
+    T: SizedSample,
+    f32: FromSample<T>,
+{
+    let on_data = counters.clone();
+    let on_error = counters.clone();
+    let failed = failed.clone();
+    let channels = channels.max(1);
+    device.build_input_stream::<T, _, _>(
+        config,
+        // Real-time thread: arithmetic and atomics only.
+        move |data: &[T], _| {
+            on_data.callbacks.fetch_add(1, Ordering::Relaxed);
+            let mut dropped = 0;
+            for frame in data.chunks_exact(channels) {
+                let sum: f32 = frame
+                    .iter()
+                    .map(|&s| <f32 as FromSample<T>>::from_sample_(s))
+                    .sum();
+                if producer.try_push(sum / channels as f32).is_err() {
+                    dropped += 1;
+                }
+            }
+            if dropped > 0 {
+                on_data.overruns.fetch_add(dropped, Ordering::Relaxed);
+            }
+        },
+        move |_| {
+            on_error.errors.fetch_add(1, Ordering::Relaxed);
+            failed.store(true, Ordering::Relaxed);
+        },
+        Some(Duration::from_secs(5)),
+    )
+}
+
+impl AudioSource for Microphone {
+    fn sample_rate(&self) -> u32 {
+        SPEECH_RATE
+    }
+
+    fn read(&mut self, buf: &mut [f32]) -> Result<usize, AudioError> {
+        let mut waiting_since = Instant::now();
+        while self.ready.len() < buf.len() {
+            let n = self.samples.pop_slice(&mut self.scratch);
+            if n > 0 {
+                waiting_since = Instant::now();
+                let taken = &self.scratch[..n];
+                self.resampler.push(taken, &mut self.ready)?;
+                continue;
+            }
+            if self.failed.load(Ordering::Relaxed) && self.samples.is_empty() {
+                return Err(AudioError::Device(format!(
+                    "{}: the capture stream failed",
+                    self.name
+                )));
+            }
+            if waiting_since.elapsed() > STALL_TIMEOUT {
+                return Err(AudioError::Device(format!(
+                    "{}: no audio for {} s (device gone or stalled)",
+                    self.name,
+                    STALL_TIMEOUT.as_secs()
+                )));
+            }
+            std::thread::sleep(POLL);
+        }
+        buf.copy_from_slice(&self.ready[..buf.len()]);
+        self.ready.drain(..buf.len());
+        Ok(buf.len())
+    }
+}
+
+impl Drop for Microphone {
+    fn drop(&mut self) {
+        let _ = self.stream.pause();
+    }
+}
+
+/// A speaker: takes mono samples at its device rate and plays them on every channel.
+pub struct Speaker {
+    stream: cpal::Stream,
+    samples: HeapProd<f32>,
+    counters: Arc<StreamCounters>,
+    /// Set by the loop to make the callback drop everything queued (barge-in).
+    flush: Arc<AtomicBool>,
+    failed: Arc<AtomicBool>,
+    started: bool,
+    name: String,
+    rate: u32,
+}
+
+impl Speaker {
+    pub fn open(name: Option<&str>) -> Result<Self, AudioError> {
+        let device = find_device(name, false)?;
+        let label = device_name(&device);
+        let supported = device
+            .default_output_config()
+            .map_err(|e| device_error(&format!("{label}: no output format"), e))?;
+        let rate = supported.sample_rate();
+        let channels = supported.channels() as usize;
+        let (producer, consumer) =
+            HeapRb::<f32>::new((rate as f32 * RING_SECONDS) as usize).split();
+        let counters = Arc::new(StreamCounters::default());
+        let flush = Arc::new(AtomicBool::new(false));
+        let failed = Arc::new(AtomicBool::new(false));
+        let config = low_latency(&supported);
+        let shared = (&counters, &flush, &failed);
+        let stream = match supported.sample_format() {
+            SampleFormat::F32 => playback::<f32>(&device, config, channels, consumer, shared),
+            SampleFormat::I16 => playback::<i16>(&device, config, channels, consumer, shared),
+            SampleFormat::I32 => playback::<i32>(&device, config, channels, consumer, shared),
+            SampleFormat::U8 => playback::<u8>(&device, config, channels, consumer, shared),
+            other => {
+                return Err(AudioError::Device(format!(
+                    "{label}: sample format {other} is not supported"
+                )))
+            }
+        }
+        .map_err(|e| device_error(&format!("{label}: could not open for playback"), e))?;
+        Ok(Self {
+            stream,
+            samples: producer,
+            counters,
+            flush,
+            failed,
+            started: false,
+            name: label,
+            rate,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn stats(&self) -> StreamStats {
+        self.counters.snapshot()
+    }
+
+    /// Samples queued and not yet handed to the device.
+    pub fn queued(&self) -> usize {
+        self.samples.occupied_len()
+    }
+}
+
+type Shared<'a> = (
+    &'a Arc<StreamCounters>,
+    &'a Arc<AtomicBool>,
+    &'a Arc<AtomicBool>,
+);
+
+fn playback<T>(
+    device: &cpal::Device,
+    config: StreamConfig,
+    channels: usize,
+    mut consumer: HeapCons<f32>,
+    (counters, flush, failed): Shared,
+) -> Result<cpal::Stream, cpal::Error>
+where
+    T: SizedSample + FromSample<f32>,
+{
+    let on_data = counters.clone();
+    let on_error = counters.clone();
+    let flush = flush.clone();
+    let failed = failed.clone();
+    let channels = channels.max(1);
+    device.build_output_stream::<T, _, _>(
+        config,
+        // Real-time thread: arithmetic and atomics only.
+        move |data: &mut [T], _| {
+            on_data.callbacks.fetch_add(1, Ordering::Relaxed);
+            if flush.swap(false, Ordering::Relaxed) {
+                consumer.clear();
+            }
+            let mut missing = 0;
+            for frame in data.chunks_exact_mut(channels) {
+                let value = match consumer.try_pop() {
+                    Some(v) => v,
+                    None => {
+                        missing += 1;
+                        0.0
+                    }
+                };
+                frame.fill(T::from_sample_(value));
+            }
+            if missing > 0 {
+                on_data.underruns.fetch_add(missing, Ordering::Relaxed);
+            }
+        },
+        move |_| {
+            on_error.errors.fetch_add(1, Ordering::Relaxed);
+            failed.store(true, Ordering::Relaxed);
+        },
+        Some(Duration::from_secs(5)),
+    )
+}
+
+impl AudioSink for Speaker {
+    fn sample_rate(&self) -> u32 {
+        self.rate
+    }
+
+    fn write(&mut self, mut samples: &[f32]) -> Result<(), AudioError> {
+        if self.failed.load(Ordering::Relaxed) {
+            return Err(AudioError::Device(format!(
+                "{}: the playback stream failed",
+                self.name
+            )));
+        }
+        if !self.started {
+            // A little silence first, so the device never waits on the loop's next frame.
+            let prefill = vec![0.0; (self.rate * SPEAKER_PREFILL_MS / 1000) as usize];
+            self.samples.push_slice(&prefill);
+            self.stream
+                .play()
+                .map_err(|e| device_error(&format!("{}: could not start", self.name), e))?;
+            self.started = true;
+        }
+        let mut waiting_since = Instant::now();
+        while !samples.is_empty() {
+            let n = self.samples.push_slice(samples);
+            samples = &samples[n..];
+            if n > 0 {
+                waiting_since = Instant::now();
+            } else if waiting_since.elapsed() > STALL_TIMEOUT {
+                return Err(AudioError::Device(format!(
+                    "{}: the device stopped taking audio",
+                    self.name
+                )));
+            } else {
+                std::thread::sleep(POLL);
+            }
+        }
+        Ok(())
+    }
+
+    fn discard_queued(&mut self) {
+        self.flush.store(true, Ordering::Relaxed);
+    }
+
+    fn finish(&mut self) -> Result<(), AudioError> {
+        // Let what is queued play out before the stream stops.
+        let deadline = Instant::now() + Duration::from_secs_f32(RING_SECONDS + 0.5);
+        while self.started && !self.samples.is_empty() && Instant::now() < deadline {
+            std::thread::sleep(POLL);
+        }
+        let _ = self.stream.pause();
+        Ok(())
+    }
+}
