@@ -331,7 +331,17 @@ fn run_conversation(
     if io.fast && io.input.is_none() {
         bail!("--fast needs --input FILE.wav (a microphone cannot be read faster than real time)");
     }
-    // Open the audio first: a wrong device name should not wait for the models to load.
+    let whisper = WhisperModel::load(&models.whisper(model), threads)?;
+    let mut synthesizer = tts::open_voice(voice, models, threads)?;
+    // The first synthesis sets up ONNX Runtime; do it before the user is waiting.
+    synthesizer.synthesize("Ready.")?;
+    let engines = Engines {
+        transcriber: Box::new(whisper.session()?),
+        brain: Box::new(hark::dialogue::builtin::KeywordResponder::new()),
+        synthesizer,
+    };
+    // Devices open once the models are loaded, so the microphone does not pile up audio
+    // while they load; "listening on" means ready.
     let (mut source, input_rate): (Box<dyn AudioSource>, u32) = match &io.input {
         Some(path) => {
             let file = WavFileSource::open(path, !io.fast)?;
@@ -340,8 +350,8 @@ fn run_conversation(
         }
         None => {
             let mic = Microphone::open(io.input_device.as_deref())?;
-            eprintln!("listening on {} ({} Hz)", mic.name(), mic.device_rate());
             let rate = mic.device_rate();
+            eprintln!("listening on {} ({rate} Hz)", mic.name());
             (Box::new(mic), rate)
         }
     };
@@ -360,15 +370,6 @@ fn run_conversation(
     if let Some(limit) = io.seconds {
         source = Box::new(hark::audio::Limited::new(source, limit));
     }
-    let whisper = WhisperModel::load(&models.whisper(model), threads)?;
-    let mut synthesizer = tts::open_voice(voice, models, threads)?;
-    // The first synthesis sets up ONNX Runtime; do it before the user is waiting.
-    synthesizer.synthesize("Ready.")?;
-    let engines = Engines {
-        transcriber: Box::new(whisper.session()?),
-        brain: Box::new(hark::dialogue::builtin::KeywordResponder::new()),
-        synthesizer,
-    };
     let mut log = match &io.events {
         Some(path) => {
             EventLog::to_file(path).with_context(|| format!("creating {}", path.display()))?

@@ -4,7 +4,6 @@
 const BACKCHANNELS: &[&str] = &[
     "uh huh",
     "uhhuh",
-    "uh-huh",
     "mm hmm",
     "mmhmm",
     "mhm",
@@ -36,10 +35,11 @@ const BACKCHANNELS: &[&str] = &[
 /// Whether a (short) transcript is only acknowledgement. An empty transcript (a cough, a
 /// noise Whisper heard no words in) counts too: it is no reason to stop.
 pub fn is_backchannel(transcript: &str) -> bool {
+    // Hyphens separate too: "uh-huh" and "mm-hmm" match "uh huh" and "mm hmm".
     let cleaned: String = transcript
         .chars()
         .map(|c| {
-            if c.is_alphanumeric() || c == ' ' || c == '-' {
+            if c.is_alphanumeric() || c == ' ' {
                 c.to_ascii_lowercase()
             } else {
                 ' '

@@ -1,0 +1,235 @@
+//! `hark run` on live sound devices, in real time: a private PulseAudio server with null
+//! sinks (scripts/virtual-sound.sh) stands in for a sound card. The user's words are played
+//! into the `room` sink with `paplay`; hark listens on `room.monitor` through cpal, answers
+//! on the `speaker` sink, and `parecord` records what it played.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::conversation::{self, Part};
+use hark::audio::{wav, Pcm, SPEECH_RATE};
+use hark::tts::{self, VoiceKind};
+
+/// A private PulseAudio server, stopped on drop.
+struct VirtualSound {
+    dir: PathBuf,
+    server: String,
+}
+
+impl VirtualSound {
+    fn start(dir: &Path) -> Self {
+        let out = Command::new("bash")
+            .arg(common::root().join("scripts/virtual-sound.sh"))
+            .arg("start")
+            .env("HARK_PULSE_DIR", dir)
+            .output()
+            .expect(
+                "run scripts/virtual-sound.sh (needs the pulseaudio package: scripts/setup.sh)",
+            );
+        assert!(
+            out.status.success(),
+            "virtual sound card: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let line = String::from_utf8(out.stdout).unwrap();
+        let server = line
+            .trim()
+            .trim_start_matches("export PULSE_SERVER=")
+            .to_string();
+        assert!(server.starts_with("unix:"), "{line}");
+        Self {
+            dir: dir.to_path_buf(),
+            server,
+        }
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let mut c = Command::new(program);
+        c.env("PULSE_SERVER", &self.server);
+        c
+    }
+}
+
+impl Drop for VirtualSound {
+    fn drop(&mut self) {
+        let _ = Command::new("bash")
+            .arg(common::root().join("scripts/virtual-sound.sh"))
+            .arg("stop")
+            .env("HARK_PULSE_DIR", &self.dir)
+            .status();
+    }
+}
+
+struct Killed(Child);
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `hark run` on the virtual devices and waits until it is listening.
+fn start_hark(
+    sound: &VirtualSound,
+    output_device: &str,
+    seconds: u32,
+    events: &Path,
+    extra: &[&str],
+) -> Killed {
+    let models = common::models();
+    let mut child = sound
+        .command(common::hark_bin().to_str().unwrap())
+        .args([
+            "--models",
+            models.root.to_str().unwrap(),
+            "run",
+            "--input-device",
+            "pulseaudio:room.monitor",
+        ])
+        .args([
+            "--output-device",
+            output_device,
+            "--seconds",
+            &seconds.to_string(),
+        ])
+        .arg("--events")
+        .arg(events)
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start hark run");
+    // "speaking on" is printed once both devices are open and the models loaded.
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let line = lines
+            .next()
+            .expect("hark run ended before it was ready")
+            .unwrap();
+        eprintln!("hark: {line}");
+        if line.starts_with("speaking on") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "hark run never became ready");
+    }
+    std::thread::spawn(move || lines.for_each(|l| eprintln!("hark: {}", l.unwrap_or_default())));
+    Killed(child)
+}
+
+fn events(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect()
+}
+
+fn of_kind<'a>(events: &'a [serde_json::Value], kind: &str) -> Vec<&'a serde_json::Value> {
+    events.iter().filter(|e| e["event"] == kind).collect()
+}
+
+#[test]
+fn a_spoken_conversation_through_a_real_time_sound_server() {
+    let dir = common::temp_dir("live");
+    let sound = VirtualSound::start(&dir.join("pulse"));
+    let models = common::models();
+    let mut voice = tts::open_voice(VoiceKind::Piper, &models, 2).unwrap();
+    let user = conversation::build(
+        voice.as_mut(),
+        &[
+            Part::Silence(300),
+            Part::Say("Hello there."),
+            Part::Silence(4000),
+            Part::Say("Please reset my password."),
+            Part::Silence(300),
+        ],
+    );
+    let user_wav = dir.join("user.wav");
+    wav::write_wav(&user_wav, &Pcm::new(SPEECH_RATE, user.samples.clone())).unwrap();
+
+    // Raw samples: parecord is killed at the end, so a WAV header would never be finished.
+    let recorded = dir.join("speaker.raw");
+    let _recorder = Killed(
+        sound
+            .command("parecord")
+            .args([
+                "-d",
+                "speaker.monitor",
+                "--raw",
+                "--format=s16le",
+                "--rate=16000",
+                "--channels=1",
+            ])
+            .arg(&recorded)
+            .spawn()
+            .expect("start parecord (pulseaudio-utils)"),
+    );
+    let events_path = dir.join("events.jsonl");
+    let seconds = (user.duration_ms() / 1000) as u32 + 6;
+    let mut hark = start_hark(&sound, "pulseaudio:speaker", seconds, &events_path, &[]);
+    let played = sound
+        .command("paplay")
+        .args(["-d", "room"])
+        .arg(&user_wav)
+        .status()
+        .unwrap();
+    assert!(played.success());
+    let status = hark.0.wait().unwrap();
+    assert!(status.success(), "hark run failed: {status}");
+    std::thread::sleep(Duration::from_millis(300));
+
+    let events = events(&events_path);
+    let finals: Vec<String> = of_kind(&events, "final")
+        .iter()
+        .map(|e| e["text"].as_str().unwrap().to_lowercase())
+        .collect();
+    assert_eq!(finals.len(), 2, "{finals:?}");
+    assert!(
+        finals[0].contains("hello") && finals[1].contains("password"),
+        "{finals:?}"
+    );
+    let replies: Vec<&str> = of_kind(&events, "reply")
+        .iter()
+        .map(|e| e["text"].as_str().unwrap())
+        .collect();
+    assert!(
+        replies.iter().any(|r| r.contains("password")),
+        "{replies:?}"
+    );
+    assert_eq!(of_kind(&events, "audio_out_start").len(), 2);
+    assert!(
+        of_kind(&events, "barge_in").is_empty(),
+        "nobody interrupted"
+    );
+
+    // What the speaker device really played: both replies, as sound.
+    drop(_recorder);
+    let bytes = std::fs::read(&recorded).expect("parecord wrote the recording");
+    let heard: Vec<f32> = bytes
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]) as f32 / 32768.0)
+        .collect();
+    let loud_ms = heard
+        .chunks(SPEECH_RATE as usize / 50)
+        .filter(|f| conversation::rms(f, SPEECH_RATE, 0, 20) > 0.01)
+        .count()
+        * 20;
+    assert!(
+        loud_ms > 2000,
+        "only {loud_ms} ms of reply audio reached the speaker"
+    );
+    let mut session = common::whisper().session().unwrap();
+    let text = hark::stt::Transcriber::transcribe(&mut session, &heard, &Default::default())
+        .unwrap()
+        .text;
+    assert!(
+        text.to_lowercase().contains("password"),
+        "the speaker played {text:?}"
+    );
+}
