@@ -58,6 +58,11 @@ pub struct VoiceLoopConfig {
     pub endpointer: EndpointerConfig,
     /// How often the growing utterance is re-decoded for partial transcripts.
     pub partial_interval_ms: u64,
+    /// Silence after which what was said so far is decoded as a candidate final.
+    pub speculate_after_ms: u64,
+    /// Silence that ends the turn when that candidate reads as a complete sentence
+    /// (otherwise the endpointer's full hangover applies).
+    pub quick_hangover_ms: u64,
     /// Voiced time over a reply after which the interruption counts as a barge-in even
     /// before its words are known.
     pub barge_in_confirm_ms: u64,
@@ -72,6 +77,8 @@ impl Default for VoiceLoopConfig {
         Self {
             endpointer: EndpointerConfig::default(),
             partial_interval_ms: 250,
+            speculate_after_ms: 100,
+            quick_hangover_ms: 200,
             barge_in_confirm_ms: 700,
             drain_limit_ms: 60_000,
             window: DecodeWindow::Trimmed,
@@ -98,16 +105,29 @@ pub struct RunSummary {
 
 // ---- workers ------------------------------------------------------------------------------
 
+/// Why a decode was asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SttKind {
+    /// The growing utterance, for partial transcripts.
+    Partial,
+    /// Everything said so far, at the first pause: a candidate final, made while the
+    /// endpointer still waits to be sure the user has finished. `voiced_ms` identifies the
+    /// audio it saw (any new voice makes it stale).
+    Speculative { voiced_ms: u64 },
+    /// The finished utterance.
+    Final,
+}
+
 struct SttJob {
     utterance: u64,
-    is_final: bool,
+    kind: SttKind,
     audio: Vec<f32>,
     prompt: Option<String>,
 }
 
 struct SttDone {
     utterance: u64,
-    is_final: bool,
+    kind: SttKind,
     text: Result<String, String>,
     decode_ms: f64,
 }
@@ -133,7 +153,7 @@ fn spawn_stt(
                     .map_err(|e| e.to_string());
                 let done = SttDone {
                     utterance: job.utterance,
-                    is_final: job.is_final,
+                    kind: job.kind,
                     text,
                     decode_ms: start.elapsed().as_secs_f64() * 1000.0,
                 };
@@ -330,6 +350,41 @@ struct LoopState<'a> {
     interruption: Option<Interruption>,
     /// Set when reply audio must stop now: the sink drops what it has queued.
     silence_now: bool,
+    /// The candidate final of the utterance in progress, decoded at its first pause.
+    speculation: Option<Speculation>,
+}
+
+struct Speculation {
+    utterance: u64,
+    voiced_ms: u64,
+    /// The transcript and its decode time, once the decode is back.
+    text: Option<(String, f64)>,
+    /// The utterance ended before the decode came back: it is the final.
+    use_as_final: bool,
+}
+
+/// Whether a transcript reads as a finished sentence, so the turn can end after a short
+/// pause: Whisper closes sentences with punctuation, and a trailing conjunction, article
+/// or filler ("and", "the", "um") or an ellipsis means the user is still going.
+pub fn looks_complete(text: &str) -> bool {
+    const OPEN_ENDINGS: &[&str] = &[
+        "and", "or", "but", "so", "the", "a", "an", "to", "of", "with", "for", "my", "um", "uh",
+        "because", "like", "at", "in", "on", "is", "if", "then",
+    ];
+    let t = text.trim();
+    if t.is_empty() || t.ends_with("...") || t.ends_with('…') || t.ends_with(',') {
+        return false;
+    }
+    if !t.ends_with(['.', '?', '!']) {
+        return false;
+    }
+    let last = t
+        .split_whitespace()
+        .last()
+        .unwrap_or("")
+        .trim_matches(|c: char| !c.is_alphanumeric())
+        .to_lowercase();
+    !OPEN_ENDINGS.contains(&last.as_str())
 }
 
 impl LoopState<'_> {
@@ -345,17 +400,17 @@ impl LoopState<'_> {
         }
     }
 
-    fn submit_stt(&mut self, audio: Vec<f32>, is_final: bool) -> Result<(), LoopError> {
+    fn submit_stt(&mut self, audio: Vec<f32>, kind: SttKind) -> Result<(), LoopError> {
         self.stt_tx
             .send(SttJob {
                 utterance: self.utterance,
-                is_final,
+                kind,
                 audio,
                 prompt: self.prompt.clone(),
             })
             .map_err(|_| LoopError::Worker("stt"))?;
         self.stt_pending += 1;
-        if !is_final {
+        if kind == SttKind::Partial {
             self.partial_in_flight = true;
         }
         if self.timing == Timing::Batch {
@@ -473,14 +528,33 @@ impl LoopState<'_> {
                     self.set_state(TurnState::UserSpeaking);
                 }
             }
-            EndpointEvent::SpeechEnd { at_ms, audio } => {
+            EndpointEvent::SpeechEnd {
+                at_ms,
+                audio,
+                voiced_ms,
+            } => {
                 self.emit(Event::SpeechEnd { at_ms });
                 if let Some(i) = self.interruption.as_mut() {
                     i.awaiting_final = true;
                 } else {
                     self.set_state(TurnState::Thinking);
                 }
-                self.submit_stt(audio, true)?;
+                // A speculative decode of exactly this audio is the final transcript.
+                let utterance = self.utterance;
+                match self.speculation.take() {
+                    Some(spec) if spec.utterance == utterance && spec.voiced_ms == voiced_ms => {
+                        match spec.text {
+                            Some((text, decode_ms)) => self.finish_utterance(text, decode_ms)?,
+                            None => {
+                                self.speculation = Some(Speculation {
+                                    use_as_final: true,
+                                    ..spec
+                                })
+                            }
+                        }
+                    }
+                    _ => self.submit_stt(audio, SttKind::Final)?,
+                }
             }
             EndpointEvent::Discarded { voiced_ms, .. } => {
                 self.emit(Event::Noise { voiced_ms });
@@ -501,12 +575,19 @@ impl LoopState<'_> {
 
     fn on_stt(&mut self, done: SttDone) -> Result<(), LoopError> {
         self.stt_pending -= 1;
-        if !done.is_final {
-            self.partial_in_flight = false;
-            if done.utterance != self.utterance {
-                return Ok(());
+        let text = match done.text {
+            Ok(text) => text,
+            Err(message) => {
+                self.emit(Event::Error { message });
+                String::new()
             }
-            if let Ok(text) = done.text {
+        };
+        match done.kind {
+            SttKind::Partial => {
+                self.partial_in_flight = false;
+                if done.utterance != self.utterance {
+                    return Ok(());
+                }
                 if let Some(stable) = self.stabilizer.update(&text) {
                     self.emit(Event::Partial {
                         text: stable.clone(),
@@ -515,19 +596,31 @@ impl LoopState<'_> {
                         self.barge_in()?;
                     }
                 }
+                Ok(())
             }
-            return Ok(());
+            SttKind::Speculative { voiced_ms } => {
+                let Some(spec) = self.speculation.as_mut() else {
+                    return Ok(());
+                };
+                if spec.utterance != done.utterance || spec.voiced_ms != voiced_ms {
+                    return Ok(()); // the user went on talking: stale
+                }
+                if spec.use_as_final {
+                    self.speculation = None;
+                    return self.finish_utterance(text, done.decode_ms);
+                }
+                spec.text = Some((text, done.decode_ms));
+                Ok(())
+            }
+            SttKind::Final => self.finish_utterance(text, done.decode_ms),
         }
-        let text = match done.text {
-            Ok(text) => text,
-            Err(message) => {
-                self.emit(Event::Error { message });
-                String::new()
-            }
-        };
+    }
+
+    /// The user's utterance has ended and `text` is what they said.
+    fn finish_utterance(&mut self, text: String, decode_ms: f64) -> Result<(), LoopError> {
         self.emit(Event::Final {
             text: text.clone(),
-            stt_ms: (done.decode_ms * 10.0).round() / 10.0,
+            stt_ms: (decode_ms * 10.0).round() / 10.0,
         });
         if let Some(interruption) = &self.interruption {
             if interruption.awaiting_final && is_backchannel(&text) {
@@ -659,6 +752,42 @@ impl LoopState<'_> {
         Ok(())
     }
 
+    /// At the first pause in an utterance, decodes what was said so far; if that reads as
+    /// a complete sentence, ends the turn after the short hangover instead of the full one.
+    fn speculate(&mut self, endpointer: &mut Endpointer) -> Result<(), LoopError> {
+        let silence = endpointer.trailing_silence_ms();
+        let voiced_ms = endpointer.voiced_ms();
+        let utterance = self.utterance;
+        if self
+            .speculation
+            .as_ref()
+            .is_some_and(|s| s.utterance != utterance || s.voiced_ms != voiced_ms)
+        {
+            self.speculation = None; // the user went on talking
+        }
+        if silence >= self.config.speculate_after_ms && self.speculation.is_none() {
+            self.speculation = Some(Speculation {
+                utterance,
+                voiced_ms,
+                text: None,
+                use_as_final: false,
+            });
+            let audio = endpointer.utterance_to_last_voice().to_vec();
+            self.submit_stt(audio, SttKind::Speculative { voiced_ms })?;
+        }
+        let complete = self
+            .speculation
+            .as_ref()
+            .and_then(|s| s.text.as_ref())
+            .is_some_and(|(text, _)| looks_complete(text));
+        if complete && silence >= self.config.quick_hangover_ms {
+            if let Some(event) = endpointer.end_now() {
+                self.on_endpoint(event)?;
+            }
+        }
+        Ok(())
+    }
+
     fn busy(&self, endpointer: &Endpointer) -> bool {
         endpointer.in_speech()
             || self.stt_pending > 0
@@ -719,6 +848,7 @@ pub fn run_voice_loop(
         playback: None,
         interruption: None,
         silence_now: false,
+        speculation: None,
     };
 
     let mut frame = vec![0f32; FRAME_SAMPLES];
@@ -759,14 +889,18 @@ pub fn run_voice_loop(
             if let Some(event) = endpointer.push(&frame, voiced) {
                 st.on_endpoint(event)?;
             }
-            // Partial transcripts of the growing utterance.
+            if endpointer.in_speech() {
+                st.speculate(&mut endpointer)?;
+            }
+            // Partial transcripts of the growing utterance, while the user is talking.
             if endpointer.in_speech()
+                && endpointer.trailing_silence_ms() < st.config.speculate_after_ms
                 && !st.partial_in_flight
                 && st.now_ms >= st.last_partial_ms + st.config.partial_interval_ms
             {
                 st.last_partial_ms = st.now_ms;
                 let snapshot = endpointer.utterance().to_vec();
-                st.submit_stt(snapshot, false)?;
+                st.submit_stt(snapshot, SttKind::Partial)?;
             }
             // A long interruption is a barge-in even before its words are known.
             if st.interruption.as_ref().is_some_and(|i| !i.awaiting_final)
@@ -803,4 +937,32 @@ pub fn run_voice_loop(
     let _ = reply_thread.join();
     sink.finish()?;
     result.map(|_| summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::looks_complete;
+
+    #[test]
+    fn complete_sentences_and_open_ones() {
+        for t in [
+            "Hello there.",
+            "What time is it?",
+            "Book it!",
+            " Please reset my password. ",
+        ] {
+            assert!(looks_complete(t), "{t:?}");
+        }
+        for t in [
+            "",
+            "I would like to",
+            "I would like to book a table and.",
+            "Um...",
+            "So, the",
+            "and the,",
+            "Wait…",
+        ] {
+            assert!(!looks_complete(t), "{t:?}");
+        }
+    }
 }

@@ -77,7 +77,7 @@ impl Default for EndpointerConfig {
             pre_roll_ms: 300,
             onset_ms: 60,
             min_speech_ms: 200,
-            hangover_ms: 500,
+            hangover_ms: 600,
         }
     }
 }
@@ -89,7 +89,11 @@ pub enum EndpointEvent {
     SpeechStart { at_ms: u64 },
     /// The utterance ended at `at_ms` (end of its last voiced frame); `audio` holds it with
     /// its pre-roll and a short tail.
-    SpeechEnd { at_ms: u64, audio: Vec<f32> },
+    SpeechEnd {
+        at_ms: u64,
+        audio: Vec<f32>,
+        voiced_ms: u64,
+    },
     /// Voiced, but too short to be speech: dropped. `at_ms` is where it ended.
     Discarded { at_ms: u64, voiced_ms: u64 },
 }
@@ -231,21 +235,52 @@ impl Endpointer {
                 if silent_frames < Self::frames(cfg.hangover_ms).max(1) {
                     return None;
                 }
-                self.state = State::Idle;
-                let at_ms = (last_voiced + 1) * FRAME_MS;
-                let mut audio = std::mem::take(&mut self.utterance);
-                // Trim the hangover back to a short tail after the last voiced frame.
-                let excess =
-                    (silent_frames.saturating_sub(Self::frames(TAIL_MS))) as usize * frame.len();
-                audio.truncate(audio.len().saturating_sub(excess));
-                if count * FRAME_MS < cfg.min_speech_ms {
-                    return Some(EndpointEvent::Discarded {
-                        at_ms,
-                        voiced_ms: count * FRAME_MS,
-                    });
-                }
-                Some(EndpointEvent::SpeechEnd { at_ms, audio })
+                Some(self.end_utterance())
             }
+        }
+    }
+
+    /// Ends the utterance in progress now, before the full hangover, when the caller knows
+    /// more than the VAD (the words so far form a complete sentence). None when no
+    /// utterance is in progress.
+    pub fn end_now(&mut self) -> Option<EndpointEvent> {
+        self.in_speech().then(|| self.end_utterance())
+    }
+
+    /// The utterance so far without the silence after its last voiced frame beyond a short
+    /// tail: what a decode of "everything said until now" should see.
+    pub fn utterance_to_last_voice(&self) -> &[f32] {
+        let excess = self.tail_excess_frames() as usize * FRAME_SAMPLES;
+        &self.utterance[..self.utterance.len().saturating_sub(excess)]
+    }
+
+    fn tail_excess_frames(&self) -> u64 {
+        (self.trailing_silence_ms() / FRAME_MS).saturating_sub(Self::frames(TAIL_MS))
+    }
+
+    fn end_utterance(&mut self) -> EndpointEvent {
+        let State::Speaking {
+            last_voiced,
+            voiced: count,
+            ..
+        } = self.state
+        else {
+            unreachable!("end_utterance is only called while speaking")
+        };
+        let excess = self.tail_excess_frames() as usize * FRAME_SAMPLES;
+        self.state = State::Idle;
+        let at_ms = (last_voiced + 1) * FRAME_MS;
+        let mut audio = std::mem::take(&mut self.utterance);
+        // Trim the hangover back to a short tail after the last voiced frame.
+        audio.truncate(audio.len().saturating_sub(excess));
+        let voiced_ms = count * FRAME_MS;
+        if voiced_ms < self.config.min_speech_ms {
+            return EndpointEvent::Discarded { at_ms, voiced_ms };
+        }
+        EndpointEvent::SpeechEnd {
+            at_ms,
+            audio,
+            voiced_ms,
         }
     }
 }
@@ -278,7 +313,7 @@ mod tests {
     fn finds_start_and_end_with_pre_roll_and_tail() {
         let events = run("....########.......", cfg());
         assert_eq!(events[0], EndpointEvent::SpeechStart { at_ms: 80 });
-        let EndpointEvent::SpeechEnd { at_ms, audio } = &events[1] else {
+        let EndpointEvent::SpeechEnd { at_ms, audio, .. } = &events[1] else {
             panic!("{events:?}")
         };
         assert_eq!(*at_ms, 240);
@@ -306,6 +341,25 @@ mod tests {
             events[1],
             EndpointEvent::SpeechEnd { at_ms: 320, .. }
         ));
+    }
+
+    #[test]
+    fn end_now_cuts_the_hangover_short() {
+        let mut ep = Endpointer::new(cfg());
+        for (i, c) in "..######..".chars().enumerate() {
+            assert!(ep.push(&vec![i as f32; FRAME_SAMPLES], c == '#').is_none() || i == 4);
+        }
+        assert_eq!(ep.trailing_silence_ms(), 40);
+        let last = *ep.utterance_to_last_voice().last().unwrap() as usize;
+        assert_eq!(last, 9, "the short tail is kept");
+        let Some(EndpointEvent::SpeechEnd {
+            at_ms, voiced_ms, ..
+        }) = ep.end_now()
+        else {
+            panic!()
+        };
+        assert_eq!((at_ms, voiced_ms), (160, 120));
+        assert!(!ep.in_speech() && ep.end_now().is_none());
     }
 
     #[test]
