@@ -21,9 +21,10 @@ info() { printf '    %s\n' "$*"; }
 
 # --- 1. system packages -------------------------------------------------------------------
 # sox is the reference resampler the format tests compare against; pulseaudio gives tests a
-# real-time virtual sound card (scripts/virtual-sound.sh) on machines without one.
+# real-time virtual sound card (scripts/virtual-sound.sh) on machines without one;
+# libwebrtc-audio-processing is the echo canceller.
 APT_PACKAGES=(cmake libclang-dev pkg-config libasound2-dev libespeak-ng-dev espeak-ng-data sox
-  pulseaudio pulseaudio-utils)
+  pulseaudio pulseaudio-utils libwebrtc-audio-processing-dev)
 step "System packages"
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

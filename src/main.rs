@@ -75,6 +75,10 @@ enum Command {
         /// Speaker to use when there is no --output (a name from `hark devices`).
         #[arg(long)]
         output_device: Option<String>,
+        /// Turn off echo cancellation (on by default when both sound devices are live, so
+        /// hark does not take its own voice for the user's).
+        #[arg(long)]
+        no_aec: bool,
         /// Stop after this many seconds (default: until the input ends, or forever live).
         #[arg(long)]
         seconds: Option<f64>,
@@ -154,6 +158,7 @@ fn run(cli: Cli) -> Result<()> {
             events,
             input_device,
             output_device,
+            no_aec,
             seconds,
             fast,
             voice,
@@ -167,6 +172,7 @@ fn run(cli: Cli) -> Result<()> {
                 events,
                 input_device,
                 output_device,
+                aec: !no_aec,
                 seconds,
                 fast,
             },
@@ -311,6 +317,7 @@ struct RunIo {
     events: Option<PathBuf>,
     input_device: Option<String>,
     output_device: Option<String>,
+    aec: bool,
     seconds: Option<f64>,
     fast: bool,
 }
@@ -342,23 +349,39 @@ fn run_conversation(
     };
     // Devices open once the models are loaded, so the microphone does not pile up audio
     // while they load; "listening on" means ready.
-    let (mut source, input_rate): (Box<dyn AudioSource>, u32) = match &io.input {
-        Some(path) => {
+    let mut mic = match &io.input {
+        Some(_) => None,
+        None => Some(Microphone::open(io.input_device.as_deref())?),
+    };
+    let mut speaker = match &io.output {
+        Some(_) => None,
+        None => Some(Speaker::open(io.output_device.as_deref())?),
+    };
+    // Echo cancellation joins a live speaker to a live microphone.
+    let mut aec_on = false;
+    if let (Some(mic), Some(speaker), true) = (mic.as_mut(), speaker.as_mut(), io.aec) {
+        let (canceller, reference) = hark::audio::aec::echo_canceller()?;
+        mic.cancel_echo(canceller)?;
+        speaker.feed_echo_reference(reference)?;
+        aec_on = true;
+    }
+    let (mut source, input_rate): (Box<dyn AudioSource>, u32) = match (mic, &io.input) {
+        (Some(mic), _) => {
+            let rate = mic.device_rate();
+            let aec = if aec_on { ", echo cancellation on" } else { "" };
+            eprintln!("listening on {} ({rate} Hz{aec})", mic.name());
+            (Box::new(mic), rate)
+        }
+        (None, Some(path)) => {
             let file = WavFileSource::open(path, !io.fast)?;
             let rate = file.original_rate();
             (Box::new(file), rate)
         }
-        None => {
-            let mic = Microphone::open(io.input_device.as_deref())?;
-            let rate = mic.device_rate();
-            eprintln!("listening on {} ({rate} Hz)", mic.name());
-            (Box::new(mic), rate)
-        }
+        (None, None) => unreachable!("a microphone is opened when there is no input file"),
     };
-    let mut sink: Box<dyn AudioSink> = match &io.output {
-        Some(path) => Box::new(WavFileSink::create(path, input_rate)?),
-        None => {
-            let speaker = Speaker::open(io.output_device.as_deref())?;
+    let sink_is_live = speaker.is_some() && io.aec;
+    let mut sink: Box<dyn AudioSink> = match (speaker, &io.output) {
+        (Some(speaker), _) => {
             eprintln!(
                 "speaking on {} ({} Hz)",
                 speaker.name(),
@@ -366,6 +389,8 @@ fn run_conversation(
             );
             Box::new(speaker)
         }
+        (None, Some(path)) => Box::new(WavFileSink::create(path, input_rate)?),
+        (None, None) => unreachable!("a speaker is opened when there is no output file"),
     };
     if let Some(limit) = io.seconds {
         source = Box::new(hark::audio::Limited::new(source, limit));
@@ -392,8 +417,13 @@ fn run_conversation(
     } else {
         Timing::RealTime
     };
+    let config = VoiceLoopConfig {
+        // A live speaker may be heard by the microphone: gate hark's own echo.
+        echo_gate: sink_is_live.then(Default::default),
+        ..Default::default()
+    };
     let summary = run_voice_loop(
-        VoiceLoopConfig::default(),
+        config,
         timing,
         source.as_mut(),
         sink.as_mut(),

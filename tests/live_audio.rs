@@ -14,6 +14,14 @@ use common::conversation::{self, Part};
 use hark::audio::{wav, Pcm, SPEECH_RATE};
 use hark::tts::{self, VoiceKind};
 
+/// Real-time tests run one at a time: on 2 cores, two conversations at once would each
+/// make the other late.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// A private PulseAudio server, stopped on drop.
 struct VirtualSound {
     dir: PathBuf,
@@ -136,6 +144,7 @@ fn of_kind<'a>(events: &'a [serde_json::Value], kind: &str) -> Vec<&'a serde_jso
 
 #[test]
 fn a_spoken_conversation_through_a_real_time_sound_server() {
+    let _serial = serial();
     let dir = common::temp_dir("live");
     let sound = VirtualSound::start(&dir.join("pulse"));
     let models = common::models();
@@ -233,5 +242,95 @@ fn a_spoken_conversation_through_a_real_time_sound_server() {
     assert!(
         text.to_lowercase().contains("password"),
         "the speaker played {text:?}"
+    );
+}
+
+/// A kiosk: hark's speaker plays into the same room its microphone hears (`room`), so the
+/// microphone hears the user and hark's own reply.
+fn in_an_echoing_room(name: &str, user_parts: &[Part], aec: bool) -> Vec<serde_json::Value> {
+    let dir = common::temp_dir(name);
+    let sound = VirtualSound::start(&dir.join("pulse"));
+    let models = common::models();
+    let mut voice = tts::open_voice(VoiceKind::Piper, &models, 2).unwrap();
+    let user = conversation::build(voice.as_mut(), user_parts);
+    let user_wav = dir.join("user.wav");
+    wav::write_wav(&user_wav, &Pcm::new(SPEECH_RATE, user.samples.clone())).unwrap();
+    let events_path = dir.join("events.jsonl");
+    let seconds = (user.duration_ms() / 1000) as u32 + 2;
+    let extra: &[&str] = if aec { &[] } else { &["--no-aec"] };
+    let mut hark = start_hark(&sound, "pulseaudio:room", seconds, &events_path, extra);
+    let played = sound
+        .command("paplay")
+        .args(["-d", "room"])
+        .arg(&user_wav)
+        .status()
+        .unwrap();
+    assert!(played.success());
+    assert!(hark.0.wait().unwrap().success());
+    let events = events(&events_path);
+    for e in &events {
+        if e["event"] != "state" {
+            eprintln!("{e}");
+        }
+    }
+    std::fs::remove_dir_all(&dir).ok();
+    events
+}
+
+#[test]
+fn the_reply_echo_does_not_interrupt_with_echo_cancellation_and_does_without() {
+    let _serial = serial();
+    let parts = [
+        Part::Silence(1000),
+        Part::Say("I would like to book a table."),
+        Part::Silence(6000),
+    ];
+    let with_aec = in_an_echoing_room("echo-aec", &parts, true);
+    assert_eq!(
+        of_kind(&with_aec, "final").len(),
+        1,
+        "hark heard only the user"
+    );
+    assert!(
+        of_kind(&with_aec, "playback_paused").is_empty(),
+        "its own echo paused the reply"
+    );
+    assert!(of_kind(&with_aec, "barge_in").is_empty());
+    let stops = of_kind(&with_aec, "audio_out_stop");
+    assert!(
+        stops.len() == 1 && stops[0]["reason"] == "finished",
+        "{stops:?}"
+    );
+
+    let without = in_an_echoing_room("echo-off", &parts, false);
+    let paused = of_kind(&without, "playback_paused").len();
+    assert!(
+        paused > 0,
+        "without echo cancellation hark should hear itself"
+    );
+}
+
+#[test]
+fn the_user_can_still_barge_in_over_the_echo() {
+    let _serial = serial();
+    let events = in_an_echoing_room(
+        "echo-barge-in",
+        &[
+            Part::Silence(1000),
+            Part::Say("I would like to book a table."),
+            Part::Silence(1800),
+            Part::Say("What time is it?"),
+            Part::Silence(3000),
+        ],
+        true,
+    );
+    assert_eq!(of_kind(&events, "barge_in").len(), 1);
+    let replies: Vec<&str> = of_kind(&events, "reply")
+        .iter()
+        .map(|e| e["text"].as_str().unwrap())
+        .collect();
+    assert!(
+        replies.last().is_some_and(|r| r.starts_with("It is")),
+        "{replies:?}"
     );
 }

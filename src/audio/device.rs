@@ -16,6 +16,7 @@ use cpal::{FromSample, SampleFormat, SizedSample, StreamConfig};
 use ringbuf::traits::{Consumer, Observer, Producer, Split};
 use ringbuf::{HeapCons, HeapProd, HeapRb};
 
+use super::aec::{EchoCanceller, EchoReference, AEC_RATE};
 use super::resample::StreamResampler;
 use super::{AudioError, AudioSink, AudioSource, SPEECH_RATE};
 
@@ -87,6 +88,34 @@ fn low_latency(supported: &cpal::SupportedStreamConfig) -> StreamConfig {
         config.buffer_size = cpal::BufferSize::Fixed(wanted.clamp(min, max.max(min)));
     }
     config
+}
+
+/// The device's default format, moved to 48 kHz where the device offers it: the echo
+/// canceller's rate, and the usual native rate, so no resampling happens in the server.
+fn preferred_config(
+    device: &cpal::Device,
+    input: bool,
+) -> Result<cpal::SupportedStreamConfig, cpal::Error> {
+    let default = if input {
+        device.default_input_config()?
+    } else {
+        device.default_output_config()?
+    };
+    if default.sample_rate() == AEC_RATE {
+        return Ok(default);
+    }
+    let ranges: Vec<_> = if input {
+        device.supported_input_configs()?.collect()
+    } else {
+        device.supported_output_configs()?.collect()
+    };
+    let at_48k = ranges
+        .into_iter()
+        .filter(|r| {
+            r.sample_format() == default.sample_format() && r.channels() == default.channels()
+        })
+        .find_map(|r| r.try_with_sample_rate(AEC_RATE));
+    Ok(at_48k.unwrap_or(default))
 }
 
 fn device_error(what: &str, e: impl std::fmt::Display) -> AudioError {
@@ -215,6 +244,8 @@ pub struct Microphone {
     /// Device-rate samples taken from the ring, and 16 kHz samples not yet handed out.
     scratch: Vec<f32>,
     ready: Vec<f32>,
+    echo: Option<EchoCanceller>,
+    cleaned: Vec<f32>,
     counters: Arc<StreamCounters>,
     failed: Arc<AtomicBool>,
     name: String,
@@ -226,8 +257,7 @@ impl Microphone {
     pub fn open(name: Option<&str>) -> Result<Self, AudioError> {
         let device = find_device(name, true)?;
         let label = device_name(&device);
-        let supported = device
-            .default_input_config()
+        let supported = preferred_config(&device, true)
             .map_err(|e| device_error(&format!("{label}: no input format"), e))?;
         let device_rate = supported.sample_rate();
         let channels = supported.channels() as usize;
@@ -265,6 +295,8 @@ impl Microphone {
             resampler: StreamResampler::new(device_rate, SPEECH_RATE, 10)?,
             scratch: vec![0.0; device_rate as usize / 50],
             ready: Vec::with_capacity(SPEECH_RATE as usize),
+            echo: None,
+            cleaned: Vec::with_capacity(device_rate as usize / 10),
             counters,
             failed,
             name: label,
@@ -278,6 +310,18 @@ impl Microphone {
 
     pub fn device_rate(&self) -> u32 {
         self.device_rate
+    }
+
+    /// Removes the echo of what `canceller`'s reference plays from everything captured.
+    pub fn cancel_echo(&mut self, canceller: EchoCanceller) -> Result<(), AudioError> {
+        if self.device_rate != AEC_RATE {
+            return Err(AudioError::Device(format!(
+                "{}: echo cancellation needs a {AEC_RATE} Hz microphone; this one runs at {} Hz",
+                self.name, self.device_rate
+            )));
+        }
+        self.echo = Some(canceller);
+        Ok(())
     }
 
     pub fn stats(&self) -> StreamStats {
@@ -340,7 +384,14 @@ impl AudioSource for Microphone {
             if n > 0 {
                 waiting_since = Instant::now();
                 let taken = &self.scratch[..n];
-                self.resampler.push(taken, &mut self.ready)?;
+                match self.echo.as_mut() {
+                    Some(echo) => {
+                        self.cleaned.clear();
+                        echo.process(taken, &mut self.cleaned)?;
+                        self.resampler.push(&self.cleaned, &mut self.ready)?;
+                    }
+                    None => self.resampler.push(taken, &mut self.ready)?,
+                }
                 continue;
             }
             if self.failed.load(Ordering::Relaxed) && self.samples.is_empty() {
@@ -379,6 +430,7 @@ pub struct Speaker {
     flush: Arc<AtomicBool>,
     failed: Arc<AtomicBool>,
     started: bool,
+    echo_reference: Option<EchoReference>,
     name: String,
     rate: u32,
 }
@@ -387,8 +439,7 @@ impl Speaker {
     pub fn open(name: Option<&str>) -> Result<Self, AudioError> {
         let device = find_device(name, false)?;
         let label = device_name(&device);
-        let supported = device
-            .default_output_config()
+        let supported = preferred_config(&device, false)
             .map_err(|e| device_error(&format!("{label}: no output format"), e))?;
         let rate = supported.sample_rate();
         let channels = supported.channels() as usize;
@@ -418,6 +469,7 @@ impl Speaker {
             flush,
             failed,
             started: false,
+            echo_reference: None,
             name: label,
             rate,
         })
@@ -429,6 +481,18 @@ impl Speaker {
 
     pub fn stats(&self) -> StreamStats {
         self.counters.snapshot()
+    }
+
+    /// Hands everything played to an echo canceller as its reference.
+    pub fn feed_echo_reference(&mut self, reference: EchoReference) -> Result<(), AudioError> {
+        if self.rate != AEC_RATE {
+            return Err(AudioError::Device(format!(
+                "{}: echo cancellation needs a {AEC_RATE} Hz speaker; this one runs at {} Hz",
+                self.name, self.rate
+            )));
+        }
+        self.echo_reference = Some(reference);
+        Ok(())
     }
 
     /// Samples queued and not yet handed to the device.
@@ -509,6 +573,12 @@ impl AudioSink for Speaker {
                 .play()
                 .map_err(|e| device_error(&format!("{}: could not start", self.name), e))?;
             self.started = true;
+            if let Some(reference) = self.echo_reference.as_mut() {
+                reference.push(&prefill)?;
+            }
+        }
+        if let Some(reference) = self.echo_reference.as_mut() {
+            reference.push(samples)?;
         }
         let mut waiting_since = Instant::now();
         while !samples.is_empty() {

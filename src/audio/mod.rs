@@ -1,5 +1,6 @@
 //! Audio in and out: WAV files, format conversion and resampling.
 
+pub mod aec;
 pub mod device;
 pub mod file;
 pub mod resample;

@@ -26,6 +26,7 @@ use crate::stt::partial::PartialStabilizer;
 use crate::stt::{DecodeWindow, TranscribeOptions, Transcriber};
 use crate::telemetry::events::{Event, EventLog, StopReason, TurnState};
 use crate::tts::{SentenceSplitter, Synthesizer};
+use crate::vad::echo_gate::{EchoGate, EchoGateConfig};
 use crate::vad::{
     EndpointEvent, Endpointer, EndpointerConfig, VadError, VoiceDetector, FRAME_MS, FRAME_SAMPLES,
 };
@@ -68,6 +69,9 @@ pub struct VoiceLoopConfig {
     pub barge_in_confirm_ms: u64,
     /// After the input ends, how long to keep going (finishing a reply) at most.
     pub drain_limit_ms: u64,
+    /// Double-talk gate for a speaker the microphone can hear (a live room); None when
+    /// the output cannot reach the input (files, headphones).
+    pub echo_gate: Option<EchoGateConfig>,
     #[serde(skip)]
     pub window: DecodeWindow,
 }
@@ -81,6 +85,7 @@ impl Default for VoiceLoopConfig {
             quick_hangover_ms: 200,
             barge_in_confirm_ms: 700,
             drain_limit_ms: 60_000,
+            echo_gate: None,
             window: DecodeWindow::Trimmed,
         }
     }
@@ -824,6 +829,7 @@ pub fn run_voice_loop(
 
     let mut vad = VoiceDetector::new();
     let mut endpointer = Endpointer::new(config.endpointer);
+    let mut echo_gate = config.echo_gate.map(EchoGate::new);
     let mut st = LoopState {
         config,
         timing,
@@ -885,7 +891,9 @@ pub fn run_voice_loop(
         st.now_ms = frame_start + FRAME_MS;
 
         let step = (|| -> Result<(), LoopError> {
-            let voiced = vad.is_speech(&frame)?;
+            // While hark talks into the room, its own echo must not count as the user.
+            let voiced =
+                vad.is_speech(&frame)? && echo_gate.as_ref().is_none_or(|g| g.near_end(&frame));
             if let Some(event) = endpointer.push(&frame, voiced) {
                 st.on_endpoint(event)?;
             }
@@ -922,6 +930,10 @@ pub fn run_voice_loop(
                 sink.discard_queued();
             }
             sink.write(&out)?;
+            if let Some(gate) = echo_gate.as_mut() {
+                // Compared at 16 kHz-equivalent level: RMS does not depend on the rate.
+                gate.played(&out);
+            }
             Ok(())
         })();
         if let Err(e) = step {

@@ -1,6 +1,8 @@
 //! Voice activity detection (webrtc-vad) and endpointing: deciding, 20 ms at a time, where
 //! an utterance starts and where it has ended.
 
+pub mod echo_gate;
+
 use webrtc_vad::{SampleRate, Vad, VadMode};
 
 use crate::audio::SPEECH_RATE;
