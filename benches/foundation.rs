@@ -11,27 +11,10 @@ use hark::models::ModelDir;
 use hark::stt::wer::word_errors;
 use hark::stt::whisper::WhisperModel;
 use hark::stt::{DecodeWindow, TranscribeOptions, Transcriber};
-use hark::telemetry::{peak_rss_mib, LatencySummary};
+use hark::telemetry::{machine, peak_rss_mib, LatencySummary};
 use hark::tts::{self, VoiceKind};
 
 const REPLY: &str = "Sure, I can help with that. Your table for four is booked for seven tonight. Is there anything else I can do for you?";
-
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    format!(
-        "{cpu}, {} cores available",
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(0)
-    )
-}
 
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Sets up (idempotently) and runs the demo on the embedded defaults: hark speaks a request
-# with the local Piper voice into a WAV file (standing in for a microphone), then listens to
-# that file with the local Whisper model and prints what it heard.
+# Sets up (idempotently) and runs hark's main job on the embedded defaults: a spoken
+# conversation through the real-time loop (VAD → streaming Whisper → reply → Piper), with a
+# WAV file in place of the microphone and another in place of the speaker, as on a machine
+# with no sound card. With a sound card (or PulseAudio), `hark run` alone uses the
+# microphone and speaker instead.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -11,9 +13,22 @@ bash scripts/setup.sh
 HARK="$ROOT/target/release/hark"
 OUT="$ROOT/out"
 mkdir -p "$OUT"
-REQUEST="${1:-Hi, I would like to book a table for four people tomorrow at seven.}"
+step() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
-printf '\033[1m==> hark say (Piper voice)\033[0m\n'
-"$HARK" say "$REQUEST" -o "$OUT/request.wav"
-printf '\033[1m==> hark transcribe (Whisper tiny.en)\033[0m\n'
-"$HARK" transcribe "$OUT/request.wav" --json
+# The user's side of the conversation: two requests with a pause between them, and a
+# third that interrupts hark's answer to the second (barge-in).
+step "Recording the user (hark say, Piper voice)"
+"$HARK" say "Hello there." -o "$OUT/user-1.wav" >/dev/null
+"$HARK" say "I would like to book a table." -o "$OUT/user-2.wav" >/dev/null
+"$HARK" say "What time is it?" -o "$OUT/user-3.wav" >/dev/null
+RATE=22050
+silence() { sox -n -r "$RATE" -c 1 -b 16 "$OUT/silence-$1.wav" trim 0 "$1"; }
+silence 0.8; silence 3.5; silence 1.8; silence 4
+sox "$OUT/silence-0.8.wav" "$OUT/user-1.wav" "$OUT/silence-3.5.wav" "$OUT/user-2.wav" \
+  "$OUT/silence-1.8.wav" "$OUT/user-3.wav" "$OUT/silence-4.wav" "$OUT/conversation.wav"
+rm -f "$OUT"/silence-*.wav "$OUT"/user-*.wav
+echo "    $OUT/conversation.wav ($(soxi -d "$OUT/conversation.wav"))"
+
+step "hark run (microphone: out/conversation.wav in real time; speaker: out/reply.wav)"
+"$HARK" run --input "$OUT/conversation.wav" --output "$OUT/reply.wav" --events "$OUT/events.jsonl"
+echo "    speaker recording (aligned with the input): $OUT/reply.wav; events: $OUT/events.jsonl"
