@@ -126,11 +126,11 @@ fn sound_stops(played: &[f32], from_ms: u64) -> Option<f64> {
     None
 }
 
-fn next_event<'a>(
-    events: &'a [TimedEvent],
+fn next_event(
+    events: &[TimedEvent],
     after_ms: u64,
     pred: impl Fn(&Event) -> bool,
-) -> Option<&'a TimedEvent> {
+) -> Option<&TimedEvent> {
     events.iter().find(|e| e.t_ms >= after_ms && pred(&e.event))
 }
 
