@@ -63,4 +63,21 @@ impl Brain for KeywordResponder {
             last.1 = spoken.to_string();
         }
     }
+
+    /// What this responder understands, as Whisper's prompt.
+    fn expected_vocabulary(&self) -> Option<String> {
+        crate::stt::bias::vocabulary_prompt(VOCABULARY, 400)
+    }
 }
+
+/// The requests the responder knows, phrased the way users say them.
+const VOCABULARY: &[&str] = &[
+    "Book a table",
+    "Make an appointment",
+    "Cancel my appointment",
+    "Check my order status",
+    "Reset the password for my work account",
+    "What time is it?",
+    "Hello",
+    "Goodbye",
+];

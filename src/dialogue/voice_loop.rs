@@ -204,6 +204,8 @@ fn spawn_reply(
         .name("hark-reply".into())
         .spawn(move || {
             let tts_rate = synth.sample_rate();
+            // What to listen for before the first turn.
+            let _ = msg_tx.send(ReplyMsg::Vocabulary(brain.expected_vocabulary()));
             for job in job_rx {
                 match job {
                     ReplyJob::Interrupted { spoken } => brain.interrupted(&spoken),

@@ -1,5 +1,6 @@
 //! Speech-to-text behind the `Transcriber` trait; local Whisper (whisper.cpp) is the engine.
 
+pub mod bias;
 pub mod partial;
 pub mod repetition;
 pub mod wer;
