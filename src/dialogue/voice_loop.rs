@@ -41,6 +41,9 @@ pub enum LoopError {
     Worker(&'static str),
 }
 
+/// Partials are decoded only while the user is (almost) still talking.
+const PARTIAL_SILENCE_LIMIT_MS: u64 = 40;
+
 /// How the loop relates to the clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Timing {
@@ -81,7 +84,7 @@ impl Default for VoiceLoopConfig {
         Self {
             endpointer: EndpointerConfig::default(),
             partial_interval_ms: 250,
-            speculate_after_ms: 100,
+            speculate_after_ms: 60,
             quick_hangover_ms: 200,
             barge_in_confirm_ms: 700,
             drain_limit_ms: 60_000,
@@ -413,7 +416,11 @@ impl LoopState<'_> {
                 utterance: self.utterance,
                 kind,
                 audio,
-                prompt: self.prompt.clone(),
+                // The vocabulary prompt costs 45–90 ms a decode here: it goes to the decodes
+                // whose words count (speculative and final), not to the display-only partials.
+                prompt: (kind != SttKind::Partial)
+                    .then(|| self.prompt.clone())
+                    .flatten(),
             })
             .map_err(|_| LoopError::Worker("stt"))?;
         self.stt_pending += 1;
@@ -904,7 +911,9 @@ pub fn run_voice_loop(
             }
             // Partial transcripts of the growing utterance, while the user is talking.
             if endpointer.in_speech()
-                && endpointer.trailing_silence_ms() < st.config.speculate_after_ms
+                // Not once a pause has begun: a partial then would only delay the
+                // speculative decode queued behind it.
+                && endpointer.trailing_silence_ms() < PARTIAL_SILENCE_LIMIT_MS
                 && !st.partial_in_flight
                 && st.now_ms >= st.last_partial_ms + st.config.partial_interval_ms
             {

@@ -5,6 +5,7 @@ pub mod ct2;
 pub mod fetch;
 pub mod ggml;
 pub mod mel;
+pub mod onnx;
 
 use std::path::{Path, PathBuf};
 
@@ -152,6 +153,16 @@ impl ModelDir {
 
     pub fn piper_voice(&self, voice: &str) -> PathBuf {
         self.root.join("piper").join(format!("{voice}.onnx"))
+    }
+
+    /// The sentence encoder (all-MiniLM-L6-v2, int8 ONNX) used for intent recognition.
+    pub fn sentence_encoder(&self) -> PathBuf {
+        self.root.join("minilm").join("model.onnx")
+    }
+
+    /// The WordPiece vocabulary of the sentence encoder.
+    pub fn sentence_encoder_vocab(&self) -> PathBuf {
+        self.root.join("minilm").join("vocab.txt")
     }
 
     /// The ONNX Runtime shared library; `ORT_DYLIB_PATH` (ort's own variable) wins.

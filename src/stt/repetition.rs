@@ -43,7 +43,12 @@ fn collapse_once(text: &str) -> String {
             if (n - start) < period * min_copies {
                 continue;
             }
-            if (start + period..n).all(|i| keys[i] == keys[i - period]) {
+            // The last word of a cut-off copy may itself be cut ("456." → "4").
+            let same = |i: usize| {
+                keys[i] == keys[i - period]
+                    || (i == n - 1 && !keys[i].is_empty() && keys[i - period].starts_with(&keys[i]))
+            };
+            if (start + period..n).all(same) {
                 return words[..start + period].join(" ");
             }
         }
@@ -54,6 +59,12 @@ fn collapse_once(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_copy_cut_inside_its_last_word_is_still_a_copy() {
+        let looped = "My order number is 456. My order number is 456. My order number is 456. My order number is 4";
+        assert_eq!(collapse_repetition(looped), "My order number is 456.");
+    }
 
     #[test]
     fn cuts_whole_and_partial_copies() {

@@ -5,7 +5,6 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 use ort::session::Session;
 use ort::value::Tensor;
@@ -56,29 +55,6 @@ const PAD: &str = "_";
 const BOS: &str = "^";
 const EOS: &str = "$";
 
-/// ONNX Runtime is loaded once per process from the given library.
-static ORT_ENVIRONMENT: OnceLock<Result<ort::environment::Environment, String>> = OnceLock::new();
-
-fn ort_environment(library: &Path) -> Result<&'static ort::environment::Environment, TtsError> {
-    let fail = |reason: String| TtsError::OnnxRuntime {
-        path: library.to_path_buf(),
-        reason,
-    };
-    if !library.exists() && ORT_ENVIRONMENT.get().is_none() {
-        return Err(fail("file not found".into()));
-    }
-    ORT_ENVIRONMENT
-        .get_or_init(|| {
-            ort::init_from(library)
-                .map_err(|e| e.to_string())?
-                .with_name("hark")
-                .build()
-                .map_err(|e| e.to_string())
-        })
-        .as_ref()
-        .map_err(|reason| fail(reason.clone()))
-}
-
 pub struct PiperVoice {
     session: Session,
     config: PiperConfig,
@@ -115,20 +91,14 @@ impl PiperVoice {
                 });
             }
         }
-        let environment = ort_environment(onnxruntime)?;
-        let engine = |e: String| TtsError::Engine(format!("{}: {e}", model.display()));
-        let session = Session::builder(environment)
-            .map_err(|e| engine(e.to_string()))?
-            .with_intra_threads(threads.max(1))
-            .map_err(|e| engine(e.to_string()))?
-            // Idle pool threads sleep instead of spinning: on a 2-core machine a spinning pool
-            // starves Whisper's threads (the two tests together ran 15× slower with spinning).
-            .with_config_entry("session.intra_op.allow_spinning", "0")
-            .map_err(|e| engine(e.to_string()))?
-            .with_config_entry("session.inter_op.allow_spinning", "0")
-            .map_err(|e| engine(e.to_string()))?
-            .commit_from_file(model)
-            .map_err(|e| engine(e.to_string()))?;
+        let environment = crate::models::onnx::environment(onnxruntime).map_err(|reason| {
+            TtsError::OnnxRuntime {
+                path: onnxruntime.to_path_buf(),
+                reason,
+            }
+        })?;
+        let session = crate::models::onnx::session(environment, model, threads)
+            .map_err(|e| TtsError::Engine(format!("{}: {e}", model.display())))?;
         Ok(Self {
             session,
             config,

@@ -24,6 +24,8 @@ pub fn models() -> ModelDir {
     };
     for path in [
         dir.whisper("tiny.en"),
+        dir.sentence_encoder(),
+        dir.sentence_encoder_vocab(),
         dir.piper_voice(hark::models::PIPER_VOICE),
         dir.onnxruntime(),
     ] {
