@@ -3,6 +3,8 @@
 
 pub mod backchannel;
 pub mod builtin;
+pub mod entities;
+pub mod nlu;
 pub mod voice_loop;
 
 #[derive(Debug, thiserror::Error)]
