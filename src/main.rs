@@ -99,6 +99,23 @@ enum Command {
         #[arg(long)]
         all: bool,
     },
+    /// Converse over text with the dialogue core: interactive in a terminal; with --json,
+    /// one line of stdin per user turn and one JSON object per turn on stdout.
+    Chat {
+        /// Domain name under config/domains, or a domain folder.
+        #[arg(long, default_value = "customer-service")]
+        domain: String,
+        /// Print one JSON object per turn (user, reply, intent, confidence, entities, flow,
+        /// slots, handoff).
+        #[arg(long)]
+        json: bool,
+        /// Who is talking (memory is kept per user).
+        #[arg(long, default_value = "local-user")]
+        user: String,
+        /// "Today" for relative dates (YYYY-MM-DD), for reproducible scripts.
+        #[arg(long)]
+        today: Option<String>,
+    },
     /// Language understanding: evaluate intent recognition.
     Nlu {
         #[command(subcommand)]
@@ -205,6 +222,12 @@ fn run(cli: Cli) -> Result<()> {
             &model,
         ),
         Command::Devices { json, all } => devices(json, all),
+        Command::Chat {
+            domain,
+            json,
+            user,
+            today,
+        } => chat(&models, threads, &domain, json, &user, today.as_deref()),
         Command::Nlu {
             action:
                 NluAction::Eval {
@@ -542,6 +565,63 @@ fn nlu_eval(
             report.train_ms / 1000.0,
             start.elapsed().as_secs_f64()
         );
+    }
+    Ok(())
+}
+
+/// The folder domains are looked up in: $HARK_CONFIG_DIR/domains, else ./config/domains.
+fn domains_dir() -> PathBuf {
+    std::env::var_os("HARK_CONFIG_DIR")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("config"))
+        .join("domains")
+}
+
+fn chat(
+    models: &ModelDir,
+    threads: usize,
+    domain: &str,
+    json: bool,
+    user: &str,
+    today: Option<&str>,
+) -> Result<()> {
+    use std::io::{BufRead, IsTerminal};
+    let dir = hark::dialogue::config::resolve(domain, &domains_dir())?;
+    let mut manager = hark::dialogue::build_manager(&dir, models, threads)?;
+    if let Some(today) = today {
+        manager.today = Some(
+            chrono::NaiveDate::parse_from_str(today, "%Y-%m-%d")
+                .with_context(|| format!("--today {today}: expected YYYY-MM-DD"))?,
+        );
+    }
+    let mut session = hark::dialogue::manager::Session::new(user);
+    let interactive = std::io::stdin().is_terminal() && !json;
+    let greeting = manager.greet(&mut session);
+    if !json {
+        println!("{}: {greeting}", manager.domain.persona.name);
+    }
+    let stdin = std::io::stdin();
+    let mut out = std::io::stdout().lock();
+    loop {
+        if interactive {
+            print!("> ");
+            std::io::stdout().flush()?;
+        }
+        let mut line = String::new();
+        if stdin.lock().read_line(&mut line)? == 0 {
+            break;
+        }
+        let turn = manager.handle(&mut session, &line)?;
+        if json {
+            writeln!(out, "{}", serde_json::to_string(&turn)?)?;
+        } else {
+            writeln!(out, "{}: {}", manager.domain.persona.name, turn.reply)?;
+        }
+        out.flush()?;
+        if turn.ended {
+            break;
+        }
     }
     Ok(())
 }

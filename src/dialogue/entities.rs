@@ -41,16 +41,29 @@ pub struct Entity {
 /// Lower-case words with punctuation removed, keeping characters that matter inside
 /// tokens (digits with ':' for clock times, '@' and '.' inside written e-mail addresses).
 pub fn tokenize(text: &str) -> Vec<String> {
-    text.split_whitespace()
-        .map(|w| {
-            let w = w.trim_matches(|c: char| !(c.is_alphanumeric() || c == '@'));
-            w.chars()
-                .filter(|c| c.is_alphanumeric() || matches!(c, ':' | '@' | '.' | '\'' | '-' | '_'))
-                .flat_map(char::to_lowercase)
-                .collect::<String>()
-        })
-        .filter(|w| !w.is_empty())
-        .collect()
+    let mut out = Vec::new();
+    for w in text.split_whitespace() {
+        let w = w.trim_matches(|c: char| !(c.is_alphanumeric() || c == '@'));
+        let w: String = w
+            .chars()
+            .filter(|c| c.is_alphanumeric() || matches!(c, ':' | '@' | '.' | '\'' | '-' | '_'))
+            .flat_map(char::to_lowercase)
+            .collect();
+        // "3pm", "7:30am": the clock and the marker are two words.
+        let split = ["am", "pm"].iter().find_map(|m| {
+            w.strip_suffix(m)
+                .filter(|clock| {
+                    !clock.is_empty() && clock.chars().all(|c| c.is_ascii_digit() || c == ':')
+                })
+                .map(|clock| (clock.to_string(), m.to_string()))
+        });
+        match split {
+            Some((clock, marker)) => out.extend([clock, marker]),
+            None if !w.is_empty() => out.push(w),
+            None => {}
+        }
+    }
+    out
 }
 
 fn small_number(word: &str) -> Option<u64> {
@@ -154,6 +167,25 @@ pub fn number_at(words: &[String], i: usize) -> Option<(u64, usize)> {
         return None;
     }
     Some((total + current, used))
+}
+
+/// The longest run of 3+ digits in `words` (spoken or written) and its span: an order or
+/// phone number given on its own, as the answer to a question asking for one.
+pub fn longest_digit_run(words: &[String]) -> Option<(String, (usize, usize))> {
+    let mut best: Option<(String, (usize, usize))> = None;
+    let mut i = 0;
+    while i < words.len() {
+        match digit_run(words, i) {
+            Some((digits, used)) => {
+                if digits.len() >= 3 && best.as_ref().is_none_or(|(b, _)| digits.len() > b.len()) {
+                    best = Some((digits, (i, i + used)));
+                }
+                i += used;
+            }
+            None => i += 1,
+        }
+    }
+    best
 }
 
 /// A run of single digits, spoken ("five five five one two") or written ("555 12"): used
@@ -651,6 +683,20 @@ pub fn choices(words: &[String], values: &[(String, Vec<String>)]) -> Vec<Entity
             if n == 0 || n > words.len() {
                 continue;
             }
+            // Sound-alike splits: "worker count" for "work account" match as joined letters
+            // over a window of one word more or less.
+            let joined: String = phrase_words.concat();
+            if joined.len() >= 6 {
+                for len in n.saturating_sub(1).max(1)..=(n + 1).min(words.len()) {
+                    for start in 0..=words.len() - len {
+                        let heard: String = words[start..start + len].concat();
+                        let similarity = word_similarity(&joined, &heard);
+                        if similarity >= 0.8 {
+                            found.push((start, len, value.clone(), similarity));
+                        }
+                    }
+                }
+            }
             for start in 0..=words.len() - n {
                 let mut score = 0.0;
                 let ok = phrase_words
@@ -836,5 +882,11 @@ mod tests {
             .collect();
         assert_eq!(found, vec!["large", "latte"]);
         assert!(choices(&tokenize("a table"), &list).is_empty());
+        let accounts = vec![("work".to_string(), vec!["work account".to_string()])];
+        let found: Vec<String> = choices(&tokenize("my worker count"), &accounts)
+            .into_iter()
+            .map(|e| e.value)
+            .collect();
+        assert_eq!(found, vec!["work"]);
     }
 }

@@ -1,11 +1,52 @@
 //! The conversation: turn-taking with barge-in (the real-time voice loop) and the `Brain`
 //! that decides what to say.
 
+pub mod actions;
 pub mod backchannel;
+pub mod brain;
 pub mod builtin;
+pub mod config;
 pub mod entities;
+pub mod manager;
 pub mod nlu;
 pub mod voice_loop;
+
+use std::path::Path;
+
+/// Loads the domain at `domain_dir` and trains its intent recognizer (with the sentence
+/// encoder from `models`), ready to converse.
+pub fn build_manager(
+    domain_dir: &Path,
+    models: &crate::models::ModelDir,
+    threads: usize,
+) -> Result<manager::DialogueManager, BuildError> {
+    let domain = config::load(domain_dir)?;
+    let encoder = nlu::encoder::SentenceEncoder::open(
+        &models.sentence_encoder(),
+        &models.sentence_encoder_vocab(),
+        &models.onnxruntime(),
+        threads,
+    )?;
+    let recognizer = nlu::IntentRecognizer::train(
+        nlu::Featurizer::new(Some(encoder)),
+        &domain.training_examples(),
+        Default::default(),
+        domain.policy.threshold,
+    )?;
+    Ok(manager::DialogueManager::new(
+        domain,
+        recognizer,
+        actions::Backend::default(),
+    ))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error(transparent)]
+    Nlu(#[from] nlu::NluError),
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum BrainError {

@@ -29,6 +29,46 @@ fn fnv1a(bytes: &[u8]) -> u32 {
     h
 }
 
+/// American Soundex of a word ("council" and "cancel" are both C524): speech recognition
+/// swaps words that sound alike, and their keys stay the same.
+pub fn soundex(word: &str) -> Option<String> {
+    let letters: Vec<char> = word
+        .chars()
+        .filter(char::is_ascii_alphabetic)
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    let first = *letters.first()?;
+    let code = |c: char| match c {
+        'b' | 'f' | 'p' | 'v' => '1',
+        'c' | 'g' | 'j' | 'k' | 'q' | 's' | 'x' | 'z' => '2',
+        'd' | 't' => '3',
+        'l' => '4',
+        'm' | 'n' => '5',
+        'r' => '6',
+        'h' | 'w' => '-', // transparent: letters on both sides with one code count once
+        _ => '0',         // vowels separate repeated codes
+    };
+    let mut key = String::from(first.to_ascii_uppercase());
+    let mut last = code(first);
+    for &c in &letters[1..] {
+        let k = code(c);
+        if k == '-' {
+            continue;
+        }
+        if k != '0' && k != last {
+            key.push(k);
+            if key.len() == 4 {
+                break;
+            }
+        }
+        last = k;
+    }
+    while key.len() < 4 {
+        key.push('0');
+    }
+    Some(key)
+}
+
 /// Lower-case words: letters, digits and apostrophes.
 pub fn words(text: &str) -> Vec<String> {
     text.split(|c: char| !(c.is_alphanumeric() || c == '\''))
@@ -37,8 +77,8 @@ pub fn words(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// Word unigrams and bigrams, and character 3–5-grams inside each word (with its
-/// boundaries), with sublinear counts, L2-normalised.
+/// Word unigrams and bigrams, the Soundex key of each word, and character 3–5-grams inside
+/// each word (with its boundaries), with sublinear counts, L2-normalised.
 pub fn lexical_features(text: &str) -> Vec<(u32, f32)> {
     let words = words(text);
     let mut counts: std::collections::HashMap<u32, f32> = std::collections::HashMap::new();
@@ -49,6 +89,9 @@ pub fn lexical_features(text: &str) -> Vec<(u32, f32)> {
     };
     for (i, w) in words.iter().enumerate() {
         add(format!("w:{w}"));
+        if let Some(key) = soundex(w).filter(|_| w.len() >= 3) {
+            add(format!("s:{key}"));
+        }
         if let Some(next) = words.get(i + 1) {
             add(format!("b:{w} {next}"));
         }
@@ -268,6 +311,15 @@ mod tests {
             .filter_map(|(k, v)| b.iter().find(|(k2, _)| k2 == k).map(|(_, w)| v * w))
             .sum();
         assert!(dot > 0.5, "similarity {dot}");
+    }
+
+    #[test]
+    fn soundex_keys() {
+        assert_eq!(soundex("council"), soundex("cancel"));
+        assert_eq!(soundex("Robert").as_deref(), Some("R163"));
+        assert_eq!(soundex("Ashcraft").as_deref(), Some("A261"));
+        assert_eq!(soundex("Tymczak").as_deref(), Some("T522"));
+        assert_eq!(soundex("42"), None);
     }
 
     #[test]

@@ -71,6 +71,61 @@ pub struct IntentRecognizer {
     model: IntentModel,
     /// Below this confidence, the utterance is out of scope.
     pub threshold: f32,
+    corrector: PhoneticCorrector,
+}
+
+/// Reads words the domain does not know as the domain word they sound like: speech
+/// recognition writes "council" for "cancel" and "by" for "buy". A word is replaced only
+/// when it is not in the vocabulary of the training examples, shares the Soundex key of a
+/// word that is, and is spelled at least half alike.
+#[derive(Debug, Default)]
+pub struct PhoneticCorrector {
+    vocabulary: std::collections::HashSet<String>,
+    by_sound: std::collections::HashMap<String, String>,
+}
+
+impl PhoneticCorrector {
+    pub fn new<S: AsRef<str>>(examples: &[S]) -> Self {
+        let mut counts: std::collections::HashMap<String, usize> = Default::default();
+        for e in examples {
+            for w in classifier::words(e.as_ref()) {
+                *counts.entry(w).or_default() += 1;
+            }
+        }
+        let mut by_sound: std::collections::HashMap<String, (String, usize)> = Default::default();
+        for (word, n) in &counts {
+            if word.len() < 3 {
+                continue;
+            }
+            if let Some(key) = classifier::soundex(word) {
+                let entry = by_sound.entry(key).or_insert((word.clone(), 0));
+                if *n > entry.1 || (*n == entry.1 && *word < entry.0) {
+                    *entry = (word.clone(), *n);
+                }
+            }
+        }
+        Self {
+            vocabulary: counts.into_keys().collect(),
+            by_sound: by_sound.into_iter().map(|(k, (w, _))| (k, w)).collect(),
+        }
+    }
+
+    pub fn correct(&self, text: &str) -> String {
+        classifier::words(text)
+            .into_iter()
+            .map(|w| {
+                if w.len() < 3 || self.vocabulary.contains(&w) {
+                    return w;
+                }
+                classifier::soundex(&w)
+                    .and_then(|k| self.by_sound.get(&k))
+                    .filter(|known| super::entities::word_similarity(known, &w) >= 0.5)
+                    .cloned()
+                    .unwrap_or(w)
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
 }
 
 impl IntentRecognizer {
@@ -97,6 +152,7 @@ impl IntentRecognizer {
             featurizer,
             model,
             threshold,
+            corrector: PhoneticCorrector::new(&texts),
         })
     }
 
@@ -106,6 +162,7 @@ impl IntentRecognizer {
             featurizer,
             model,
             threshold,
+            corrector: PhoneticCorrector::default(),
         }
     }
 
@@ -114,7 +171,8 @@ impl IntentRecognizer {
     }
 
     pub fn recognize(&mut self, text: &str) -> Result<IntentResult, NluError> {
-        let features = self.featurizer.features(&[text])?.remove(0);
+        let text = self.corrector.correct(text);
+        let features = self.featurizer.features(&[text.as_str()])?.remove(0);
         Ok(decide(&self.model, &features, self.threshold))
     }
 }
@@ -131,5 +189,19 @@ pub fn decide(model: &IntentModel, features: &Features, threshold: f32) -> Inten
         intent,
         confidence,
         ranked,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PhoneticCorrector;
+
+    #[test]
+    fn unknown_words_are_read_as_the_domain_word_they_sound_like() {
+        let c = PhoneticCorrector::new(&["cancel that", "cancel my order", "book a table"]);
+        assert_eq!(c.correct("council that"), "cancel that");
+        assert_eq!(c.correct("Book a table!"), "book a table");
+        // Unlike spellings are left alone even when the key matches.
+        assert_eq!(c.correct("bk"), "bk");
     }
 }

@@ -1,0 +1,149 @@
+//! What flows do when they complete: the built-in demo backend (so the default domain works
+//! with nothing else running), or an HTTP webhook that receives the slots as JSON and
+//! answers with fields for the reply. Handoffs go to a webhook the same way.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::config::ActionSpec;
+use super::manager::Handoff;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    #[error(
+        "no built-in action named '{0}' (built in: book_appointment, order_status, reset_password)"
+    )]
+    UnknownBuiltin(String),
+    #[error("{url} could not be reached: {reason}")]
+    Unreachable { url: String, reason: String },
+    #[error("{url} answered {status}")]
+    Status { url: String, status: u16 },
+    #[error("{url} answered with something other than a JSON object: {reason}")]
+    BadReply { url: String, reason: String },
+}
+
+/// Runs actions and delivers handoffs.
+pub struct Backend {
+    timeout: Duration,
+}
+
+impl Default for Backend {
+    fn default() -> Self {
+        Self::new(Duration::from_secs(5))
+    }
+}
+
+/// A stable small number from text, so the demo backend answers the same way every time.
+fn stable_hash(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
+impl Backend {
+    pub fn new(timeout: Duration) -> Self {
+        crate::models::fetch::install_tls_provider();
+        Self { timeout }
+    }
+
+    /// Runs `action` for flow `intent` with its slots; returns the fields `{result.…}`
+    /// placeholders read.
+    pub fn run(
+        &self,
+        action: &ActionSpec,
+        intent: &str,
+        slots: &BTreeMap<String, String>,
+        user_id: &str,
+    ) -> Result<BTreeMap<String, String>, ActionError> {
+        match action {
+            ActionSpec::Builtin { name } => builtin(name, slots),
+            ActionSpec::Webhook { url } => {
+                let body =
+                    serde_json::json!({ "flow": intent, "slots": slots, "user_id": user_id });
+                let reply = self.post(url, &body)?;
+                let object = reply.as_object().ok_or_else(|| ActionError::BadReply {
+                    url: url.clone(),
+                    reason: reply.to_string(),
+                })?;
+                Ok(object
+                    .iter()
+                    .map(|(k, v)| {
+                        (
+                            k.clone(),
+                            v.as_str()
+                                .map(String::from)
+                                .unwrap_or_else(|| v.to_string()),
+                        )
+                    })
+                    .collect())
+            }
+        }
+    }
+
+    /// Delivers a handoff to `url` (when one is configured).
+    pub fn hand_off(&self, url: Option<&str>, handoff: &Handoff) -> Result<(), ActionError> {
+        match url {
+            Some(url) => self
+                .post(url, &serde_json::to_value(handoff).unwrap_or_default())
+                .map(|_| ()),
+            None => Ok(()),
+        }
+    }
+
+    fn post(&self, url: &str, body: &serde_json::Value) -> Result<serde_json::Value, ActionError> {
+        let unreachable = |e: reqwest::Error| ActionError::Unreachable {
+            url: url.to_string(),
+            reason: e.to_string(),
+        };
+        let client = reqwest::blocking::Client::builder()
+            .timeout(self.timeout)
+            .build()
+            .map_err(unreachable)?;
+        let response = client.post(url).json(body).send().map_err(unreachable)?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(ActionError::Status {
+                url: url.to_string(),
+                status: status.as_u16(),
+            });
+        }
+        let text = response.text().map_err(unreachable)?;
+        if text.trim().is_empty() {
+            return Ok(serde_json::json!({}));
+        }
+        serde_json::from_str(&text).map_err(|e| ActionError::BadReply {
+            url: url.to_string(),
+            reason: e.to_string(),
+        })
+    }
+}
+
+/// The demo backend of the default domain.
+fn builtin(
+    name: &str,
+    slots: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, ActionError> {
+    let key: String = slots.iter().map(|(k, v)| format!("{k}={v};")).collect();
+    let mut out = BTreeMap::new();
+    match name {
+        "book_appointment" => {
+            out.insert(
+                "reference".into(),
+                format!("{:04}", stable_hash(&key) % 10_000),
+            );
+        }
+        "order_status" => {
+            let status = match stable_hash(slots.get("order_id").map_or("", String::as_str)) % 3 {
+                0 => "has shipped and should arrive in two days",
+                1 => "is being packed and will ship tomorrow",
+                _ => "was delivered yesterday",
+            };
+            out.insert("status".into(), status.into());
+        }
+        "reset_password" => {
+            out.insert("valid_minutes".into(), "30".into());
+        }
+        other => return Err(ActionError::UnknownBuiltin(other.to_string())),
+    }
+    Ok(out)
+}

@@ -1,0 +1,391 @@
+//! A domain: what the assistant can do, declared in `config/domains/NAME/`:
+//! `domain.toml` (persona, conversation wording, the intents every conversation has, and
+//! thresholds) and `flows/*.toml`, one file per flow (the intent that starts it, its example
+//! utterances, its slots with prompts and validation, a confirmation, and an action).
+//! Loading checks everything a flow refers to and says exactly what is wrong and where.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::entities::EntityKind;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {reason}")]
+    Read { path: PathBuf, reason: String },
+    #[error("{path}: {reason}")]
+    Invalid { path: PathBuf, reason: String },
+    #[error("no domain named '{name}' in {dir} (domains there: {available})")]
+    UnknownDomain {
+        name: String,
+        dir: PathBuf,
+        available: String,
+    },
+}
+
+/// Who the assistant is and how it talks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Persona {
+    pub name: String,
+    pub greeting: String,
+    /// Said when nothing in the domain fits (and no language model is configured).
+    pub fallback: String,
+    /// Offered after repeated misunderstandings.
+    pub offer_human: String,
+    /// Said when the conversation goes to a person.
+    pub handoff: String,
+    pub goodbye: String,
+    /// Said after a cancel.
+    pub cancelled: String,
+    /// What the assistant can do, for "help" (the current question follows).
+    pub help: String,
+    /// Re-prompt after silence; `{prompt}` is the pending question.
+    #[serde(default = "default_no_input")]
+    pub no_input: String,
+    /// Asked when two intents are about equally likely: `{a}` and `{b}` are their descriptions.
+    #[serde(default = "default_clarify")]
+    pub clarify: String,
+    /// Said when an interrupted flow resumes; `{flow}` is its description.
+    #[serde(default = "default_resume")]
+    pub resume: String,
+}
+
+fn default_no_input() -> String {
+    "Are you still there? {prompt}".into()
+}
+fn default_clarify() -> String {
+    "Sorry, did you want to {a}, or {b}?".into()
+}
+fn default_resume() -> String {
+    "Now, let's get back to your request to {flow}.".into()
+}
+
+/// Dialogue policy numbers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Policy {
+    /// Below this confidence an utterance is out of scope.
+    pub threshold: f32,
+    /// Between `threshold` and this, with a close second, the assistant asks which one.
+    pub clarify_below: f32,
+    /// Consecutive misunderstandings before a person is offered.
+    pub max_failures: u32,
+    /// Re-prompts for one slot before the flow offers a person.
+    pub max_reprompts: u32,
+    /// Turns kept in the short-term context.
+    pub context_turns: usize,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            threshold: 0.35,
+            clarify_below: 0.55,
+            max_failures: 2,
+            max_reprompts: 2,
+            context_turns: 10,
+        }
+    }
+}
+
+/// An intent every conversation has (greeting, cancel, help, …) with its examples.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntentSpec {
+    pub examples: Vec<String>,
+    /// For clarification questions: "check an order".
+    #[serde(default)]
+    pub description: Option<String>,
+    /// A fixed answer (FAQ-style intents).
+    #[serde(default)]
+    pub answer: Option<String>,
+}
+
+/// The intents the dialogue manager itself handles.
+pub const SYSTEM_INTENTS: &[&str] = &["greet", "goodbye", "cancel", "help", "repeat", "human"];
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DomainFile {
+    pub persona: Persona,
+    #[serde(default)]
+    pub policy: Policy,
+    pub intents: BTreeMap<String, IntentSpec>,
+    /// Requests outside the domain, so the classifier learns what to reject.
+    #[serde(default)]
+    pub out_of_scope: Vec<String>,
+    /// Where handoffs go (a webhook URL); handoffs are also reported as events.
+    #[serde(default)]
+    pub handoff_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlotSpec {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: EntityKind,
+    pub prompt: String,
+    /// Said when the answer did not fit; defaults to the prompt.
+    #[serde(default)]
+    pub reprompt: Option<String>,
+    /// Allowed values for `choice` slots, each with synonyms.
+    #[serde(default)]
+    pub values: BTreeMap<String, Vec<String>>,
+    /// Bounds: numbers (`min`, `max`), times ("09:00"), dates ("today" for min).
+    #[serde(default)]
+    pub min: Option<toml::Value>,
+    #[serde(default)]
+    pub max: Option<toml::Value>,
+    /// Said when a value is out of bounds.
+    #[serde(default)]
+    pub invalid: Option<String>,
+    /// An optional slot is asked for only if the flow's confirmation needs it.
+    #[serde(default = "yes")]
+    pub required: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, tag = "kind", rename_all = "snake_case")]
+pub enum ActionSpec {
+    /// The built-in demo backend (`name`: book_appointment, order_status, reset_password).
+    Builtin { name: String },
+    /// POST the slots as JSON to `url`; the reply's JSON fields fill `{result.FIELD}`.
+    Webhook { url: String },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlowSpec {
+    /// The intent that starts the flow (its name), with example utterances.
+    pub intent: String,
+    /// "book an appointment": used in clarifications and when resuming.
+    pub description: String,
+    pub examples: Vec<String>,
+    #[serde(default)]
+    pub slots: Vec<SlotSpec>,
+    /// Asked before the action runs (irreversible actions); `{slot}` placeholders.
+    #[serde(default)]
+    pub confirm: Option<String>,
+    #[serde(default)]
+    pub action: Option<ActionSpec>,
+    /// Said when the flow completes; `{slot}` and `{result.FIELD}` placeholders.
+    pub done: String,
+    /// Hand the conversation to a person when the flow completes.
+    #[serde(default)]
+    pub handoff: bool,
+}
+
+/// A loaded, validated domain.
+#[derive(Debug, Clone)]
+pub struct Domain {
+    pub name: String,
+    pub dir: PathBuf,
+    pub persona: Persona,
+    pub policy: Policy,
+    pub intents: BTreeMap<String, IntentSpec>,
+    pub out_of_scope: Vec<String>,
+    pub handoff_url: Option<String>,
+    /// Flows by their intent name.
+    pub flows: BTreeMap<String, FlowSpec>,
+}
+
+impl Domain {
+    /// Every (intent, example) pair the classifier trains on.
+    pub fn training_examples(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for (name, intent) in &self.intents {
+            out.extend(intent.examples.iter().map(|e| (name.clone(), e.clone())));
+        }
+        for flow in self.flows.values() {
+            out.extend(
+                flow.examples
+                    .iter()
+                    .map(|e| (flow.intent.clone(), e.clone())),
+            );
+        }
+        out.extend(
+            self.out_of_scope
+                .iter()
+                .map(|e| (super::nlu::OUT_OF_SCOPE.to_string(), e.clone())),
+        );
+        out
+    }
+
+    /// How an intent is described to the user.
+    pub fn describe(&self, intent: &str) -> String {
+        self.flows
+            .get(intent)
+            .map(|f| f.description.clone())
+            .or_else(|| self.intents.get(intent).and_then(|i| i.description.clone()))
+            .unwrap_or_else(|| intent.replace('_', " "))
+    }
+}
+
+fn read<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    toml::from_str(&text).map_err(|e| ConfigError::Invalid {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })
+}
+
+/// Finds a domain: a folder path, or a name under `domains_dir`.
+pub fn resolve(name_or_path: &str, domains_dir: &Path) -> Result<PathBuf, ConfigError> {
+    let as_path = Path::new(name_or_path);
+    if as_path.join("domain.toml").exists() {
+        return Ok(as_path.to_path_buf());
+    }
+    let named = domains_dir.join(name_or_path);
+    if named.join("domain.toml").exists() {
+        return Ok(named);
+    }
+    let available = std::fs::read_dir(domains_dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter(|e| e.path().join("domain.toml").exists())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default();
+    Err(ConfigError::UnknownDomain {
+        name: name_or_path.to_string(),
+        dir: domains_dir.to_path_buf(),
+        available: if available.is_empty() {
+            "none".into()
+        } else {
+            available
+        },
+    })
+}
+
+/// Loads and validates the domain in `dir`.
+pub fn load(dir: &Path) -> Result<Domain, ConfigError> {
+    let domain_path = dir.join("domain.toml");
+    let file: DomainFile = read(&domain_path)?;
+    let invalid = |path: &Path, reason: String| ConfigError::Invalid {
+        path: path.to_path_buf(),
+        reason,
+    };
+    for required in ["cancel", "help", "human"] {
+        if !file.intents.contains_key(required) {
+            return Err(invalid(
+                &domain_path,
+                format!("intent '{required}' is missing (every domain needs {SYSTEM_INTENTS:?})"),
+            ));
+        }
+    }
+    for (name, intent) in &file.intents {
+        if intent.examples.is_empty() {
+            return Err(invalid(
+                &domain_path,
+                format!("intent '{name}' has no examples"),
+            ));
+        }
+    }
+    let mut flows = BTreeMap::new();
+    let flow_dir = dir.join("flows");
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&flow_dir)
+        .map_err(|e| ConfigError::Read {
+            path: flow_dir.clone(),
+            reason: e.to_string(),
+        })?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    paths.sort();
+    for path in paths {
+        let flow: FlowSpec = read(&path)?;
+        validate_flow(&flow).map_err(|reason| invalid(&path, reason))?;
+        if file.intents.contains_key(&flow.intent) || flows.contains_key(&flow.intent) {
+            return Err(invalid(
+                &path,
+                format!("intent '{}' is defined twice", flow.intent),
+            ));
+        }
+        flows.insert(flow.intent.clone(), flow);
+    }
+    Ok(Domain {
+        name: dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        dir: dir.to_path_buf(),
+        persona: file.persona,
+        policy: file.policy,
+        intents: file.intents,
+        out_of_scope: file.out_of_scope,
+        handoff_url: file.handoff_url,
+        flows,
+    })
+}
+
+/// `{name}` placeholders in a template.
+pub fn placeholders(template: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        let Some(close) = rest[open..].find('}') else {
+            break;
+        };
+        out.push(rest[open + 1..open + close].to_string());
+        rest = &rest[open + close + 1..];
+    }
+    out
+}
+
+fn validate_flow(flow: &FlowSpec) -> Result<(), String> {
+    if flow.examples.is_empty() {
+        return Err(format!("flow '{}' has no examples", flow.intent));
+    }
+    let mut names = std::collections::HashSet::new();
+    for slot in &flow.slots {
+        if !names.insert(slot.name.as_str()) {
+            return Err(format!("slot '{}' is declared twice", slot.name));
+        }
+        if slot.kind == EntityKind::Choice && slot.values.is_empty() {
+            return Err(format!(
+                "slot '{}' is a choice but lists no values",
+                slot.name
+            ));
+        }
+    }
+    let templates = [Some(&flow.done), flow.confirm.as_ref()];
+    for template in templates.into_iter().flatten() {
+        for name in placeholders(template) {
+            if !name.starts_with("result.") && !names.contains(name.as_str()) {
+                return Err(format!(
+                    "'{{{name}}}' in \"{template}\" is not a slot of this flow"
+                ));
+            }
+        }
+    }
+    if flow.done.contains("{result.") && flow.action.is_none() {
+        return Err("'done' uses {result.…} but the flow has no action".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_placeholders() {
+        assert_eq!(
+            placeholders("On {date} at {time}, ref {result.id}."),
+            vec!["date", "time", "result.id"]
+        );
+    }
+}

@@ -1,0 +1,992 @@
+//! The dialogue manager: one user turn in, one reply out, with the conversation's state
+//! in a [`Session`] (so a store can keep it between turns, processes and machines).
+//!
+//! Per turn: entities and the intent are read from the text; then, in order of priority,
+//! a pending question of the manager's own is resolved (an offer of a person, a
+//! clarification, a confirmation), then the commands every conversation has (cancel, help,
+//! repeat, a person, goodbye), then the active flow's slots are filled, or another flow or
+//! answer takes over (the interrupted flow resumes after it), and what is left over is a
+//! misunderstanding: clarified when two intents are close, answered with the fallback
+//! otherwise, and after repeated failures a person is offered.
+
+use std::collections::BTreeMap;
+
+use chrono::{NaiveDate, NaiveTime};
+use serde::{Deserialize, Serialize};
+
+use super::actions::{ActionError, Backend};
+use super::config::{placeholders, Domain, FlowSpec, SlotSpec};
+use super::entities::{self, Entity, EntityKind};
+use super::nlu::{IntentRecognizer, IntentResult, NluError};
+
+/// One exchange of the conversation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Exchange {
+    pub user: String,
+    pub reply: String,
+}
+
+/// A flow in progress.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ActiveFlow {
+    pub intent: String,
+    pub slots: BTreeMap<String, String>,
+    /// The slot the last question asked for.
+    pub asking: Option<String>,
+    pub reprompts: u32,
+    /// The confirmation question is pending.
+    pub confirming: bool,
+}
+
+/// What the assistant remembers about a user across conversations.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UserMemory {
+    pub name: Option<String>,
+    /// Slot values the user gave before, by slot name (their usual service, their email).
+    pub preferences: BTreeMap<String, String>,
+    /// Completed flows, newest last: "book_appointment: haircut on 2026-11-27 at 10:00".
+    pub outcomes: Vec<String>,
+}
+
+/// The state of one conversation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Session {
+    pub user_id: String,
+    /// The last turns (the short-term context window).
+    pub history: Vec<Exchange>,
+    /// Active flows; the last is the current one, those below were interrupted.
+    pub stack: Vec<ActiveFlow>,
+    /// Consecutive turns not understood.
+    pub failures: u32,
+    /// The question waiting for an answer, for "repeat" and silence.
+    pub pending_question: Option<String>,
+    pub last_reply: String,
+    /// Two intents the user was asked to choose between.
+    pub clarifying: Option<(String, String)>,
+    /// A person was offered and the answer is awaited.
+    pub offered_human: bool,
+    pub ended: bool,
+    pub handed_off: bool,
+    pub memory: UserMemory,
+}
+
+impl Session {
+    pub fn new(user_id: &str) -> Self {
+        Self {
+            user_id: user_id.to_string(),
+            ..Default::default()
+        }
+    }
+}
+
+/// Everything handed to a person when the conversation goes to one.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Handoff {
+    pub user_id: String,
+    pub reason: String,
+    pub summary: String,
+    pub flow: Option<String>,
+    pub slots: BTreeMap<String, String>,
+    pub transcript: Vec<Exchange>,
+}
+
+/// The outcome of one turn, as `hark chat --json` prints it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Turn {
+    pub user: String,
+    pub reply: String,
+    pub intent: Option<String>,
+    pub confidence: f32,
+    pub entities: Vec<Entity>,
+    /// The flow active after this turn, and its slots.
+    pub flow: Option<String>,
+    pub slots: BTreeMap<String, String>,
+    pub handoff: Option<Handoff>,
+    pub ended: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DialogueError {
+    #[error(transparent)]
+    Nlu(#[from] NluError),
+}
+
+pub struct DialogueManager {
+    pub domain: Domain,
+    recognizer: IntentRecognizer,
+    backend: Backend,
+    /// "Today" for relative dates; None means the real date.
+    pub today: Option<NaiveDate>,
+}
+
+const YES: &[&str] = &[
+    "yes",
+    "yeah",
+    "yep",
+    "yup",
+    "sure",
+    "correct",
+    "right",
+    "ok",
+    "okay",
+    "please",
+    "absolutely",
+    "definitely",
+    "affirmative",
+    "alright",
+    "exactly",
+    "perfect",
+    "fine",
+    "go",
+    "do",
+];
+const NO: &[&str] = &[
+    "no",
+    "nope",
+    "nah",
+    "not",
+    "don't",
+    "dont",
+    "wrong",
+    "incorrect",
+    "negative",
+    "never",
+];
+
+/// Whether a short answer says yes, no, or neither.
+fn yes_no(text: &str) -> Option<bool> {
+    let words = entities::tokenize(text);
+    if words.is_empty() || words.len() > 8 {
+        return None;
+    }
+    let no = words.iter().any(|w| NO.contains(&w.as_str()));
+    let yes =
+        words.iter().any(|w| YES.contains(&w.as_str())) || text.to_lowercase().contains("go ahead");
+    match (yes, no) {
+        (_, true) => Some(false),
+        (true, false) => Some(true),
+        _ => None,
+    }
+}
+
+/// A slot value as a person would say it.
+pub fn speakable(kind: EntityKind, value: &str) -> String {
+    match kind {
+        EntityKind::Date => NaiveDate::parse_from_str(value, "%Y-%m-%d")
+            .map(|d| d.format("%A, %B %-d").to_string())
+            .unwrap_or_else(|_| value.to_string()),
+        EntityKind::Time => NaiveTime::parse_from_str(value, "%H:%M")
+            .map(|t| t.format("%-I:%M %p").to_string().replace(":00", ""))
+            .unwrap_or_else(|_| value.to_string()),
+        // Digit by digit: "4 5 6 7", not "four thousand five hundred…".
+        EntityKind::OrderId | EntityKind::Phone => value
+            .chars()
+            .map(String::from)
+            .collect::<Vec<_>>()
+            .join(" "),
+        EntityKind::Duration => value
+            .parse::<u64>()
+            .map(|s| match s {
+                s if s % 3600 == 0 => {
+                    format!("{} hour{}", s / 3600, if s == 3600 { "" } else { "s" })
+                }
+                s if s % 60 == 0 => format!("{} minute{}", s / 60, if s == 60 { "" } else { "s" }),
+                s => format!("{s} seconds"),
+            })
+            .unwrap_or_else(|_| value.to_string()),
+        _ => value.to_string(),
+    }
+}
+
+impl DialogueManager {
+    pub fn new(domain: Domain, recognizer: IntentRecognizer, backend: Backend) -> Self {
+        Self {
+            domain,
+            recognizer,
+            backend,
+            today: None,
+        }
+    }
+
+    fn today(&self) -> NaiveDate {
+        self.today
+            .unwrap_or_else(|| chrono::Local::now().date_naive())
+    }
+
+    /// The greeting that opens a conversation.
+    pub fn greet(&self, session: &mut Session) -> String {
+        let greeting = match &session.memory.name {
+            Some(name) => format!("Welcome back, {name}! {}", self.domain.persona.greeting),
+            None => self.domain.persona.greeting.clone(),
+        };
+        session.last_reply = greeting.clone();
+        greeting
+    }
+
+    /// The phrases the next user turn most likely contains, for speech recognition.
+    pub fn expected_vocabulary(&self, session: &Session) -> Vec<String> {
+        let mut phrases = Vec::new();
+        if let Some(active) = session.stack.last() {
+            if let Some(flow) = self.domain.flows.get(&active.intent) {
+                if active.confirming {
+                    phrases.extend(["Yes, please.", "No, change it."].map(String::from));
+                }
+                if let Some(slot) = active
+                    .asking
+                    .as_ref()
+                    .and_then(|a| flow.slots.iter().find(|s| &s.name == a))
+                {
+                    phrases.extend(slot.values.keys().cloned());
+                }
+            }
+        }
+        for flow in self.domain.flows.values() {
+            if let Some(example) = flow.examples.first() {
+                phrases.push(example.clone());
+            }
+        }
+        phrases.push("Cancel.".into());
+        phrases
+    }
+
+    /// No answer came (silence): ask again.
+    pub fn no_input(&self, session: &mut Session) -> Turn {
+        let question = session
+            .pending_question
+            .clone()
+            .unwrap_or_else(|| "How can I help?".into());
+        let reply = self.domain.persona.no_input.replace("{prompt}", &question);
+        self.finish(session, String::new(), reply, None, Vec::new(), None)
+    }
+
+    /// One user turn.
+    pub fn handle(&mut self, session: &mut Session, text: &str) -> Result<Turn, DialogueError> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Ok(self.no_input(session));
+        }
+        let found = entities::extract(text, self.today());
+        let nlu = self.recognizer.recognize(text)?;
+        remember_name(session, text);
+        let (reply, handoff) = self.decide(session, text, &found, &nlu);
+        Ok(self.finish(session, text.to_string(), reply, Some(nlu), found, handoff))
+    }
+
+    fn finish(
+        &self,
+        session: &mut Session,
+        user: String,
+        reply: String,
+        nlu: Option<IntentResult>,
+        found: Vec<Entity>,
+        handoff: Option<Handoff>,
+    ) -> Turn {
+        session.last_reply = reply.clone();
+        session.history.push(Exchange {
+            user: user.clone(),
+            reply: reply.clone(),
+        });
+        let keep = self.domain.policy.context_turns.max(1);
+        if session.history.len() > keep {
+            session.history.drain(..session.history.len() - keep);
+        }
+        let active = session.stack.last();
+        Turn {
+            user,
+            reply,
+            intent: nlu.as_ref().and_then(|n| n.intent.clone()),
+            confidence: nlu.as_ref().map_or(0.0, |n| n.confidence),
+            entities: found,
+            flow: active.map(|f| f.intent.clone()),
+            slots: active.map(|f| f.slots.clone()).unwrap_or_default(),
+            handoff,
+            ended: session.ended,
+        }
+    }
+
+    /// Decides the reply (and a handoff, if the conversation goes to a person).
+    fn decide(
+        &mut self,
+        session: &mut Session,
+        text: &str,
+        found: &[Entity],
+        nlu: &IntentResult,
+    ) -> (String, Option<Handoff>) {
+        let policy = self.domain.policy.clone();
+        let mut intent = nlu.intent.clone();
+        let confident =
+            |name: &str| intent.as_deref() == Some(name) && nlu.confidence >= policy.clarify_below;
+
+        // 1. Answers to the manager's own questions.
+        if session.offered_human {
+            session.offered_human = false;
+            match yes_no(text) {
+                Some(true) => {
+                    return self.hand_off(
+                        session,
+                        "the user accepted a person after repeated misunderstandings",
+                    )
+                }
+                Some(false) => {
+                    session.failures = 0;
+                    return (
+                        self.ask(session, "Okay, let's try again. How can I help?".into()),
+                        None,
+                    );
+                }
+                None => {}
+            }
+        }
+        if let Some((a, b)) = session.clarifying.take() {
+            let pick =
+                if intent.as_deref() == Some(a.as_str()) || intent.as_deref() == Some(b.as_str()) {
+                    intent.clone()
+                } else if mentions(text, &self.domain.describe(&b))
+                    && !mentions(text, &self.domain.describe(&a))
+                {
+                    Some(b)
+                } else if mentions(text, &self.domain.describe(&a)) || yes_no(text) == Some(true) {
+                    Some(a)
+                } else {
+                    None
+                };
+            if pick.is_some() {
+                intent = pick;
+                return self.act_on_intent(
+                    session,
+                    intent.as_deref().unwrap_or_default(),
+                    text,
+                    found,
+                );
+            }
+        }
+
+        // 2. Commands every conversation has.
+        if confident("cancel")
+            || (session.stack.last().is_some_and(|f| f.confirming)
+                && intent.as_deref() == Some("cancel"))
+        {
+            session.stack.clear();
+            session.failures = 0;
+            session.pending_question = None;
+            return (self.domain.persona.cancelled.clone(), None);
+        }
+        if confident("human") {
+            return self.hand_off(session, "the user asked for a person");
+        }
+        if confident("repeat") {
+            return (session.last_reply.clone(), None);
+        }
+        if confident("help") {
+            let question = session.pending_question.clone().unwrap_or_default();
+            return (
+                format!("{} {question}", self.domain.persona.help)
+                    .trim()
+                    .to_string(),
+                None,
+            );
+        }
+        if confident("goodbye") && session.stack.last().is_none_or(|f| !f.confirming) {
+            session.ended = true;
+            session.stack.clear();
+            return (self.domain.persona.goodbye.clone(), None);
+        }
+
+        // 3. The active flow.
+        if let Some(mut active) = session.stack.pop() {
+            let Some(flow) = self.domain.flows.get(&active.intent).cloned() else {
+                return (self.domain.persona.fallback.clone(), None);
+            };
+            if active.confirming {
+                let changed = self.fill(&flow, &mut active, text, found, true);
+                match (yes_no(text), changed.is_empty()) {
+                    (Some(true), true) => return self.complete(session, &flow, active),
+                    (_, false) => {
+                        // A correction: confirm again with the new values.
+                        session.stack.push(active);
+                        return (self.next_step(session, &flow, Some(ack(&changed))), None);
+                    }
+                    (Some(false), true) => {
+                        active.confirming = false;
+                        session.stack.push(active);
+                        return (
+                            self.ask(session, "Okay, what would you like to change?".into()),
+                            None,
+                        );
+                    }
+                    (None, true) => {}
+                }
+            }
+            let other_flow = intent.as_ref().filter(|i| {
+                **i != active.intent
+                    && self.domain.flows.contains_key(*i)
+                    && nlu.confidence >= policy.clarify_below
+            });
+            let changed = self.fill(&flow, &mut active, text, found, other_flow.is_none());
+            if !changed.is_empty() {
+                session.failures = 0;
+                session.stack.push(active);
+                let prefix =
+                    (changed.iter().any(|(_, _, was)| was.is_some())).then(|| ack(&changed));
+                return (self.next_step(session, &flow, prefix), None);
+            }
+            if let Some(other) = other_flow.cloned() {
+                // A new request in the middle of this one: do it, then come back.
+                session.stack.push(active);
+                return self.start_flow(session, &other, text, found);
+            }
+            if let Some(answer) = intent
+                .as_ref()
+                .and_then(|i| self.domain.intents.get(i))
+                .and_then(|i| i.answer.clone())
+            {
+                session.stack.push(active);
+                let question = session.pending_question.clone().unwrap_or_default();
+                return (format!("{answer} {question}").trim().to_string(), None);
+            }
+            if !active.confirming && active.asking.is_some() {
+                active.reprompts += 1;
+                if active.reprompts > policy.max_reprompts {
+                    session.stack.push(active);
+                    return self.offer_human(session);
+                }
+                let slot = flow
+                    .slots
+                    .iter()
+                    .find(|s| Some(&s.name) == active.asking.as_ref())
+                    .cloned();
+                session.stack.push(active);
+                let reprompt = slot
+                    .map(|s| s.reprompt.unwrap_or(s.prompt))
+                    .unwrap_or_default();
+                return (self.ask(session, reprompt), None);
+            }
+            session.stack.push(active);
+            let question = session.pending_question.clone().unwrap_or_default();
+            return (
+                format!("Sorry, I didn't get that. {question}")
+                    .trim()
+                    .to_string(),
+                None,
+            );
+        }
+
+        // 4. No flow: the intent decides.
+        if let Some(name) = intent.clone() {
+            if nlu.confidence < policy.clarify_below {
+                if let Some((second, p2)) = nlu
+                    .ranked
+                    .get(1)
+                    .filter(|(n, _)| n != super::nlu::OUT_OF_SCOPE)
+                {
+                    if *p2 >= nlu.confidence * 0.5 {
+                        return self.clarify(session, &name, second);
+                    }
+                }
+            }
+            return self.act_on_intent(session, &name, text, found);
+        }
+        // Out of scope, or too unsure.
+        if let (Some((a, pa)), Some((b, pb))) = (nlu.ranked.first(), nlu.ranked.get(1)) {
+            let in_domain = |n: &str| n != super::nlu::OUT_OF_SCOPE;
+            if in_domain(a) && in_domain(b) && *pa >= policy.threshold * 0.6 && *pb >= pa * 0.5 {
+                let (a, b) = (a.clone(), b.clone());
+                return self.clarify(session, &a, &b);
+            }
+        }
+        session.failures += 1;
+        if session.failures >= policy.max_failures {
+            return self.offer_human(session);
+        }
+        (self.domain.persona.fallback.clone(), None)
+    }
+
+    fn act_on_intent(
+        &mut self,
+        session: &mut Session,
+        name: &str,
+        text: &str,
+        found: &[Entity],
+    ) -> (String, Option<Handoff>) {
+        session.failures = 0;
+        if self.domain.flows.contains_key(name) {
+            return self.start_flow(session, name, text, found);
+        }
+        match name {
+            "human" => return self.hand_off(session, "the user asked for a person"),
+            "cancel" => {
+                session.stack.clear();
+                return (self.domain.persona.cancelled.clone(), None);
+            }
+            "goodbye" => {
+                session.ended = true;
+                return (self.domain.persona.goodbye.clone(), None);
+            }
+            "help" => return (self.domain.persona.help.clone(), None),
+            "repeat" => return (session.last_reply.clone(), None),
+            "greet" => {
+                let hello = match &session.memory.name {
+                    Some(n) => format!("Hello, {n}! How can I help?"),
+                    None => "Hello! How can I help?".into(),
+                };
+                return (self.ask(session, hello), None);
+            }
+            _ => {}
+        }
+        match self.domain.intents.get(name).and_then(|i| i.answer.clone()) {
+            Some(answer) => (answer, None),
+            None => (self.domain.persona.fallback.clone(), None),
+        }
+    }
+
+    fn clarify(&mut self, session: &mut Session, a: &str, b: &str) -> (String, Option<Handoff>) {
+        session.clarifying = Some((a.to_string(), b.to_string()));
+        let question = self
+            .domain
+            .persona
+            .clarify
+            .replace("{a}", &self.domain.describe(a))
+            .replace("{b}", &self.domain.describe(b));
+        (self.ask(session, question), None)
+    }
+
+    fn offer_human(&mut self, session: &mut Session) -> (String, Option<Handoff>) {
+        session.offered_human = true;
+        session.failures = 0;
+        let offer = self.domain.persona.offer_human.clone();
+        (self.ask(session, offer), None)
+    }
+
+    /// Records `question` as the pending one and returns it.
+    fn ask(&self, session: &mut Session, question: String) -> String {
+        session.pending_question = Some(question.clone());
+        question
+    }
+
+    fn start_flow(
+        &mut self,
+        session: &mut Session,
+        intent: &str,
+        text: &str,
+        found: &[Entity],
+    ) -> (String, Option<Handoff>) {
+        let Some(flow) = self.domain.flows.get(intent).cloned() else {
+            return (self.domain.persona.fallback.clone(), None);
+        };
+        let mut active = ActiveFlow {
+            intent: intent.to_string(),
+            ..Default::default()
+        };
+        // Several slots can come with the request itself.
+        self.fill(&flow, &mut active, text, found, false);
+        session.stack.push(active);
+        (self.next_step(session, &flow, None), None)
+    }
+
+    /// Asks for the next missing slot, or confirms, or completes.
+    fn next_step(
+        &mut self,
+        session: &mut Session,
+        flow: &FlowSpec,
+        prefix: Option<String>,
+    ) -> String {
+        let active = session
+            .stack
+            .last_mut()
+            .expect("next_step runs with an active flow");
+        let missing = flow
+            .slots
+            .iter()
+            .find(|s| s.required && !active.slots.contains_key(&s.name));
+        let question = match missing {
+            Some(slot) => {
+                if active.asking.as_deref() != Some(slot.name.as_str()) {
+                    active.reprompts = 0;
+                }
+                active.asking = Some(slot.name.clone());
+                active.confirming = false;
+                slot.prompt.clone()
+            }
+            None => match &flow.confirm {
+                Some(confirm) => {
+                    active.asking = None;
+                    active.confirming = true;
+                    render(confirm, flow, &active.slots, &BTreeMap::new())
+                }
+                None => {
+                    let active = session.stack.pop().expect("checked above");
+                    let (reply, _) = self.complete(session, flow, active);
+                    return join(prefix, reply);
+                }
+            },
+        };
+        let question = self.ask(session, question);
+        join(prefix, question)
+    }
+
+    /// Runs the flow's action and says it is done; resumes an interrupted flow.
+    fn complete(
+        &mut self,
+        session: &mut Session,
+        flow: &FlowSpec,
+        active: ActiveFlow,
+    ) -> (String, Option<Handoff>) {
+        let result = match &flow.action {
+            Some(action) => {
+                match self
+                    .backend
+                    .run(action, &flow.intent, &active.slots, &session.user_id)
+                {
+                    Ok(result) => result,
+                    Err(e) => return self.action_failed(session, flow, active, e),
+                }
+            }
+            None => BTreeMap::new(),
+        };
+        let done = render(&flow.done, flow, &active.slots, &result);
+        for slot in &flow.slots {
+            if let (Some(value), EntityKind::Email | EntityKind::Choice) =
+                (active.slots.get(&slot.name), slot.kind)
+            {
+                session
+                    .memory
+                    .preferences
+                    .insert(slot.name.clone(), value.clone());
+            }
+        }
+        let summary: Vec<String> = active
+            .slots
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        session
+            .memory
+            .outcomes
+            .push(format!("{}: {}", flow.intent, summary.join(", ")));
+        session.pending_question = None;
+        if flow.handoff {
+            session.stack.push(active);
+            let (handoff_reply, handoff) =
+                self.hand_off(session, &format!("flow '{}' goes to a person", flow.intent));
+            return (format!("{done} {handoff_reply}"), handoff);
+        }
+        match session.stack.last().cloned() {
+            Some(resumed) => {
+                let resumed_flow = self.domain.flows.get(&resumed.intent).cloned();
+                let back = self.domain.persona.resume.replace(
+                    "{flow}",
+                    &resumed_flow
+                        .as_ref()
+                        .map(|f| f.description.clone())
+                        .unwrap_or_default(),
+                );
+                let next = resumed_flow
+                    .map(|f| self.next_step(session, &f, None))
+                    .unwrap_or_default();
+                (format!("{done} {back} {next}").trim().to_string(), None)
+            }
+            None => (
+                format!("{done} Is there anything else I can help with?"),
+                None,
+            ),
+        }
+    }
+
+    fn action_failed(
+        &mut self,
+        session: &mut Session,
+        flow: &FlowSpec,
+        active: ActiveFlow,
+        error: ActionError,
+    ) -> (String, Option<Handoff>) {
+        session.stack.push(active);
+        let reason = format!("the {} backend failed: {error}", flow.description);
+        let (reply, handoff) = self.hand_off(session, &reason);
+        (
+            format!(
+                "Sorry, something went wrong on our side while trying to {}. {reply}",
+                flow.description
+            ),
+            handoff,
+        )
+    }
+
+    fn hand_off(&mut self, session: &mut Session, reason: &str) -> (String, Option<Handoff>) {
+        let active = session.stack.last();
+        let flow = active.map(|f| f.intent.clone());
+        let slots = active.map(|f| f.slots.clone()).unwrap_or_default();
+        let asked: Vec<&str> = session
+            .history
+            .iter()
+            .map(|e| e.user.as_str())
+            .filter(|u| !u.is_empty())
+            .collect();
+        let summary = format!(
+            "{}. Conversation: {} user turns{}{}. Last request: \"{}\".",
+            capitalize(reason),
+            asked.len(),
+            flow.as_ref()
+                .map(|f| format!(", in the middle of '{}'", self.domain.describe(f)))
+                .unwrap_or_default(),
+            if slots.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " with {}",
+                    slots
+                        .iter()
+                        .map(|(k, v)| format!("{k} {v}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            },
+            asked.last().copied().unwrap_or("")
+        );
+        let handoff = Handoff {
+            user_id: session.user_id.clone(),
+            reason: reason.to_string(),
+            summary,
+            flow,
+            slots,
+            transcript: session.history.clone(),
+        };
+        let reply = match self.backend.hand_off(self.domain.handoff_url.as_deref(), &handoff) {
+            Ok(()) => self.domain.persona.handoff.clone(),
+            Err(e) => format!(
+                "I couldn't reach our team right now ({e}). Please call us during opening hours, and we'll pick up where we left off."
+            ),
+        };
+        session.handed_off = true;
+        session.ended = true;
+        session.stack.clear();
+        (reply, Some(handoff))
+    }
+
+    /// Fills slots of `flow` from this utterance. The slot being asked for may take free
+    /// text; others need an entity of their type. With `overwrite`, filled slots are
+    /// corrected by new values. Returns (slot, new value, old value) for each change.
+    fn fill(
+        &self,
+        flow: &FlowSpec,
+        active: &mut ActiveFlow,
+        text: &str,
+        found: &[Entity],
+        overwrite: bool,
+    ) -> Vec<(String, String, Option<String>)> {
+        let words = entities::tokenize(text);
+        let mut used: Vec<(usize, usize)> = Vec::new();
+        let mut changes = Vec::new();
+        // The asked-for slot first, then the others in order.
+        let mut order: Vec<&SlotSpec> = flow.slots.iter().collect();
+        if let Some(asking) = &active.asking {
+            order.sort_by_key(|s| &s.name != asking);
+        }
+        for slot in order {
+            let asked = active.asking.as_deref() == Some(slot.name.as_str());
+            let filled = active.slots.contains_key(&slot.name);
+            if filled && !overwrite && !asked {
+                continue;
+            }
+            let candidate = match slot.kind {
+                EntityKind::Choice => {
+                    let values: Vec<(String, Vec<String>)> = slot
+                        .values
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect();
+                    entities::choices(&words, &values)
+                        .into_iter()
+                        .next()
+                        .map(|e| (e.value, e.span))
+                }
+                EntityKind::Text => asked.then(|| {
+                    (
+                        text.trim().trim_end_matches(['.', '!']).to_string(),
+                        (0, words.len()),
+                    )
+                }),
+                kind => found
+                    .iter()
+                    .find(|e| {
+                        e.kind == kind && !used.iter().any(|&(s, t)| e.span.0 < t && s < e.span.1)
+                    })
+                    .map(|e| (e.value.clone(), e.span))
+                    .or_else(|| {
+                        // An order or phone number asked for may come as bare digits.
+                        (asked && matches!(kind, EntityKind::OrderId | EntityKind::Phone))
+                            .then(|| entities::longest_digit_run(&words))
+                            .flatten()
+                    }),
+            };
+            let Some((value, span)) = candidate else {
+                continue;
+            };
+            if used.iter().any(|&(s, t)| span.0 < t && s < span.1) && slot.kind != EntityKind::Text
+            {
+                continue;
+            }
+            if !self.valid(slot, &value) {
+                continue;
+            }
+            used.push(span);
+            let old = active.slots.insert(slot.name.clone(), value.clone());
+            if old.as_deref() != Some(value.as_str()) {
+                changes.push((slot.name.clone(), speakable(slot.kind, &value), old));
+            }
+        }
+        changes
+    }
+
+    fn valid(&self, slot: &SlotSpec, value: &str) -> bool {
+        let bound = |b: &Option<toml::Value>| {
+            b.as_ref().and_then(|v| {
+                v.as_str()
+                    .map(String::from)
+                    .or_else(|| v.as_integer().map(|i| i.to_string()))
+            })
+        };
+        let (min, max) = (bound(&slot.min), bound(&slot.max));
+        match slot.kind {
+            EntityKind::Number => {
+                let v: i64 = value.parse().unwrap_or(i64::MIN);
+                min.and_then(|m| m.parse::<i64>().ok())
+                    .is_none_or(|m| v >= m)
+                    && max
+                        .and_then(|m| m.parse::<i64>().ok())
+                        .is_none_or(|m| v <= m)
+            }
+            EntityKind::Time | EntityKind::Date => {
+                let min = min.map(|m| {
+                    if m == "today" {
+                        self.today().format("%Y-%m-%d").to_string()
+                    } else {
+                        m
+                    }
+                });
+                // ISO dates and HH:MM times compare correctly as text.
+                min.is_none_or(|m| value >= m.as_str()) && max.is_none_or(|m| value <= m.as_str())
+            }
+            _ => true,
+        }
+    }
+}
+
+/// The reply after values changed: "Okay, 3 PM."
+fn ack(changes: &[(String, String, Option<String>)]) -> String {
+    let values: Vec<&str> = changes.iter().map(|(_, v, _)| v.as_str()).collect();
+    format!("Okay, {}.", values.join(", "))
+}
+
+fn join(prefix: Option<String>, text: String) -> String {
+    match prefix {
+        Some(p) => format!("{p} {text}"),
+        None => text,
+    }
+}
+
+fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+        .unwrap_or_default()
+}
+
+/// Whether `text` mentions the content words of `description`.
+fn mentions(text: &str, description: &str) -> bool {
+    let words = entities::tokenize(text);
+    entities::tokenize(description)
+        .iter()
+        .filter(|w| w.len() > 3)
+        .any(|d| words.iter().any(|w| entities::word_similarity(w, d) >= 0.8))
+}
+
+/// "My name is Ana" / "I'm Ana" / "call me Ana": remembered for the next conversation.
+fn remember_name(session: &mut Session, text: &str) {
+    let lower = text.to_lowercase();
+    for cue in ["my name is ", "call me ", "this is "] {
+        if let Some(at) = lower.find(cue) {
+            let name: String = text[at + cue.len()..]
+                .split(|c: char| !c.is_alphabetic() && c != '-')
+                .next()
+                .unwrap_or("")
+                .to_string();
+            if name.len() >= 2 && name.chars().next().is_some_and(char::is_alphabetic) {
+                let mut c = name.chars();
+                let first = c
+                    .next()
+                    .map(|f| f.to_uppercase().collect::<String>())
+                    .unwrap_or_default();
+                session.memory.name = Some(first + &c.as_str().to_lowercase());
+            }
+            return;
+        }
+    }
+}
+
+/// Fills `{slot}` and `{result.FIELD}` placeholders, slot values as they are spoken.
+pub fn render(
+    template: &str,
+    flow: &FlowSpec,
+    slots: &BTreeMap<String, String>,
+    result: &BTreeMap<String, String>,
+) -> String {
+    let mut out = template.to_string();
+    for name in placeholders(template) {
+        let value = if let Some(field) = name.strip_prefix("result.") {
+            result.get(field).cloned().unwrap_or_default()
+        } else {
+            let kind = flow
+                .slots
+                .iter()
+                .find(|s| s.name == name)
+                .map_or(EntityKind::Text, |s| s.kind);
+            slots
+                .get(&name)
+                .map(|v| speakable(kind, v))
+                .unwrap_or_default()
+        };
+        out = out.replace(&format!("{{{name}}}"), &value);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn yes_and_no_in_short_answers() {
+        for t in [
+            "yes",
+            "Yeah, please.",
+            "sure, go ahead",
+            "that's right",
+            "okay",
+        ] {
+            assert_eq!(yes_no(t), Some(true), "{t}");
+        }
+        for t in ["no", "nope", "no, that's wrong", "don't"] {
+            assert_eq!(yes_no(t), Some(false), "{t}");
+        }
+        assert_eq!(yes_no("at three pm"), None);
+    }
+
+    #[test]
+    fn values_are_spoken_naturally() {
+        assert_eq!(
+            speakable(EntityKind::Date, "2026-11-27"),
+            "Friday, November 27"
+        );
+        assert_eq!(speakable(EntityKind::Time, "15:30"), "3:30 PM");
+        assert_eq!(speakable(EntityKind::Time, "09:00"), "9 AM");
+        assert_eq!(speakable(EntityKind::OrderId, "4567"), "4 5 6 7");
+        assert_eq!(speakable(EntityKind::Duration, "600"), "10 minutes");
+    }
+
+    #[test]
+    fn names_are_remembered() {
+        let mut s = Session::new("u1");
+        remember_name(&mut s, "Hi, my name is ana.");
+        assert_eq!(s.memory.name.as_deref(), Some("Ana"));
+    }
+}
