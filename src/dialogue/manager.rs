@@ -30,6 +30,9 @@ pub struct Exchange {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ActiveFlow {
     pub intent: String,
+    /// The slot whose last answer was out of bounds (its `invalid` message is due).
+    #[serde(default)]
+    pub rejected: Option<String>,
     pub slots: BTreeMap<String, String>,
     /// The slot the last question asked for.
     pub asking: Option<String>,
@@ -404,7 +407,7 @@ impl DialogueManager {
                     (_, false) => {
                         // A correction: confirm again with the new values.
                         session.stack.push(active);
-                        return (self.next_step(session, &flow, Some(ack(&changed))), None);
+                        return self.next_step(session, &flow, Some(ack(&changed)));
                     }
                     (Some(false), true) => {
                         active.confirming = false;
@@ -428,7 +431,7 @@ impl DialogueManager {
                 session.stack.push(active);
                 let prefix =
                     (changed.iter().any(|(_, _, was)| was.is_some())).then(|| ack(&changed));
-                return (self.next_step(session, &flow, prefix), None);
+                return self.next_step(session, &flow, prefix);
             }
             if let Some(other) = other_flow.cloned() {
                 // A new request in the middle of this one: do it, then come back.
@@ -443,6 +446,17 @@ impl DialogueManager {
                 session.stack.push(active);
                 let question = session.pending_question.clone().unwrap_or_default();
                 return (format!("{answer} {question}").trim().to_string(), None);
+            }
+            if let Some(rejected) = active.rejected.take() {
+                let message = flow
+                    .slots
+                    .iter()
+                    .find(|s| s.name == rejected)
+                    .and_then(|s| s.invalid.clone());
+                if let Some(message) = message {
+                    session.stack.push(active);
+                    return (self.ask(session, message), None);
+                }
             }
             if !active.confirming && active.asking.is_some() {
                 active.reprompts += 1;
@@ -580,7 +594,7 @@ impl DialogueManager {
         // Several slots can come with the request itself.
         self.fill(&flow, &mut active, text, found, false);
         session.stack.push(active);
-        (self.next_step(session, &flow, None), None)
+        self.next_step(session, &flow, None)
     }
 
     /// Asks for the next missing slot, or confirms, or completes.
@@ -589,7 +603,7 @@ impl DialogueManager {
         session: &mut Session,
         flow: &FlowSpec,
         prefix: Option<String>,
-    ) -> String {
+    ) -> (String, Option<Handoff>) {
         let active = session
             .stack
             .last_mut()
@@ -615,13 +629,13 @@ impl DialogueManager {
                 }
                 None => {
                     let active = session.stack.pop().expect("checked above");
-                    let (reply, _) = self.complete(session, flow, active);
-                    return join(prefix, reply);
+                    let (reply, handoff) = self.complete(session, flow, active);
+                    return (join(prefix, reply), handoff);
                 }
             },
         };
         let question = self.ask(session, question);
-        join(prefix, question)
+        (join(prefix, question), None)
     }
 
     /// Runs the flow's action and says it is done; resumes an interrupted flow.
@@ -680,10 +694,10 @@ impl DialogueManager {
                         .map(|f| f.description.clone())
                         .unwrap_or_default(),
                 );
-                let next = resumed_flow
+                let (next, handoff) = resumed_flow
                     .map(|f| self.next_step(session, &f, None))
                     .unwrap_or_default();
-                (format!("{done} {back} {next}").trim().to_string(), None)
+                (format!("{done} {back} {next}").trim().to_string(), handoff)
             }
             None => (
                 format!("{done} Is there anything else I can help with?"),
@@ -826,6 +840,9 @@ impl DialogueManager {
                 continue;
             }
             if !self.valid(slot, &value) {
+                if asked {
+                    active.rejected = Some(slot.name.clone());
+                }
                 continue;
             }
             used.push(span);
