@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up (idempotently) and runs hark's main job on the embedded defaults: a spoken
-# conversation through the real-time loop (VAD → streaming Whisper → reply → Piper), with a
+# conversation through the real-time loop (VAD → streaming Whisper → the dialogue core with
+# the built-in customer-service flows → Piper), with a
 # WAV file in place of the microphone and another in place of the speaker, as on a machine
 # with no sound card. With a sound card (or PulseAudio), `hark run` alone uses the
 # microphone and speaker instead.
@@ -15,17 +16,17 @@ OUT="$ROOT/out"
 mkdir -p "$OUT"
 step() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
-# The user's side of the conversation: two requests with a pause between them, and a
-# third that interrupts hark's answer to the second (barge-in).
+# The user's side of the conversation: hark greets; the user books an appointment and
+# confirms it, then cuts into hark's answer with a question (barge-in).
 step "Recording the user (hark say, Piper voice)"
-"$HARK" say "Hello there." -o "$OUT/user-1.wav" >/dev/null
-"$HARK" say "I would like to book a table." -o "$OUT/user-2.wav" >/dev/null
-"$HARK" say "What time is it?" -o "$OUT/user-3.wav" >/dev/null
+"$HARK" say "I'd like to book a haircut tomorrow at ten." -o "$OUT/user-1.wav" >/dev/null
+"$HARK" say "Yes, please." -o "$OUT/user-2.wav" >/dev/null
+"$HARK" say "What are your opening hours?" -o "$OUT/user-3.wav" >/dev/null
 RATE=22050
 silence() { sox -n -r "$RATE" -c 1 -b 16 "$OUT/silence-$1.wav" trim 0 "$1"; }
-silence 0.8; silence 3.5; silence 1.8; silence 4
-sox "$OUT/silence-0.8.wav" "$OUT/user-1.wav" "$OUT/silence-3.5.wav" "$OUT/user-2.wav" \
-  "$OUT/silence-1.8.wav" "$OUT/user-3.wav" "$OUT/silence-4.wav" "$OUT/conversation.wav"
+silence 3.5; silence 5.5; silence 2; silence 6
+sox "$OUT/silence-3.5.wav" "$OUT/user-1.wav" "$OUT/silence-5.5.wav" "$OUT/user-2.wav" \
+  "$OUT/silence-2.wav" "$OUT/user-3.wav" "$OUT/silence-6.wav" "$OUT/conversation.wav"
 rm -f "$OUT"/silence-*.wav "$OUT"/user-*.wav
 echo "    $OUT/conversation.wav ($(soxi -d "$OUT/conversation.wav"))"
 

@@ -75,6 +75,12 @@ enum Command {
         /// Speaker to use when there is no --output (a name from `hark devices`).
         #[arg(long)]
         output_device: Option<String>,
+        /// Domain name under config/domains, or a domain folder.
+        #[arg(long, default_value = "customer-service")]
+        domain: String,
+        /// Answer with the small keyword responder instead of the dialogue core.
+        #[arg(long)]
+        keywords: bool,
         /// Turn off echo cancellation (on by default when both sound devices are live, so
         /// hark does not take its own voice for the user's).
         #[arg(long)]
@@ -205,6 +211,8 @@ fn run(cli: Cli) -> Result<()> {
             fast,
             voice,
             model,
+            domain,
+            keywords,
         } => run_conversation(
             &models,
             threads,
@@ -215,6 +223,7 @@ fn run(cli: Cli) -> Result<()> {
                 input_device,
                 output_device,
                 aec: !no_aec,
+                domain: (!keywords).then_some(domain),
                 seconds,
                 fast,
             },
@@ -375,6 +384,8 @@ struct RunIo {
     input_device: Option<String>,
     output_device: Option<String>,
     aec: bool,
+    /// The dialogue domain; None for the keyword responder.
+    domain: Option<String>,
     seconds: Option<f64>,
     fast: bool,
 }
@@ -399,9 +410,21 @@ fn run_conversation(
     let mut synthesizer = tts::open_voice(voice, models, threads)?;
     // The first synthesis sets up ONNX Runtime; do it before the user is waiting.
     synthesizer.synthesize("Ready.")?;
+    let brain: Box<dyn hark::dialogue::Brain> = match &io.domain {
+        Some(domain) => {
+            let dir = hark::dialogue::config::resolve(domain, &domains_dir())?;
+            let manager = hark::dialogue::build_manager(&dir, models, threads)?;
+            Box::new(hark::dialogue::brain::DialogueBrain::new(
+                manager,
+                "local-user",
+            ))
+        }
+        None => Box::new(hark::dialogue::builtin::KeywordResponder::new()),
+    };
+    let greet = io.domain.is_some();
     let engines = Engines {
         transcriber: Box::new(whisper.session()?),
-        brain: Box::new(hark::dialogue::builtin::KeywordResponder::new()),
+        brain,
         synthesizer,
     };
     // Devices open once the models are loaded, so the microphone does not pile up audio
@@ -477,6 +500,7 @@ fn run_conversation(
     let config = VoiceLoopConfig {
         // A live speaker may be heard by the microphone: gate hark's own echo.
         echo_gate: sink_is_live.then(Default::default),
+        greet,
         ..Default::default()
     };
     let summary = run_voice_loop(

@@ -316,3 +316,70 @@ fn real_time_conversation_on_a_paced_input() {
     }
     assert!(rec.spans[1].0 > starts[0]);
 }
+
+#[test]
+fn a_spoken_booking_through_the_dialogue_core() {
+    let models = common::models();
+    let mut user_voice = tts::open_voice(VoiceKind::Piper, &models, 2).unwrap();
+    let recording = conversation::build(
+        user_voice.as_mut(),
+        &[
+            Part::Silence(3500), // the greeting
+            Part::Say("I'd like to book a haircut tomorrow at ten."),
+            Part::Silence(5500), // the confirmation question
+            Part::Say("Yes, please."),
+            Part::Silence(8000),
+        ],
+    );
+    let domain = common::root().join("config/domains/customer-service");
+    let mut manager =
+        hark::dialogue::build_manager(&domain, &models, 2).expect("the default domain loads");
+    manager.today = chrono::NaiveDate::from_ymd_opt(2026, 11, 25);
+    let engines = Engines {
+        transcriber: Box::new(common::whisper().session().unwrap()),
+        brain: Box::new(hark::dialogue::brain::DialogueBrain::new(manager, "tester")),
+        synthesizer: tts::open_voice(VoiceKind::Piper, &models, 2).unwrap(),
+    };
+    let dir = common::temp_dir("spoken-booking");
+    let mut source = WavFileSource::from_samples(recording.samples.clone(), SPEECH_RATE, false);
+    let mut sink = WavFileSink::create(&dir.join("speaker.wav"), OUT_RATE).unwrap();
+    let mut log = EventLog::new();
+    let config = VoiceLoopConfig {
+        greet: true,
+        ..Default::default()
+    };
+    let summary = run_voice_loop(
+        config,
+        Timing::Batch,
+        &mut source,
+        &mut sink,
+        engines,
+        &mut log,
+    )
+    .unwrap();
+    std::fs::remove_dir_all(dir).ok();
+    let replies: Vec<String> = log
+        .events()
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::Reply { text, .. } => Some(text.clone()),
+            _ => None,
+        })
+        .collect();
+    eprintln!("{replies:#?}");
+    assert_eq!(
+        replies.first().map(String::as_str),
+        Some("Hi, I'm Hark."),
+        "the greeting comes first"
+    );
+    let all = replies.join(" ");
+    assert!(
+        all.contains("So that's a haircut on Thursday, November 26 at 10 AM."),
+        "{all}"
+    );
+    assert!(
+        all.contains("Your haircut is booked for Thursday, November 26 at 10 AM."),
+        "{all}"
+    );
+    assert_eq!((summary.user_turns, summary.barge_ins), (2, 0));
+}

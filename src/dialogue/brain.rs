@@ -45,6 +45,10 @@ impl Brain for DialogueBrain {
         self.session.last_reply = spoken.to_string();
     }
 
+    fn greeting(&mut self) -> Option<String> {
+        Some(self.manager.greet(&mut self.session))
+    }
+
     fn expected_vocabulary(&self) -> Option<String> {
         vocabulary_prompt(&self.manager.expected_vocabulary(&self.session), 300)
     }

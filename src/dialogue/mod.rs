@@ -68,6 +68,11 @@ pub trait Brain: Send {
     /// conversation history should say so.
     fn interrupted(&mut self, _spoken: &str) {}
 
+    /// What to say when the conversation starts, if anything.
+    fn greeting(&mut self) -> Option<String> {
+        None
+    }
+
     /// Words the next user utterance is likely to contain, to bias speech recognition.
     fn expected_vocabulary(&self) -> Option<String> {
         None

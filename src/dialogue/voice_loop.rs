@@ -72,6 +72,8 @@ pub struct VoiceLoopConfig {
     pub barge_in_confirm_ms: u64,
     /// After the input ends, how long to keep going (finishing a reply) at most.
     pub drain_limit_ms: u64,
+    /// Speak the brain's greeting when the conversation starts.
+    pub greet: bool,
     /// Double-talk gate for a speaker the microphone can hear (a live room); None when
     /// the output cannot reach the input (files, headphones).
     pub echo_gate: Option<EchoGateConfig>,
@@ -89,6 +91,7 @@ impl Default for VoiceLoopConfig {
             barge_in_confirm_ms: 700,
             drain_limit_ms: 60_000,
             echo_gate: None,
+            greet: false,
             window: DecodeWindow::Trimmed,
         }
     }
@@ -175,8 +178,14 @@ fn spawn_stt(
 }
 
 enum ReplyJob {
-    Respond { turn: u64, text: String },
-    Interrupted { spoken: String },
+    /// Answer `text`; with no text, say the brain's greeting.
+    Respond {
+        turn: u64,
+        text: Option<String>,
+    },
+    Interrupted {
+        spoken: String,
+    },
 }
 
 enum ReplyMsg {
@@ -241,14 +250,23 @@ fn spawn_reply(
                                 }
                             }
                         };
-                        let result = brain.respond(&text, &mut |piece| {
+                        let mut emit = |piece: &str| {
                             for sentence in splitter.push(piece) {
                                 if !speak(sentence, &mut failure) {
                                     return false;
                                 }
                             }
                             true
-                        });
+                        };
+                        let result = match &text {
+                            Some(text) => brain.respond(text, &mut emit),
+                            None => {
+                                if let Some(greeting) = brain.greeting() {
+                                    emit(&greeting);
+                                }
+                                Ok(())
+                            }
+                        };
                         if let Err(e) = result {
                             failure.get_or_insert(e.to_string());
                         }
@@ -439,11 +457,28 @@ impl LoopState<'_> {
         self.summary.user_turns += 1;
         self.last_user_text = text.clone();
         self.reply_tx
-            .send(ReplyJob::Respond { turn, text })
+            .send(ReplyJob::Respond {
+                turn,
+                text: Some(text),
+            })
             .map_err(|_| LoopError::Worker("reply"))?;
         self.awaiting_reply = Some(turn);
         self.playback = Some(Playback::new(turn));
         self.set_state(TurnState::Thinking);
+        if self.timing == Timing::Batch {
+            self.wait_for_audio()?;
+        }
+        Ok(())
+    }
+
+    /// Says the brain's greeting, as a reply to nobody.
+    fn start_greeting(&mut self) -> Result<(), LoopError> {
+        let turn = self.current_turn.fetch_add(1, Ordering::SeqCst) + 1;
+        self.reply_tx
+            .send(ReplyJob::Respond { turn, text: None })
+            .map_err(|_| LoopError::Worker("reply"))?;
+        self.awaiting_reply = Some(turn);
+        self.playback = Some(Playback::new(turn));
         if self.timing == Timing::Batch {
             self.wait_for_audio()?;
         }
@@ -866,6 +901,9 @@ pub fn run_voice_loop(
         speculation: None,
     };
 
+    if st.config.greet {
+        st.start_greeting()?;
+    }
     let mut frame = vec![0f32; FRAME_SAMPLES];
     let mut out = Vec::with_capacity(sink_rate as usize / 10);
     let mut frame_index: u64 = 0;
