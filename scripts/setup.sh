@@ -22,9 +22,10 @@ info() { printf '    %s\n' "$*"; }
 # --- 1. system packages -------------------------------------------------------------------
 # sox is the reference resampler the format tests compare against; pulseaudio gives tests a
 # real-time virtual sound card (scripts/virtual-sound.sh) on machines without one;
-# libwebrtc-audio-processing is the echo canceller.
+# libwebrtc-audio-processing is the echo canceller; redis-server backs the shared-session
+# store's tests.
 APT_PACKAGES=(cmake libclang-dev pkg-config libasound2-dev libespeak-ng-dev espeak-ng-data sox
-  pulseaudio pulseaudio-utils libwebrtc-audio-processing-dev)
+  pulseaudio pulseaudio-utils libwebrtc-audio-processing-dev redis-server)
 step "System packages"
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -81,6 +81,12 @@ enum Command {
         /// Answer with the small keyword responder instead of the dialogue core.
         #[arg(long)]
         keywords: bool,
+        /// Where sessions and user memory are kept: sqlite:PATH, redis://HOST:PORT, or none.
+        #[arg(long, default_value = DEFAULT_STORE)]
+        store: String,
+        /// Who is talking (memory is kept per user).
+        #[arg(long, default_value = "local-user")]
+        user: String,
         /// Turn off echo cancellation (on by default when both sound devices are live, so
         /// hark does not take its own voice for the user's).
         #[arg(long)]
@@ -121,6 +127,9 @@ enum Command {
         /// "Today" for relative dates (YYYY-MM-DD), for reproducible scripts.
         #[arg(long)]
         today: Option<String>,
+        /// Where sessions and user memory are kept: sqlite:PATH, redis://HOST:PORT, or none.
+        #[arg(long, default_value = DEFAULT_STORE)]
+        store: String,
     },
     /// Language understanding: evaluate intent recognition.
     Nlu {
@@ -213,6 +222,8 @@ fn run(cli: Cli) -> Result<()> {
             model,
             domain,
             keywords,
+            store,
+            user,
         } => run_conversation(
             &models,
             threads,
@@ -224,6 +235,8 @@ fn run(cli: Cli) -> Result<()> {
                 output_device,
                 aec: !no_aec,
                 domain: (!keywords).then_some(domain),
+                store,
+                user,
                 seconds,
                 fast,
             },
@@ -236,7 +249,16 @@ fn run(cli: Cli) -> Result<()> {
             json,
             user,
             today,
-        } => chat(&models, threads, &domain, json, &user, today.as_deref()),
+            store,
+        } => chat(
+            &models,
+            threads,
+            &domain,
+            json,
+            &user,
+            today.as_deref(),
+            &store,
+        ),
         Command::Nlu {
             action:
                 NluAction::Eval {
@@ -386,6 +408,8 @@ struct RunIo {
     aec: bool,
     /// The dialogue domain; None for the keyword responder.
     domain: Option<String>,
+    store: String,
+    user: String,
     seconds: Option<f64>,
     fast: bool,
 }
@@ -414,10 +438,11 @@ fn run_conversation(
         Some(domain) => {
             let dir = hark::dialogue::config::resolve(domain, &domains_dir())?;
             let manager = hark::dialogue::build_manager(&dir, models, threads)?;
-            Box::new(hark::dialogue::brain::DialogueBrain::new(
-                manager,
-                "local-user",
-            ))
+            let brain = hark::dialogue::brain::DialogueBrain::new(manager, &io.user);
+            match hark::dialogue::store::open(&io.store)? {
+                Some(store) => Box::new(brain.with_store(store)?),
+                None => Box::new(brain),
+            }
         }
         None => Box::new(hark::dialogue::builtin::KeywordResponder::new()),
     };
@@ -602,6 +627,9 @@ fn domains_dir() -> PathBuf {
         .join("domains")
 }
 
+/// Sessions and memory are kept here unless --store says otherwise.
+const DEFAULT_STORE: &str = "sqlite:data/sessions.sqlite";
+
 fn chat(
     models: &ModelDir,
     threads: usize,
@@ -609,6 +637,7 @@ fn chat(
     json: bool,
     user: &str,
     today: Option<&str>,
+    store: &str,
 ) -> Result<()> {
     use std::io::{BufRead, IsTerminal};
     let dir = hark::dialogue::config::resolve(domain, &domains_dir())?;
@@ -619,7 +648,12 @@ fn chat(
                 .with_context(|| format!("--today {today}: expected YYYY-MM-DD"))?,
         );
     }
-    let mut session = hark::dialogue::manager::Session::new(user);
+    let mut store = hark::dialogue::store::open(store)?;
+    let mut session = match store.as_mut() {
+        Some(store) => hark::dialogue::store::resume(store.as_mut(), user)?,
+        None => hark::dialogue::manager::Session::new(user),
+    };
+    let mut save_failed = false;
     let interactive = std::io::stdin().is_terminal() && !json;
     let greeting = manager.greet(&mut session);
     if !json {
@@ -637,6 +671,15 @@ fn chat(
             break;
         }
         let turn = manager.handle(&mut session, &line)?;
+        if let Some(store) = store.as_mut() {
+            // A store that fails (full disk, Redis down) must not end the conversation.
+            if let Err(e) = store.save(&session) {
+                if !save_failed {
+                    eprintln!("warning: {e}; the conversation goes on but is not being saved");
+                }
+                save_failed = true;
+            }
+        }
         if json {
             writeln!(out, "{}", serde_json::to_string(&turn)?)?;
         } else {

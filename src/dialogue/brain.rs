@@ -2,6 +2,7 @@
 //! streamed as whole sentences, barge-ins recorded as what was actually heard.
 
 use super::manager::{DialogueManager, Session, Turn};
+use super::store::SessionStore;
 use super::{Brain, BrainError};
 use crate::stt::bias::vocabulary_prompt;
 
@@ -10,6 +11,8 @@ pub struct DialogueBrain {
     pub session: Session,
     /// Every turn, for logs and tests.
     pub turns: Vec<Turn>,
+    store: Option<Box<dyn SessionStore>>,
+    save_failed: bool,
 }
 
 impl DialogueBrain {
@@ -18,6 +21,30 @@ impl DialogueBrain {
             manager,
             session: Session::new(user_id),
             turns: Vec::new(),
+            store: None,
+            save_failed: false,
+        }
+    }
+
+    /// Keeps the session in `store` after every turn, resuming the one stored for the user.
+    pub fn with_store(
+        mut self,
+        mut store: Box<dyn SessionStore>,
+    ) -> Result<Self, super::store::StoreError> {
+        self.session = super::store::resume(store.as_mut(), &self.session.user_id)?;
+        self.store = Some(store);
+        Ok(self)
+    }
+
+    fn save(&mut self) {
+        if let Some(store) = self.store.as_mut() {
+            // A failing store (full disk, Redis down) must not stop the conversation.
+            if let Err(e) = store.save(&self.session) {
+                if !self.save_failed {
+                    eprintln!("warning: {e}; the conversation goes on but is not being saved");
+                }
+                self.save_failed = true;
+            }
         }
     }
 }
@@ -34,6 +61,7 @@ impl Brain for DialogueBrain {
             .map_err(|e| BrainError::Failed(e.to_string()))?;
         emit(&turn.reply);
         self.turns.push(turn);
+        self.save();
         Ok(())
     }
 
@@ -43,6 +71,7 @@ impl Brain for DialogueBrain {
             last.reply = spoken.to_string();
         }
         self.session.last_reply = spoken.to_string();
+        self.save();
     }
 
     fn greeting(&mut self) -> Option<String> {

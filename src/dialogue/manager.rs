@@ -218,9 +218,17 @@ impl DialogueManager {
 
     /// The greeting that opens a conversation.
     pub fn greet(&self, session: &mut Session) -> String {
-        let greeting = match &session.memory.name {
-            Some(name) => format!("Welcome back, {name}! {}", self.domain.persona.greeting),
-            None => self.domain.persona.greeting.clone(),
+        let welcome = match &session.memory.name {
+            Some(name) => format!("Welcome back, {name}!"),
+            None => "Welcome back!".into(),
+        };
+        let greeting = match (&session.pending_question, session.stack.is_empty()) {
+            // A conversation picked up where it stopped.
+            (Some(question), false) => format!("{welcome} {question}"),
+            _ if session.memory.name.is_some() => {
+                format!("{welcome} {}", self.domain.persona.greeting)
+            }
+            _ => self.domain.persona.greeting.clone(),
         };
         session.last_reply = greeting.clone();
         greeting

@@ -9,6 +9,7 @@ pub mod config;
 pub mod entities;
 pub mod manager;
 pub mod nlu;
+pub mod store;
 pub mod voice_loop;
 
 use std::path::Path;

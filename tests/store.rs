@@ -1,0 +1,127 @@
+//! Sessions and memory kept between processes: SQLite (the embedded default) across
+//! restarts of `hark chat`, and Redis, with a real `redis-server` started here, shared by
+//! two hark processes as two instances behind a load balancer would share it.
+
+mod common;
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn chat(store: &str, user: &str, lines: &[&str]) -> (Vec<String>, String) {
+    let models = common::models();
+    let mut child = Command::new(common::hark_bin())
+        .args([
+            "--models",
+            models.root.to_str().unwrap(),
+            "chat",
+            "--today",
+            "2026-11-25",
+        ])
+        .args(["--store", store, "--user", user])
+        .current_dir(common::root())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        let mut stdin = child.stdin.take().unwrap();
+        for line in lines {
+            writeln!(stdin, "{line}").unwrap();
+        }
+    }
+    let out = child.wait_with_output().unwrap();
+    let stdout: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    eprintln!("{}", stdout.join("\n"));
+    (stdout, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// A conversation interrupted by a restart: the second process greets the user by name
+/// and continues the booking where it stopped.
+fn interrupted_booking_resumes(store: &str) {
+    let (first, _) = chat(
+        store,
+        "ana",
+        &["hi, my name is ana", "I'd like to book a haircut tomorrow"],
+    );
+    assert_eq!(first.last().unwrap(), "Hark: At what time?");
+    let (second, _) = chat(store, "ana", &["at 2pm", "yes"]);
+    assert_eq!(second[0], "Hark: Welcome back, Ana! At what time?");
+    assert!(
+        second[2].contains("Your haircut is booked for Thursday, November 26 at 2 PM"),
+        "{second:?}"
+    );
+    // Another user has a conversation of their own.
+    let (other, _) = chat(store, "bob", &[]);
+    assert_eq!(other[0], "Hark: Hi, I'm Hark. How can I help you today?");
+}
+
+#[test]
+fn sqlite_keeps_sessions_across_restarts() {
+    let dir = common::temp_dir("store-sqlite");
+    interrupted_booking_resumes(&format!("sqlite:{}", dir.join("sessions.sqlite").display()));
+    std::fs::remove_dir_all(dir).ok();
+}
+
+struct RedisServer(Child);
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_redis() -> (RedisServer, u16) {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start redis-server (scripts/setup.sh installs it)");
+    let server = RedisServer(child);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "redis-server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (server, port)
+}
+
+#[test]
+fn redis_shares_sessions_between_instances() {
+    let (_server, port) = start_redis();
+    interrupted_booking_resumes(&format!("redis://127.0.0.1:{port}/"));
+}
+
+#[test]
+fn an_unreachable_store_is_a_clear_error() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (_, err) = chat(&format!("redis://127.0.0.1:{port}/"), "ana", &["hi"]);
+    assert!(err.contains(&format!("redis://127.0.0.1:{port}/")), "{err}");
+    let (_, err) = chat("mongodb://x", "ana", &["hi"]);
+    assert!(err.contains("unknown session store 'mongodb://x'"), "{err}");
+}
