@@ -30,6 +30,8 @@ fn chat_in(domain: &str, lines: &[&str]) -> Vec<Value> {
             TODAY,
             "--domain",
             domain,
+            "--store",
+            "none",
         ])
         .current_dir(common::root())
         .stdin(Stdio::piped())

@@ -104,6 +104,8 @@ fn start_hark(
             "--seconds",
             &seconds.to_string(),
         ])
+        // The small keyword responder: these tests are about sound, not dialogue.
+        .args(["--keywords", "--store", "none"])
         .arg("--events")
         .arg(events)
         .args(extra)

@@ -57,9 +57,8 @@ impl Brain for DialogueBrain {
     ) -> Result<(), BrainError> {
         let turn = self
             .manager
-            .handle(&mut self.session, user_text)
+            .handle_streaming(&mut self.session, user_text, emit)
             .map_err(|e| BrainError::Failed(e.to_string()))?;
-        emit(&turn.reply);
         self.turns.push(turn);
         self.save();
         Ok(())

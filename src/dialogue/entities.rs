@@ -683,13 +683,19 @@ pub fn choices(words: &[String], values: &[(String, Vec<String>)]) -> Vec<Entity
             if n == 0 || n > words.len() {
                 continue;
             }
-            // Sound-alike splits: "worker count" for "work account" match as joined letters
-            // over a window of one word more or less.
+            // Sound-alike splits: "worker count" for "work account", "haircut" for "hair
+            // cut", match as joined letters over the same number of words or one fewer (a
+            // longer window would swallow a neighbour: "haircut 3" is not "hair cut").
             let joined: String = phrase_words.concat();
             if joined.len() >= 6 {
-                for len in n.saturating_sub(1).max(1)..=(n + 1).min(words.len()) {
+                for len in n.saturating_sub(1).max(1)..=n.min(words.len()) {
                     for start in 0..=words.len() - len {
-                        let heard: String = words[start..start + len].concat();
+                        let window = &words[start..start + len];
+                        // Values are words: a number next to one is never part of it.
+                        if !window.iter().all(|w| w.chars().all(char::is_alphabetic)) {
+                            continue;
+                        }
+                        let heard: String = window.concat();
                         let similarity = word_similarity(&joined, &heard);
                         if similarity >= 0.8 {
                             found.push((start, len, value.clone(), similarity));
@@ -888,5 +894,15 @@ mod tests {
             .map(|e| e.value)
             .collect();
         assert_eq!(found, vec!["work"]);
+        let services = vec![("haircut".to_string(), vec!["hair cut".to_string()])];
+        let found: Vec<(usize, usize)> = choices(&tokenize("haircut 3 pm"), &services)
+            .into_iter()
+            .map(|e| e.span)
+            .collect();
+        assert_eq!(
+            found,
+            vec![(0, 1)],
+            "the window must not take the time's words"
+        );
     }
 }

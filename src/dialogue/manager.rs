@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::actions::{ActionError, Backend};
 use super::config::{placeholders, Domain, FlowSpec, SlotSpec};
 use super::entities::{self, Entity, EntityKind};
+use super::llm::{plain_for_voice, ChatMessage, LanguageModel, Tool};
 use super::nlu::{IntentRecognizer, IntentResult, NluError};
 
 /// One exchange of the conversation.
@@ -120,7 +121,12 @@ pub struct DialogueManager {
     backend: Backend,
     /// "Today" for relative dates; None means the real date.
     pub today: Option<NaiveDate>,
+    /// Answers what the flows do not cover, when configured.
+    llm: Option<Box<dyn LanguageModel>>,
 }
+
+/// Sentinel reply: nothing in the domain fits, ask the language model.
+const ASK_LLM: &str = "\u{0}ask-llm";
 
 const YES: &[&str] = &[
     "yes",
@@ -208,7 +214,14 @@ impl DialogueManager {
             recognizer,
             backend,
             today: None,
+            llm: None,
         }
+    }
+
+    /// Sends what the domain does not cover to `llm`.
+    pub fn with_llm(mut self, llm: Box<dyn LanguageModel>) -> Self {
+        self.llm = Some(llm);
+        self
     }
 
     fn today(&self) -> NaiveDate {
@@ -272,15 +285,119 @@ impl DialogueManager {
 
     /// One user turn.
     pub fn handle(&mut self, session: &mut Session, text: &str) -> Result<Turn, DialogueError> {
+        self.handle_streaming(session, text, &mut |_| true)
+    }
+
+    /// One user turn, the reply handed to `on_piece` as it is made: whole for replies of
+    /// the domain, token by token from a language model. `on_piece` returns false to stop
+    /// (the user barged in).
+    pub fn handle_streaming(
+        &mut self,
+        session: &mut Session,
+        text: &str,
+        on_piece: &mut dyn FnMut(&str) -> bool,
+    ) -> Result<Turn, DialogueError> {
         let text = text.trim();
         if text.is_empty() {
-            return Ok(self.no_input(session));
+            let turn = self.no_input(session);
+            on_piece(&turn.reply);
+            return Ok(turn);
         }
         let found = entities::extract(text, self.today());
         let nlu = self.recognizer.recognize(text)?;
         remember_name(session, text);
-        let (reply, handoff) = self.decide(session, text, &found, &nlu);
+        let (mut reply, mut handoff) = self.decide(session, text, &found, &nlu);
+        if reply == ASK_LLM {
+            (reply, handoff) = self.ask_llm(session, text, on_piece);
+        } else {
+            on_piece(&reply);
+        }
         Ok(self.finish(session, text.to_string(), reply, Some(nlu), found, handoff))
+    }
+
+    /// A reply from the language model, streamed; a function call starts that flow.
+    fn ask_llm(
+        &mut self,
+        session: &mut Session,
+        text: &str,
+        on_piece: &mut dyn FnMut(&str) -> bool,
+    ) -> (String, Option<Handoff>) {
+        let persona = &self.domain.persona;
+        let mut messages = vec![ChatMessage::new(
+            "system",
+            &format!(
+                "You are {}, a voice assistant. Answer in one or two short spoken sentences of plain text: \
+                 no lists, no markdown, numbers as people say them. What you can do: {} \
+                 When the user wants one of the functions, call it.",
+                persona.name, persona.help
+            ),
+        )];
+        for exchange in &session.history {
+            if !exchange.user.is_empty() {
+                messages.push(ChatMessage::new("user", &exchange.user));
+            }
+            messages.push(ChatMessage::new("assistant", &exchange.reply));
+        }
+        messages.push(ChatMessage::new("user", text));
+        let tools: Vec<Tool> = self
+            .domain
+            .flows
+            .values()
+            .map(|f| Tool {
+                name: f.intent.clone(),
+                description: f.description.clone(),
+                parameters: f
+                    .slots
+                    .iter()
+                    .map(|s| (s.name.clone(), s.prompt.clone()))
+                    .collect(),
+            })
+            .collect();
+        let Some(llm) = self.llm.as_mut() else {
+            return (self.domain.persona.fallback.clone(), None);
+        };
+        let result = llm.complete(&messages, &tools, &mut |piece| {
+            on_piece(&plain_for_voice(piece))
+        });
+        match result {
+            Ok(completion) => match completion.tool_call {
+                Some((name, args)) if self.domain.flows.contains_key(&name) => {
+                    let values: Vec<String> = args
+                        .values()
+                        .map(|v| {
+                            v.as_str()
+                                .map(String::from)
+                                .unwrap_or_else(|| v.to_string())
+                        })
+                        .collect();
+                    let args_text = values.join(" ");
+                    let found = entities::extract(&args_text, self.today());
+                    let (reply, handoff) = self.start_flow(session, &name, &args_text, &found);
+                    on_piece(&reply);
+                    (
+                        format!("{} {reply}", plain_for_voice(&completion.text))
+                            .trim()
+                            .to_string(),
+                        handoff,
+                    )
+                }
+                _ => {
+                    session.failures = 0;
+                    (plain_for_voice(&completion.text).trim().to_string(), None)
+                }
+            },
+            Err(e) => {
+                eprintln!("warning: {e}");
+                session.failures += 1;
+                let fallback = if session.failures >= self.domain.policy.max_failures {
+                    self.offer_human(session).0
+                } else {
+                    self.domain.persona.fallback.clone()
+                };
+                on_piece(&fallback);
+                (fallback, None)
+            }
+        }
     }
 
     fn finish(
@@ -515,6 +632,9 @@ impl DialogueManager {
                 let (a, b) = (a.clone(), b.clone());
                 return self.clarify(session, &a, &b);
             }
+        }
+        if self.llm.is_some() {
+            return (ASK_LLM.to_string(), None);
         }
         session.failures += 1;
         if session.failures >= policy.max_failures {

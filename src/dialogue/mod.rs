@@ -7,6 +7,7 @@ pub mod brain;
 pub mod builtin;
 pub mod config;
 pub mod entities;
+pub mod llm;
 pub mod manager;
 pub mod nlu;
 pub mod store;
@@ -34,11 +35,13 @@ pub fn build_manager(
         Default::default(),
         domain.policy.threshold,
     )?;
-    Ok(manager::DialogueManager::new(
-        domain,
-        recognizer,
-        actions::Backend::default(),
-    ))
+    let manager = manager::DialogueManager::new(domain, recognizer, actions::Backend::default());
+    // A language model answers what the flows do not, when one is configured
+    // (HARK_LLM_URL, HARK_LLM_MODEL, HARK_LLM_KEY).
+    Ok(match llm::LlmConfig::from_env() {
+        Some(config) => manager.with_llm(Box::new(llm::OpenAiChat::new(config)?)),
+        None => manager,
+    })
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +50,8 @@ pub enum BuildError {
     Config(#[from] config::ConfigError),
     #[error(transparent)]
     Nlu(#[from] nlu::NluError),
+    #[error(transparent)]
+    Llm(#[from] llm::LlmError),
 }
 
 #[derive(Debug, thiserror::Error)]
