@@ -270,6 +270,17 @@ fn asking_for_a_person_mid_flow_hands_over_the_slots() {
 }
 
 #[test]
+fn frustration_goes_to_a_person_mid_flow() {
+    let t = chat(&[
+        "book an appointment",
+        "a haircut",
+        "this is ridiculous, you're useless",
+    ]);
+    assert_eq!(t[2]["handoff"]["reason"], "the user sounded frustrated");
+    assert_eq!(t[2]["handoff"]["slots"]["service"], "haircut");
+}
+
+#[test]
 fn a_complaint_is_taken_down_and_handed_to_a_person() {
     let t = chat(&[
         "I'm very disappointed with your service",

@@ -317,6 +317,61 @@ fn real_time_conversation_on_a_paced_input() {
     assert!(rec.spans[1].0 > starts[0]);
 }
 
+fn dialogue_engines(models: &hark::models::ModelDir) -> Engines {
+    let domain = common::root().join("config/domains/customer-service");
+    let mut manager =
+        hark::dialogue::build_manager(&domain, models, 2).expect("the default domain loads");
+    manager.today = chrono::NaiveDate::from_ymd_opt(2026, 11, 25);
+    Engines {
+        transcriber: Box::new(common::whisper().session().unwrap()),
+        brain: Box::new(hark::dialogue::brain::DialogueBrain::new(manager, "tester")),
+        synthesizer: tts::open_voice(VoiceKind::Piper, models, 2).unwrap(),
+    }
+}
+
+#[test]
+fn silence_after_a_question_gets_it_asked_again_twice_at_most() {
+    let models = common::models();
+    let mut user_voice = tts::open_voice(VoiceKind::Piper, &models, 2).unwrap();
+    let recording = conversation::build(
+        user_voice.as_mut(),
+        &[
+            Part::Silence(500),
+            Part::Say("I'd like to book an appointment."),
+            Part::Silence(40_000),
+        ],
+    );
+    let dir = common::temp_dir("no-input");
+    let mut source = WavFileSource::from_samples(recording.samples.clone(), SPEECH_RATE, false);
+    let mut sink = WavFileSink::create(&dir.join("speaker.wav"), OUT_RATE).unwrap();
+    let mut log = EventLog::new();
+    run_voice_loop(
+        VoiceLoopConfig::default(),
+        Timing::Batch,
+        &mut source,
+        &mut sink,
+        dialogue_engines(&models),
+        &mut log,
+    )
+    .unwrap();
+    std::fs::remove_dir_all(dir).ok();
+    let reprompts: Vec<u64> = log
+        .events()
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::Reply { text, .. } if text.starts_with("Are you still there?") => Some(e.t_ms),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        reprompts.len(),
+        2,
+        "asked again twice, then quiet: {reprompts:?}"
+    );
+    // Each after the configured silence (7 s) following the previous reply's end.
+    assert!(reprompts[1] - reprompts[0] >= 7000, "{reprompts:?}");
+}
+
 #[test]
 fn a_spoken_booking_through_the_dialogue_core() {
     let models = common::models();
@@ -331,15 +386,7 @@ fn a_spoken_booking_through_the_dialogue_core() {
             Part::Silence(8000),
         ],
     );
-    let domain = common::root().join("config/domains/customer-service");
-    let mut manager =
-        hark::dialogue::build_manager(&domain, &models, 2).expect("the default domain loads");
-    manager.today = chrono::NaiveDate::from_ymd_opt(2026, 11, 25);
-    let engines = Engines {
-        transcriber: Box::new(common::whisper().session().unwrap()),
-        brain: Box::new(hark::dialogue::brain::DialogueBrain::new(manager, "tester")),
-        synthesizer: tts::open_voice(VoiceKind::Piper, &models, 2).unwrap(),
-    };
+    let engines = dialogue_engines(&models);
     let dir = common::temp_dir("spoken-booking");
     let mut source = WavFileSource::from_samples(recording.samples.clone(), SPEECH_RATE, false);
     let mut sink = WavFileSink::create(&dir.join("speaker.wav"), OUT_RATE).unwrap();

@@ -413,6 +413,10 @@ impl AudioSource for Microphone {
         self.ready.drain(..buf.len());
         Ok(buf.len())
     }
+
+    fn stream_stats(&self) -> Option<StreamStats> {
+        Some(self.stats())
+    }
 }
 
 impl Drop for Microphone {
@@ -428,6 +432,8 @@ pub struct Speaker {
     counters: Arc<StreamCounters>,
     /// Set by the loop to make the callback drop everything queued (barge-in).
     flush: Arc<AtomicBool>,
+    /// Set while the last audio plays out: an empty queue then is the end, not an underrun.
+    draining: Arc<AtomicBool>,
     failed: Arc<AtomicBool>,
     started: bool,
     echo_reference: Option<EchoReference>,
@@ -448,8 +454,9 @@ impl Speaker {
         let counters = Arc::new(StreamCounters::default());
         let flush = Arc::new(AtomicBool::new(false));
         let failed = Arc::new(AtomicBool::new(false));
+        let draining = Arc::new(AtomicBool::new(false));
         let config = low_latency(&supported);
-        let shared = (&counters, &flush, &failed);
+        let shared = (&counters, &flush, &failed, &draining);
         let stream = match supported.sample_format() {
             SampleFormat::F32 => playback::<f32>(&device, config, channels, consumer, shared),
             SampleFormat::I16 => playback::<i16>(&device, config, channels, consumer, shared),
@@ -467,6 +474,7 @@ impl Speaker {
             samples: producer,
             counters,
             flush,
+            draining,
             failed,
             started: false,
             echo_reference: None,
@@ -505,6 +513,7 @@ type Shared<'a> = (
     &'a Arc<StreamCounters>,
     &'a Arc<AtomicBool>,
     &'a Arc<AtomicBool>,
+    &'a Arc<AtomicBool>,
 );
 
 fn playback<T>(
@@ -512,7 +521,7 @@ fn playback<T>(
     config: StreamConfig,
     channels: usize,
     mut consumer: HeapCons<f32>,
-    (counters, flush, failed): Shared,
+    (counters, flush, failed, draining): Shared,
 ) -> Result<cpal::Stream, cpal::Error>
 where
     T: SizedSample + FromSample<f32>,
@@ -521,6 +530,7 @@ where
     let on_error = counters.clone();
     let flush = flush.clone();
     let failed = failed.clone();
+    let draining = draining.clone();
     let channels = channels.max(1);
     device.build_output_stream::<T, _, _>(
         config,
@@ -541,7 +551,7 @@ where
                 };
                 frame.fill(T::from_sample_(value));
             }
-            if missing > 0 {
+            if missing > 0 && !draining.load(Ordering::Relaxed) {
                 on_data.underruns.fetch_add(missing, Ordering::Relaxed);
             }
         },
@@ -602,8 +612,13 @@ impl AudioSink for Speaker {
         self.flush.store(true, Ordering::Relaxed);
     }
 
+    fn stream_stats(&self) -> Option<StreamStats> {
+        Some(self.stats())
+    }
+
     fn finish(&mut self) -> Result<(), AudioError> {
         // Let what is queued play out before the stream stops.
+        self.draining.store(true, Ordering::Relaxed);
         let deadline = Instant::now() + Duration::from_secs_f32(RING_SECONDS + 0.5);
         while self.started && !self.samples.is_empty() && Instant::now() < deadline {
             std::thread::sleep(POLL);

@@ -67,6 +67,10 @@ pub trait AudioSource: Send {
     /// returns audio no faster than real time). Returns how many were written: fewer than
     /// `buf.len()` only at the end of the stream, 0 once it has ended.
     fn read(&mut self, buf: &mut [f32]) -> Result<usize, AudioError>;
+    /// Counters of a live device (overruns); None for files.
+    fn stream_stats(&self) -> Option<device::StreamStats> {
+        None
+    }
 }
 
 /// Where audio goes: a speaker, or a WAV file recording what a speaker would play.
@@ -76,6 +80,10 @@ pub trait AudioSink: Send {
     /// Drops audio written but not yet played (a device's queue), so a barge-in silences
     /// the speaker at once. A file has no queue: what was written is the record.
     fn discard_queued(&mut self) {}
+    /// Counters of a live device (underruns); None for files.
+    fn stream_stats(&self) -> Option<device::StreamStats> {
+        None
+    }
     /// Flushes and closes; nothing written before is lost if this fails part-way.
     fn finish(&mut self) -> Result<(), AudioError> {
         Ok(())
@@ -108,5 +116,9 @@ impl AudioSource for Limited {
         let n = self.inner.read(&mut buf[..want])?;
         self.left -= n;
         Ok(n)
+    }
+
+    fn stream_stats(&self) -> Option<device::StreamStats> {
+        self.inner.stream_stats()
     }
 }

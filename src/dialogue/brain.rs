@@ -73,6 +73,25 @@ impl Brain for DialogueBrain {
         self.save();
     }
 
+    fn silence(&mut self) -> Option<String> {
+        // Re-ask a pending question twice at most; then wait quietly.
+        let unanswered = self
+            .session
+            .history
+            .iter()
+            .rev()
+            .take_while(|e| e.user.is_empty())
+            .count();
+        if self.session.pending_question.is_none() || self.session.ended || unanswered >= 2 {
+            return None;
+        }
+        let turn = self.manager.no_input(&mut self.session);
+        let reply = turn.reply.clone();
+        self.turns.push(turn);
+        self.save();
+        Some(reply)
+    }
+
     fn greeting(&mut self) -> Option<String> {
         Some(self.manager.greet(&mut self.session))
     }

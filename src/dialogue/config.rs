@@ -104,8 +104,17 @@ pub struct IntentSpec {
     pub answer: Option<String>,
 }
 
-/// The intents the dialogue manager itself handles.
-pub const SYSTEM_INTENTS: &[&str] = &["greet", "goodbye", "cancel", "help", "repeat", "human"];
+/// The intents the dialogue manager itself handles (`frustrated`, when a domain has it,
+/// hands the conversation to a person).
+pub const SYSTEM_INTENTS: &[&str] = &[
+    "greet",
+    "goodbye",
+    "cancel",
+    "help",
+    "repeat",
+    "human",
+    "frustrated",
+];
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

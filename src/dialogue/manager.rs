@@ -502,6 +502,9 @@ impl DialogueManager {
         if confident("human") {
             return self.hand_off(session, "the user asked for a person");
         }
+        if confident("frustrated") {
+            return self.hand_off(session, "the user sounded frustrated");
+        }
         if confident("repeat") {
             return (session.last_reply.clone(), None);
         }
@@ -656,6 +659,7 @@ impl DialogueManager {
         }
         match name {
             "human" => return self.hand_off(session, "the user asked for a person"),
+            "frustrated" => return self.hand_off(session, "the user sounded frustrated"),
             "cancel" => {
                 session.stack.clear();
                 return (self.domain.persona.cancelled.clone(), None);

@@ -79,6 +79,12 @@ pub trait Brain: Send {
         None
     }
 
+    /// The user has said nothing for a while: what to say, if anything (re-ask a pending
+    /// question; stay quiet when nothing is pending).
+    fn silence(&mut self) -> Option<String> {
+        None
+    }
+
     /// Words the next user utterance is likely to contain, to bias speech recognition.
     fn expected_vocabulary(&self) -> Option<String> {
         None

@@ -74,6 +74,8 @@ pub struct VoiceLoopConfig {
     pub drain_limit_ms: u64,
     /// Speak the brain's greeting when the conversation starts.
     pub greet: bool,
+    /// Silence after the last sound (user or hark) before the brain may re-prompt (0: never).
+    pub no_input_ms: u64,
     /// Double-talk gate for a speaker the microphone can hear (a live room); None when
     /// the output cannot reach the input (files, headphones).
     pub echo_gate: Option<EchoGateConfig>,
@@ -92,6 +94,7 @@ impl Default for VoiceLoopConfig {
             drain_limit_ms: 60_000,
             echo_gate: None,
             greet: false,
+            no_input_ms: 7000,
             window: DecodeWindow::Trimmed,
         }
     }
@@ -106,6 +109,10 @@ pub struct Engines {
 
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct RunSummary {
+    /// Microphone samples lost because the loop fell behind (live devices only).
+    pub input_overruns: u64,
+    /// Speaker samples played as silence because audio came late (live devices only).
+    pub output_underruns: u64,
     pub input_ms: u64,
     pub output_ms: u64,
     pub user_turns: u64,
@@ -177,15 +184,18 @@ fn spawn_stt(
     (job_tx, done_rx, handle)
 }
 
+/// What a reply answers.
+enum ReplyInput {
+    User(String),
+    /// The conversation starts: the brain's greeting.
+    Greeting,
+    /// The user said nothing for a while after a question.
+    Silence,
+}
+
 enum ReplyJob {
-    /// Answer `text`; with no text, say the brain's greeting.
-    Respond {
-        turn: u64,
-        text: Option<String>,
-    },
-    Interrupted {
-        spoken: String,
-    },
+    Respond { turn: u64, input: ReplyInput },
+    Interrupted { spoken: String },
 }
 
 enum ReplyMsg {
@@ -221,7 +231,7 @@ fn spawn_reply(
             for job in job_rx {
                 match job {
                     ReplyJob::Interrupted { spoken } => brain.interrupted(&spoken),
-                    ReplyJob::Respond { turn, text } => {
+                    ReplyJob::Respond { turn, input } => {
                         let live = |t: u64| current_turn.load(Ordering::SeqCst) == t;
                         let mut splitter = SentenceSplitter::new();
                         let mut failure: Option<String> = None;
@@ -258,11 +268,15 @@ fn spawn_reply(
                             }
                             true
                         };
-                        let result = match &text {
-                            Some(text) => brain.respond(text, &mut emit),
-                            None => {
-                                if let Some(greeting) = brain.greeting() {
-                                    emit(&greeting);
+                        let result = match input {
+                            ReplyInput::User(text) => brain.respond(&text, &mut emit),
+                            ReplyInput::Greeting | ReplyInput::Silence => {
+                                let said = match input {
+                                    ReplyInput::Greeting => brain.greeting(),
+                                    _ => brain.silence(),
+                                };
+                                if let Some(said) = said {
+                                    emit(&said);
                                 }
                                 Ok(())
                             }
@@ -380,6 +394,8 @@ struct LoopState<'a> {
     silence_now: bool,
     /// The candidate final of the utterance in progress, decoded at its first pause.
     speculation: Option<Speculation>,
+    /// When the conversation last had sound in it (user or hark), for the no-input timer.
+    quiet_since_ms: u64,
 }
 
 struct Speculation {
@@ -459,7 +475,7 @@ impl LoopState<'_> {
         self.reply_tx
             .send(ReplyJob::Respond {
                 turn,
-                text: Some(text),
+                input: ReplyInput::User(text),
             })
             .map_err(|_| LoopError::Worker("reply"))?;
         self.awaiting_reply = Some(turn);
@@ -471,11 +487,11 @@ impl LoopState<'_> {
         Ok(())
     }
 
-    /// Says the brain's greeting, as a reply to nobody.
-    fn start_greeting(&mut self) -> Result<(), LoopError> {
+    /// Says what the brain says unprompted: its greeting, or a re-prompt after silence.
+    fn start_unprompted(&mut self, input: ReplyInput) -> Result<(), LoopError> {
         let turn = self.current_turn.fetch_add(1, Ordering::SeqCst) + 1;
         self.reply_tx
-            .send(ReplyJob::Respond { turn, text: None })
+            .send(ReplyJob::Respond { turn, input })
             .map_err(|_| LoopError::Worker("reply"))?;
         self.awaiting_reply = Some(turn);
         self.playback = Some(Playback::new(turn));
@@ -899,10 +915,11 @@ pub fn run_voice_loop(
         interruption: None,
         silence_now: false,
         speculation: None,
+        quiet_since_ms: 0,
     };
 
     if st.config.greet {
-        st.start_greeting()?;
+        st.start_unprompted(ReplyInput::Greeting)?;
     }
     let mut frame = vec![0f32; FRAME_SAMPLES];
     let mut out = Vec::with_capacity(sink_rate as usize / 10);
@@ -946,6 +963,16 @@ pub fn run_voice_loop(
             }
             if endpointer.in_speech() {
                 st.speculate(&mut endpointer)?;
+            }
+            // Nobody has said anything for a while: the brain may ask again.
+            let idle = st.playback.is_none() && st.awaiting_reply.is_none() && st.stt_pending == 0;
+            if !idle || endpointer.in_speech() {
+                st.quiet_since_ms = st.now_ms;
+            } else if st.config.no_input_ms > 0
+                && st.now_ms >= st.quiet_since_ms + st.config.no_input_ms
+            {
+                st.quiet_since_ms = st.now_ms;
+                st.start_unprompted(ReplyInput::Silence)?;
             }
             // Partial transcripts of the growing utterance, while the user is talking.
             if endpointer.in_speech()
@@ -997,6 +1024,8 @@ pub fn run_voice_loop(
     let _ = stt_thread.join();
     let _ = reply_thread.join();
     sink.finish()?;
+    summary.input_overruns = source.stream_stats().map_or(0, |s| s.overruns);
+    summary.output_underruns = sink.stream_stats().map_or(0, |s| s.underruns);
     result.map(|_| summary)
 }
 
