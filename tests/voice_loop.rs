@@ -430,3 +430,41 @@ fn a_spoken_booking_through_the_dialogue_core() {
     );
     assert_eq!((summary.user_turns, summary.barge_ins), (2, 0));
 }
+
+#[test]
+fn a_spoken_request_for_a_person_is_a_handoff_event() {
+    let models = common::models();
+    let mut user_voice = tts::open_voice(VoiceKind::Piper, &models, 2).unwrap();
+    let recording = conversation::build(
+        user_voice.as_mut(),
+        &[
+            Part::Silence(500),
+            Part::Say("Let me speak to a real person, please."),
+            Part::Silence(6000),
+        ],
+    );
+    let dir = common::temp_dir("handoff-event");
+    let mut source = WavFileSource::from_samples(recording.samples.clone(), SPEECH_RATE, false);
+    let mut sink = WavFileSink::create(&dir.join("speaker.wav"), OUT_RATE).unwrap();
+    let mut log = EventLog::new();
+    run_voice_loop(
+        VoiceLoopConfig::default(),
+        Timing::Batch,
+        &mut source,
+        &mut sink,
+        dialogue_engines(&models),
+        &mut log,
+    )
+    .unwrap();
+    std::fs::remove_dir_all(dir).ok();
+    let handoff = log
+        .events()
+        .iter()
+        .find_map(|e| match &e.event {
+            Event::Handoff { handoff } => Some(handoff.clone()),
+            _ => None,
+        })
+        .expect("a handoff event");
+    assert_eq!(handoff["user_id"], "tester");
+    assert_eq!(handoff["reason"], "the user asked for a person");
+}

@@ -13,6 +13,8 @@ pub struct DialogueBrain {
     pub turns: Vec<Turn>,
     store: Option<Box<dyn SessionStore>>,
     save_failed: bool,
+    /// A handoff of the last reply, until the loop logs it.
+    pending_handoff: Option<super::manager::Handoff>,
 }
 
 impl DialogueBrain {
@@ -23,6 +25,7 @@ impl DialogueBrain {
             turns: Vec::new(),
             store: None,
             save_failed: false,
+            pending_handoff: None,
         }
     }
 
@@ -59,6 +62,7 @@ impl Brain for DialogueBrain {
             .manager
             .handle_streaming(&mut self.session, user_text, emit)
             .map_err(|e| BrainError::Failed(e.to_string()))?;
+        self.pending_handoff = turn.handoff.clone();
         self.turns.push(turn);
         self.save();
         Ok(())
@@ -71,6 +75,12 @@ impl Brain for DialogueBrain {
         }
         self.session.last_reply = spoken.to_string();
         self.save();
+    }
+
+    fn take_handoff(&mut self) -> Option<serde_json::Value> {
+        self.pending_handoff
+            .take()
+            .and_then(|h| serde_json::to_value(h).ok())
     }
 
     fn silence(&mut self) -> Option<String> {

@@ -79,6 +79,11 @@ pub trait Brain: Send {
         None
     }
 
+    /// A handoff to a person made during the last reply, if any, for the event log.
+    fn take_handoff(&mut self) -> Option<serde_json::Value> {
+        None
+    }
+
     /// The user has said nothing for a while: what to say, if anything (re-ask a pending
     /// question; stay quiet when nothing is pending).
     fn silence(&mut self) -> Option<String> {

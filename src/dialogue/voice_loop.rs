@@ -212,6 +212,8 @@ enum ReplyMsg {
         message: String,
     },
     Vocabulary(Option<String>),
+    /// The brain handed the conversation to a person (what it sent, as JSON).
+    Handoff(serde_json::Value),
 }
 
 fn spawn_reply(
@@ -294,6 +296,9 @@ fn spawn_reply(
                             None => ReplyMsg::Done { turn },
                         };
                         let _ = msg_tx.send(ReplyMsg::Vocabulary(brain.expected_vocabulary()));
+                        if let Some(handoff) = brain.take_handoff() {
+                            let _ = msg_tx.send(ReplyMsg::Handoff(handoff));
+                        }
                         if msg_tx.send(end).is_err() {
                             break;
                         }
@@ -716,6 +721,7 @@ impl LoopState<'_> {
     fn on_reply(&mut self, msg: ReplyMsg) {
         match msg {
             ReplyMsg::Vocabulary(v) => self.prompt = v,
+            ReplyMsg::Handoff(handoff) => self.events.push(self.now_ms, Event::Handoff { handoff }),
             ReplyMsg::Sentence {
                 turn,
                 text,

@@ -68,6 +68,10 @@ pub enum Event {
     PlaybackResumed {
         turn: u64,
     },
+    /// The conversation went to a person: the transcript, slots, summary and user id.
+    Handoff {
+        handoff: serde_json::Value,
+    },
     /// The user interrupted: only `spoken` (the part of the reply that was played) counts.
     BargeIn {
         turn: u64,
