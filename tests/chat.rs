@@ -15,59 +15,12 @@ use std::sync::mpsc;
 
 use serde_json::Value;
 
-/// "Today" for every script: a Wednesday.
-const TODAY: &str = "2026-11-25";
-
 fn chat_in(domain: &str, lines: &[&str]) -> Vec<Value> {
-    let models = common::models();
-    let mut child = Command::new(common::hark_bin())
-        .args([
-            "--models",
-            models.root.to_str().unwrap(),
-            "chat",
-            "--json",
-            "--today",
-            TODAY,
-            "--domain",
-            domain,
-            "--store",
-            "none",
-        ])
-        .current_dir(common::root())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start hark chat");
-    {
-        let mut stdin = child.stdin.take().unwrap();
-        for line in lines {
-            writeln!(stdin, "{line}").unwrap();
-        }
-    }
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "hark chat failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let turns: Vec<Value> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("one JSON object per turn"))
-        .collect();
-    for t in &turns {
-        eprintln!(
-            "user: {}\nhark: {}   [{} {:.2} flow={} slots={}]",
-            t["user"],
-            t["reply"],
-            t["intent"],
-            t["confidence"].as_f64().unwrap_or(0.0),
-            t["flow"],
-            t["slots"]
-        );
-    }
-    turns
+    common::json_turns(&common::run_chat(
+        &["--json", "--domain", domain, "--store", "none"],
+        &[],
+        lines,
+    ))
 }
 
 fn chat(lines: &[&str]) -> Vec<Value> {

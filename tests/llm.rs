@@ -7,7 +7,6 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -130,48 +129,16 @@ fn model_server(behaviours: Vec<Behaviour>) -> (String, mpsc::Receiver<Value>) {
 }
 
 fn chat_with_model(url: &str, lines: &[&str]) -> (Vec<Value>, String) {
-    let models = common::models();
-    let mut child = Command::new(common::hark_bin())
-        .args([
-            "--models",
-            models.root.to_str().unwrap(),
-            "chat",
-            "--json",
-            "--today",
-            "2026-11-25",
-            "--store",
-            "none",
-        ])
-        .env("HARK_LLM_URL", url)
-        .env("HARK_LLM_MODEL", "test-model")
-        .env("HARK_LLM_STALL_MS", "400")
-        .current_dir(common::root())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        let mut stdin = child.stdin.take().unwrap();
-        for line in lines {
-            writeln!(stdin, "{line}").unwrap();
-        }
-    }
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let turns: Vec<Value> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    for t in &turns {
-        eprintln!("{t}");
-    }
-    (turns, String::from_utf8_lossy(&out.stderr).into_owned())
+    let env = [
+        ("HARK_LLM_URL", url),
+        ("HARK_LLM_MODEL", "test-model"),
+        ("HARK_LLM_STALL_MS", "400"),
+    ];
+    let out = common::run_chat(&["--json", "--store", "none"], &env, lines);
+    (
+        common::json_turns(&out),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]

@@ -4,37 +4,13 @@
 
 mod common;
 
-use std::io::Write;
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn chat(store: &str, user: &str, lines: &[&str]) -> (Vec<String>, String) {
-    let models = common::models();
-    let mut child = Command::new(common::hark_bin())
-        .args([
-            "--models",
-            models.root.to_str().unwrap(),
-            "chat",
-            "--today",
-            "2026-11-25",
-        ])
-        .args(["--store", store, "--user", user])
-        .current_dir(common::root())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        let mut stdin = child.stdin.take().unwrap();
-        for line in lines {
-            writeln!(stdin, "{line}").unwrap();
-        }
-    }
-    let out = child.wait_with_output().unwrap();
-    let stdout: Vec<String> = String::from_utf8(out.stdout)
-        .unwrap()
+    let out = common::run_chat(&["--store", store, "--user", user], &[], lines);
+    let stdout: Vec<String> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(String::from)
         .collect();

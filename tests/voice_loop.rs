@@ -329,24 +329,21 @@ fn dialogue_engines(models: &hark::models::ModelDir) -> Engines {
     }
 }
 
-#[test]
-fn silence_after_a_question_gets_it_asked_again_twice_at_most() {
+/// Runs `parts` (spoken by Piper) through the loop with the dialogue core, batch timing.
+fn converse_with_dialogue(
+    name: &str,
+    parts: &[Part],
+    config: VoiceLoopConfig,
+) -> (RunSummary, Vec<TimedEvent>) {
     let models = common::models();
     let mut user_voice = tts::open_voice(VoiceKind::Piper, &models, 2).unwrap();
-    let recording = conversation::build(
-        user_voice.as_mut(),
-        &[
-            Part::Silence(500),
-            Part::Say("I'd like to book an appointment."),
-            Part::Silence(40_000),
-        ],
-    );
-    let dir = common::temp_dir("no-input");
+    let recording = conversation::build(user_voice.as_mut(), parts);
+    let dir = common::temp_dir(name);
     let mut source = WavFileSource::from_samples(recording.samples.clone(), SPEECH_RATE, false);
     let mut sink = WavFileSink::create(&dir.join("speaker.wav"), OUT_RATE).unwrap();
     let mut log = EventLog::new();
-    run_voice_loop(
-        VoiceLoopConfig::default(),
+    let summary = run_voice_loop(
+        config,
         Timing::Batch,
         &mut source,
         &mut sink,
@@ -355,8 +352,18 @@ fn silence_after_a_question_gets_it_asked_again_twice_at_most() {
     )
     .unwrap();
     std::fs::remove_dir_all(dir).ok();
-    let reprompts: Vec<u64> = log
-        .events()
+    (summary, log.events().to_vec())
+}
+
+#[test]
+fn silence_after_a_question_gets_it_asked_again_twice_at_most() {
+    let parts = [
+        Part::Silence(500),
+        Part::Say("I'd like to book an appointment."),
+        Part::Silence(40_000),
+    ];
+    let (_, events) = converse_with_dialogue("no-input", &parts, VoiceLoopConfig::default());
+    let reprompts: Vec<u64> = events
         .iter()
         .filter_map(|e| match &e.event {
             Event::Reply { text, .. } if text.starts_with("Are you still there?") => Some(e.t_ms),
@@ -374,39 +381,19 @@ fn silence_after_a_question_gets_it_asked_again_twice_at_most() {
 
 #[test]
 fn a_spoken_booking_through_the_dialogue_core() {
-    let models = common::models();
-    let mut user_voice = tts::open_voice(VoiceKind::Piper, &models, 2).unwrap();
-    let recording = conversation::build(
-        user_voice.as_mut(),
-        &[
-            Part::Silence(3500), // the greeting
-            Part::Say("I'd like to book a haircut tomorrow at ten."),
-            Part::Silence(5500), // the confirmation question
-            Part::Say("Yes, please."),
-            Part::Silence(8000),
-        ],
-    );
-    let engines = dialogue_engines(&models);
-    let dir = common::temp_dir("spoken-booking");
-    let mut source = WavFileSource::from_samples(recording.samples.clone(), SPEECH_RATE, false);
-    let mut sink = WavFileSink::create(&dir.join("speaker.wav"), OUT_RATE).unwrap();
-    let mut log = EventLog::new();
+    let parts = [
+        Part::Silence(3500), // the greeting
+        Part::Say("I'd like to book a haircut tomorrow at ten."),
+        Part::Silence(5500), // the confirmation question
+        Part::Say("Yes, please."),
+        Part::Silence(8000),
+    ];
     let config = VoiceLoopConfig {
         greet: true,
         ..Default::default()
     };
-    let summary = run_voice_loop(
-        config,
-        Timing::Batch,
-        &mut source,
-        &mut sink,
-        engines,
-        &mut log,
-    )
-    .unwrap();
-    std::fs::remove_dir_all(dir).ok();
-    let replies: Vec<String> = log
-        .events()
+    let (summary, events) = converse_with_dialogue("spoken-booking", &parts, config);
+    let replies: Vec<String> = events
         .iter()
         .filter_map(|e| match &e.event {
             Event::Reply { text, .. } => Some(text.clone()),
@@ -433,32 +420,13 @@ fn a_spoken_booking_through_the_dialogue_core() {
 
 #[test]
 fn a_spoken_request_for_a_person_is_a_handoff_event() {
-    let models = common::models();
-    let mut user_voice = tts::open_voice(VoiceKind::Piper, &models, 2).unwrap();
-    let recording = conversation::build(
-        user_voice.as_mut(),
-        &[
-            Part::Silence(500),
-            Part::Say("Let me speak to a real person, please."),
-            Part::Silence(6000),
-        ],
-    );
-    let dir = common::temp_dir("handoff-event");
-    let mut source = WavFileSource::from_samples(recording.samples.clone(), SPEECH_RATE, false);
-    let mut sink = WavFileSink::create(&dir.join("speaker.wav"), OUT_RATE).unwrap();
-    let mut log = EventLog::new();
-    run_voice_loop(
-        VoiceLoopConfig::default(),
-        Timing::Batch,
-        &mut source,
-        &mut sink,
-        dialogue_engines(&models),
-        &mut log,
-    )
-    .unwrap();
-    std::fs::remove_dir_all(dir).ok();
-    let handoff = log
-        .events()
+    let parts = [
+        Part::Silence(500),
+        Part::Say("Let me speak to a real person, please."),
+        Part::Silence(6000),
+    ];
+    let (_, events) = converse_with_dialogue("handoff-event", &parts, VoiceLoopConfig::default());
+    let handoff = events
         .iter()
         .find_map(|e| match &e.event {
             Event::Handoff { handoff } => Some(handoff.clone()),

@@ -123,10 +123,9 @@ pub struct DialogueManager {
     pub today: Option<NaiveDate>,
     /// Answers what the flows do not cover, when configured.
     llm: Option<Box<dyn LanguageModel>>,
+    /// Set by `decide` when nothing in the domain fits and the model should answer.
+    wants_model: bool,
 }
-
-/// Sentinel reply: nothing in the domain fits, ask the language model.
-const ASK_LLM: &str = "\u{0}ask-llm";
 
 const YES: &[&str] = &[
     "yes",
@@ -215,6 +214,7 @@ impl DialogueManager {
             backend,
             today: None,
             llm: None,
+            wants_model: false,
         }
     }
 
@@ -307,7 +307,7 @@ impl DialogueManager {
         let nlu = self.recognizer.recognize(text)?;
         remember_name(session, text);
         let (mut reply, mut handoff) = self.decide(session, text, &found, &nlu);
-        if reply == ASK_LLM {
+        if std::mem::take(&mut self.wants_model) {
             (reply, handoff) = self.ask_llm(session, text, on_piece);
         } else {
             on_piece(&reply);
@@ -637,7 +637,8 @@ impl DialogueManager {
             }
         }
         if self.llm.is_some() {
-            return (ASK_LLM.to_string(), None);
+            self.wants_model = true;
+            return (String::new(), None);
         }
         session.failures += 1;
         if session.failures >= policy.max_failures {

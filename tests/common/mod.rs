@@ -64,3 +64,53 @@ pub fn temp_dir(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// "Today" for scripted conversations: a Wednesday.
+pub const TODAY: &str = "2026-11-25";
+
+/// Runs `hark chat` (with the provisioned models and `--today TODAY`) plus `args`, with
+/// `env` set, feeding `lines` as the user's turns on stdin.
+pub fn run_chat(args: &[&str], env: &[(&str, &str)], lines: &[&str]) -> std::process::Output {
+    use std::io::Write;
+    let models = models();
+    let mut child = std::process::Command::new(hark_bin())
+        .args([
+            "--models",
+            models.root.to_str().unwrap(),
+            "chat",
+            "--today",
+            TODAY,
+        ])
+        .args(args)
+        .envs(env.iter().copied())
+        .current_dir(root())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start hark chat");
+    {
+        let mut stdin = child.stdin.take().unwrap();
+        for line in lines {
+            writeln!(stdin, "{line}").unwrap();
+        }
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// The JSON turns `hark chat --json` printed (echoed to the test log).
+pub fn json_turns(out: &std::process::Output) -> Vec<serde_json::Value> {
+    assert!(
+        out.status.success(),
+        "hark chat failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let turns: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per turn"))
+        .collect();
+    for t in &turns {
+        eprintln!("{t}");
+    }
+    turns
+}
