@@ -87,6 +87,9 @@ enum Command {
         /// Who is talking (memory is kept per user).
         #[arg(long, default_value = "local-user")]
         user: String,
+        /// Folder for privacy-safe conversation logs (`none` to keep none).
+        #[arg(long, default_value = DEFAULT_LOG_DIR)]
+        log: String,
         /// Turn off echo cancellation (on by default when both sound devices are live, so
         /// hark does not take its own voice for the user's).
         #[arg(long)]
@@ -130,6 +133,18 @@ enum Command {
         /// Where sessions and user memory are kept: sqlite:PATH, redis://HOST:PORT, or none.
         #[arg(long, default_value = DEFAULT_STORE)]
         store: String,
+        /// Folder for privacy-safe conversation logs (`none` to keep none).
+        #[arg(long, default_value = DEFAULT_LOG_DIR)]
+        log: String,
+    },
+    /// Service metrics from conversation logs: task completion, containment, turns,
+    /// escalations.
+    Report {
+        /// The conversation log folder.
+        #[arg(default_value = DEFAULT_LOG_DIR)]
+        dir: PathBuf,
+        #[arg(long)]
+        json: bool,
     },
     /// Language understanding: evaluate intent recognition.
     Nlu {
@@ -224,6 +239,7 @@ fn run(cli: Cli) -> Result<()> {
             keywords,
             store,
             user,
+            log,
         } => run_conversation(
             &models,
             threads,
@@ -237,6 +253,7 @@ fn run(cli: Cli) -> Result<()> {
                 domain: (!keywords).then_some(domain),
                 store,
                 user,
+                log,
                 seconds,
                 fast,
             },
@@ -250,15 +267,20 @@ fn run(cli: Cli) -> Result<()> {
             user,
             today,
             store,
+            log,
         } => chat(
             &models,
             threads,
-            &domain,
-            json,
-            &user,
-            today.as_deref(),
-            &store,
+            ChatOptions {
+                domain,
+                json,
+                user,
+                today,
+                store,
+                log,
+            },
         ),
+        Command::Report { dir, json } => report(&dir, json),
         Command::Nlu {
             action:
                 NluAction::Eval {
@@ -410,6 +432,7 @@ struct RunIo {
     domain: Option<String>,
     store: String,
     user: String,
+    log: String,
     seconds: Option<f64>,
     fast: bool,
 }
@@ -438,7 +461,10 @@ fn run_conversation(
         Some(domain) => {
             let dir = hark::dialogue::config::resolve(domain, &domains_dir())?;
             let manager = hark::dialogue::build_manager(&dir, models, threads)?;
-            let brain = hark::dialogue::brain::DialogueBrain::new(manager, &io.user);
+            let mut brain = hark::dialogue::brain::DialogueBrain::new(manager, &io.user);
+            if let Some(log) = conversation_log(&io.log)? {
+                brain = brain.with_log(log);
+            }
             match hark::dialogue::store::open(&io.store)? {
                 Some(store) => Box::new(brain.with_store(store)?),
                 None => Box::new(brain),
@@ -630,16 +656,82 @@ fn domains_dir() -> PathBuf {
 /// Sessions and memory are kept here unless --store says otherwise.
 const DEFAULT_STORE: &str = "sqlite:data/sessions.sqlite";
 
-fn chat(
-    models: &ModelDir,
-    threads: usize,
-    domain: &str,
+/// Privacy-safe conversation logs go here unless --log says otherwise.
+const DEFAULT_LOG_DIR: &str = "data/conversations";
+
+struct ChatOptions {
+    domain: String,
     json: bool,
-    user: &str,
-    today: Option<&str>,
-    store: &str,
-) -> Result<()> {
+    user: String,
+    today: Option<String>,
+    store: String,
+    log: String,
+}
+
+/// The conversation log for `--log DIR` (None for `none`).
+fn conversation_log(dir: &str) -> Result<Option<hark::telemetry::conversations::ConversationLog>> {
+    if dir == "none" {
+        return Ok(None);
+    }
+    Ok(Some(
+        hark::telemetry::conversations::ConversationLog::new(Path::new(dir))
+            .with_context(|| format!("conversation log folder {dir}"))?,
+    ))
+}
+
+fn report(dir: &Path, json: bool) -> Result<()> {
+    let (r, bad) = hark::telemetry::conversations::report(dir)
+        .with_context(|| format!("reading conversation logs in {}", dir.display()))?;
+    if json {
+        println!("{}", serde_json::to_string(&r)?);
+        return Ok(());
+    }
+    let pct = |x: f64| format!("{:.1} %", x * 100.0);
+    println!(
+        "conversations: {}   turns: {} ({:.1} per conversation)",
+        r.conversations, r.turns, r.turns_per_conversation
+    );
+    println!(
+        "task completion: {} ({} of {} flows started)",
+        pct(r.task_completion),
+        r.tasks_completed,
+        r.tasks_started
+    );
+    println!(
+        "containment: {}   escalations: {}",
+        pct(r.containment),
+        r.escalations
+    );
+    println!("turns not understood: {}", r.misunderstood_turns);
+    for (flow, (started, completed)) in &r.tasks_by_flow {
+        println!("    {flow}: {completed} of {started} completed");
+    }
+    for (reason, n) in &r.escalation_reasons {
+        println!("    escalated {n}×: {reason}");
+    }
+    if bad > 0 {
+        println!("({bad} unreadable log lines skipped)");
+    }
+    Ok(())
+}
+
+fn chat(models: &ModelDir, threads: usize, options: ChatOptions) -> Result<()> {
     use std::io::{BufRead, IsTerminal};
+    let ChatOptions {
+        domain,
+        json,
+        user,
+        today,
+        store,
+        log,
+    } = options;
+    let (domain, user, today, store) = (
+        domain.as_str(),
+        user.as_str(),
+        today.as_deref(),
+        store.as_str(),
+    );
+    let mut log = conversation_log(&log)?;
     let dir = hark::dialogue::config::resolve(domain, &domains_dir())?;
     let mut manager = hark::dialogue::build_manager(&dir, models, threads)?;
     if let Some(today) = today {
@@ -654,6 +746,7 @@ fn chat(
         None => hark::dialogue::manager::Session::new(user),
     };
     let mut save_failed = false;
+    let mut log_warned = false;
     let interactive = std::io::stdin().is_terminal() && !json;
     let greeting = manager.greet(&mut session);
     if !json {
@@ -671,6 +764,14 @@ fn chat(
             break;
         }
         let turn = manager.handle(&mut session, &line)?;
+        if let Some(log) = log.as_mut() {
+            let user = log.user_hash(user);
+            log.record(turn.record(user));
+            if log.failed() && !log_warned {
+                eprintln!("warning: the conversation log could not be written (disk full?); the conversation goes on");
+                log_warned = true;
+            }
+        }
         if let Some(store) = store.as_mut() {
             // A store that fails (full disk, Redis down) must not end the conversation.
             if let Err(e) = store.save(&session) {

@@ -15,6 +15,7 @@ pub struct DialogueBrain {
     save_failed: bool,
     /// A handoff of the last reply, until the loop logs it.
     pending_handoff: Option<super::manager::Handoff>,
+    log: Option<crate::telemetry::conversations::ConversationLog>,
 }
 
 impl DialogueBrain {
@@ -26,6 +27,7 @@ impl DialogueBrain {
             store: None,
             save_failed: false,
             pending_handoff: None,
+            log: None,
         }
     }
 
@@ -37,6 +39,19 @@ impl DialogueBrain {
         self.session = super::store::resume(store.as_mut(), &self.session.user_id)?;
         self.store = Some(store);
         Ok(self)
+    }
+
+    /// Writes every turn to a conversation log.
+    pub fn with_log(mut self, log: crate::telemetry::conversations::ConversationLog) -> Self {
+        self.log = Some(log);
+        self
+    }
+
+    fn log_turn(&mut self, turn: &Turn) {
+        if let Some(log) = self.log.as_mut() {
+            let user = log.user_hash(&self.session.user_id);
+            log.record(turn.record(user));
+        }
     }
 
     fn save(&mut self) {
@@ -63,6 +78,7 @@ impl Brain for DialogueBrain {
             .handle_streaming(&mut self.session, user_text, emit)
             .map_err(|e| BrainError::Failed(e.to_string()))?;
         self.pending_handoff = turn.handoff.clone();
+        self.log_turn(&turn);
         self.turns.push(turn);
         self.save();
         Ok(())
@@ -96,6 +112,7 @@ impl Brain for DialogueBrain {
             return None;
         }
         let turn = self.manager.no_input(&mut self.session);
+        self.log_turn(&turn);
         let reply = turn.reply.clone();
         self.turns.push(turn);
         self.save();

@@ -107,6 +107,36 @@ pub struct Turn {
     pub slots: BTreeMap<String, String>,
     pub handoff: Option<Handoff>,
     pub ended: bool,
+    /// A flow that started on this turn.
+    pub started: Option<String>,
+    /// A flow that completed on this turn.
+    pub completed: Option<String>,
+    /// The turn was not understood (fallback, clarification, re-prompt).
+    pub misunderstood: bool,
+}
+
+impl Turn {
+    /// This turn as the conversation log keeps it: no slot values, and the log masks
+    /// personal data in the text.
+    pub fn record(&self, user_hash: String) -> crate::telemetry::conversations::TurnRecord {
+        crate::telemetry::conversations::TurnRecord {
+            ts: crate::dialogue::store::now_secs(),
+            conversation: String::new(),
+            user: user_hash,
+            turn: 0,
+            said: self.user.clone(),
+            reply: self.reply.clone(),
+            intent: self.intent.clone(),
+            confidence: self.confidence,
+            flow: self.flow.clone(),
+            slots: self.slots.keys().cloned().collect(),
+            started: self.started.clone(),
+            completed: self.completed.clone(),
+            handoff: self.handoff.as_ref().map(|h| h.reason.clone()),
+            misunderstood: self.misunderstood,
+            ended: self.ended,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -125,6 +155,10 @@ pub struct DialogueManager {
     llm: Option<Box<dyn LanguageModel>>,
     /// Set by `decide` when nothing in the domain fits and the model should answer.
     wants_model: bool,
+    /// What happened during the turn being handled, for its record.
+    turn_started: Option<String>,
+    turn_completed: Option<String>,
+    turn_misunderstood: bool,
 }
 
 const YES: &[&str] = &[
@@ -215,6 +249,9 @@ impl DialogueManager {
             today: None,
             llm: None,
             wants_model: false,
+            turn_started: None,
+            turn_completed: None,
+            turn_misunderstood: false,
         }
     }
 
@@ -274,7 +311,7 @@ impl DialogueManager {
     }
 
     /// No answer came (silence): ask again.
-    pub fn no_input(&self, session: &mut Session) -> Turn {
+    pub fn no_input(&mut self, session: &mut Session) -> Turn {
         let question = session
             .pending_question
             .clone()
@@ -401,7 +438,7 @@ impl DialogueManager {
     }
 
     fn finish(
-        &self,
+        &mut self,
         session: &mut Session,
         user: String,
         reply: String,
@@ -429,6 +466,9 @@ impl DialogueManager {
             slots: active.map(|f| f.slots.clone()).unwrap_or_default(),
             handoff,
             ended: session.ended,
+            started: self.turn_started.take(),
+            completed: self.turn_completed.take(),
+            misunderstood: std::mem::take(&mut self.turn_misunderstood),
         }
     }
 
@@ -587,6 +627,7 @@ impl DialogueManager {
                 }
             }
             if !active.confirming && active.asking.is_some() {
+                self.turn_misunderstood = true;
                 active.reprompts += 1;
                 if active.reprompts > policy.max_reprompts {
                     session.stack.push(active);
@@ -604,6 +645,7 @@ impl DialogueManager {
                 return (self.ask(session, reprompt), None);
             }
             session.stack.push(active);
+            self.turn_misunderstood = true;
             let question = session.pending_question.clone().unwrap_or_default();
             return (
                 format!("Sorry, I didn't get that. {question}")
@@ -640,6 +682,7 @@ impl DialogueManager {
             self.wants_model = true;
             return (String::new(), None);
         }
+        self.turn_misunderstood = true;
         session.failures += 1;
         if session.failures >= policy.max_failures {
             return self.offer_human(session);
@@ -687,6 +730,7 @@ impl DialogueManager {
     }
 
     fn clarify(&mut self, session: &mut Session, a: &str, b: &str) -> (String, Option<Handoff>) {
+        self.turn_misunderstood = true;
         session.clarifying = Some((a.to_string(), b.to_string()));
         let question = self
             .domain
@@ -720,6 +764,7 @@ impl DialogueManager {
         let Some(flow) = self.domain.flows.get(intent).cloned() else {
             return (self.domain.persona.fallback.clone(), None);
         };
+        self.turn_started = Some(intent.to_string());
         let mut active = ActiveFlow {
             intent: intent.to_string(),
             ..Default::default()
@@ -778,6 +823,7 @@ impl DialogueManager {
         flow: &FlowSpec,
         active: ActiveFlow,
     ) -> (String, Option<Handoff>) {
+        self.turn_completed = Some(flow.intent.clone());
         let result = match &flow.action {
             Some(action) => {
                 match self
@@ -846,6 +892,7 @@ impl DialogueManager {
         active: ActiveFlow,
         error: ActionError,
     ) -> (String, Option<Handoff>) {
+        self.turn_completed = None;
         session.stack.push(active);
         let reason = format!("the {} backend failed: {error}", flow.description);
         let (reply, handoff) = self.hand_off(session, &reason);

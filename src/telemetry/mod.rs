@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+pub mod conversations;
 pub mod events;
 
 /// Summary of a set of latencies in milliseconds.

@@ -1,0 +1,365 @@
+//! Conversation logs that are safe to keep, and the service metrics read from them.
+//!
+//! Every turn becomes one JSON line in `DIR/YYYY-MM-DD.jsonl`. What could identify a person
+//! is not written: the user id is a salted hash, e-mail addresses and runs of digits (phone
+//! numbers, order numbers, dates of birth) are masked, and slot values are not logged at all,
+//! only which slots were filled. `hark report DIR` reads the logs back into the numbers a
+//! service is judged by: task completion, containment, turns, escalations.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// One logged turn.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TurnRecord {
+    /// Unix seconds.
+    pub ts: i64,
+    pub conversation: String,
+    /// Salted hash of the user id.
+    pub user: String,
+    pub turn: u32,
+    pub said: String,
+    pub reply: String,
+    pub intent: Option<String>,
+    pub confidence: f32,
+    /// The flow active after the turn.
+    pub flow: Option<String>,
+    /// Names of the slots filled so far (never their values).
+    pub slots: Vec<String>,
+    /// A flow that started on this turn.
+    pub started: Option<String>,
+    /// A flow that completed on this turn.
+    pub completed: Option<String>,
+    /// Why the conversation went to a person, if it did on this turn.
+    pub handoff: Option<String>,
+    /// The turn was not understood (fallback or clarification).
+    pub misunderstood: bool,
+    pub ended: bool,
+}
+
+/// Masks e-mail addresses and runs of 3+ digits (spoken or written).
+pub fn redact(text: &str) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut digits = 0;
+    for word in text.split_whitespace() {
+        let bare: String = word
+            .chars()
+            .filter(|c| c.is_alphanumeric() || *c == '@' || *c == '.')
+            .collect();
+        let is_digit_word = !bare.is_empty()
+            && (bare
+                .trim_end_matches('.')
+                .chars()
+                .all(|c| c.is_ascii_digit())
+                || matches!(
+                    bare.to_lowercase().trim_end_matches('.'),
+                    "zero"
+                        | "oh"
+                        | "one"
+                        | "two"
+                        | "three"
+                        | "four"
+                        | "five"
+                        | "six"
+                        | "seven"
+                        | "eight"
+                        | "nine"
+                ));
+        if bare.contains('@') {
+            out.push("[email]".into());
+            digits = 0;
+            continue;
+        }
+        if is_digit_word {
+            digits += bare.chars().filter(char::is_ascii_digit).count().max(1);
+            out.push(word.to_string());
+            continue;
+        }
+        if digits >= 3 {
+            mask_digit_tail(&mut out);
+        }
+        digits = 0;
+        out.push(word.to_string());
+    }
+    if digits >= 3 {
+        mask_digit_tail(&mut out);
+    }
+    let joined = out.join(" ");
+    mask_spoken_email(&joined)
+}
+
+/// Replaces the trailing run of digit words with one `[number]`.
+fn mask_digit_tail(out: &mut Vec<String>) {
+    let is_digitish = |w: &str| {
+        let w: String = w
+            .chars()
+            .filter(|c| c.is_alphanumeric())
+            .collect::<String>()
+            .to_lowercase();
+        !w.is_empty()
+            && (w.chars().all(|c| c.is_ascii_digit())
+                || matches!(
+                    w.as_str(),
+                    "zero"
+                        | "oh"
+                        | "one"
+                        | "two"
+                        | "three"
+                        | "four"
+                        | "five"
+                        | "six"
+                        | "seven"
+                        | "eight"
+                        | "nine"
+                ))
+    };
+    let mut n = 0;
+    while out.len() > n && is_digitish(&out[out.len() - 1 - n]) {
+        n += 1;
+    }
+    out.truncate(out.len() - n);
+    out.push("[number]".into());
+}
+
+/// "john dot smith at example dot com" → "[email]".
+fn mask_spoken_email(text: &str) -> String {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let lower: Vec<String> = words.iter().map(|w| w.to_lowercase()).collect();
+    let Some(at) = lower.iter().position(|w| w == "at") else {
+        return text.to_string();
+    };
+    let dot_after = lower[at..].iter().take(4).any(|w| w == "dot");
+    if !dot_after || at == 0 {
+        return text.to_string();
+    }
+    // From the word before "at" (and any "x dot y" before it) to the last "dot NAME".
+    let mut start = at - 1;
+    while start >= 2 && lower[start - 1] == "dot" {
+        start -= 2;
+    }
+    // "at", the domain's first word, then any "dot NAME".
+    let mut end = (at + 2).min(words.len());
+    while lower.get(end).is_some_and(|w| w == "dot") && end + 1 < lower.len() {
+        end += 2;
+    }
+    let mut out: Vec<&str> = words[..start].to_vec();
+    out.push("[email]");
+    out.extend_from_slice(&words[end..]);
+    out.join(" ")
+}
+
+/// Appends turns to the day's log file.
+pub struct ConversationLog {
+    dir: PathBuf,
+    salt: String,
+    conversation: String,
+    turn: u32,
+    failed: bool,
+}
+
+impl ConversationLog {
+    /// A log for one new conversation in `dir`.
+    pub fn new(dir: &Path) -> std::io::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        // The salt stays with the logs, so one user's conversations can be grouped, but a
+        // user id cannot be looked up from a hash without the salt file.
+        let salt_path = dir.join(".salt");
+        let salt = match std::fs::read_to_string(&salt_path) {
+            Ok(s) if !s.trim().is_empty() => s.trim().to_string(),
+            _ => {
+                let salt = hex(&Sha256::digest(format!(
+                    "{:?}{}",
+                    std::time::SystemTime::now(),
+                    std::process::id()
+                )));
+                std::fs::write(&salt_path, &salt)?;
+                salt
+            }
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            conversation: hex(&Sha256::digest(format!("{now}{}", std::process::id())))[..16]
+                .to_string(),
+            salt,
+            turn: 0,
+            failed: false,
+        })
+    }
+
+    pub fn user_hash(&self, user_id: &str) -> String {
+        hex(&Sha256::digest(format!("{}:{user_id}", self.salt)))[..16].to_string()
+    }
+
+    /// Writes one turn; a failing disk is reported once by `failed()` and never stops the
+    /// conversation.
+    pub fn record(&mut self, mut record: TurnRecord) {
+        self.turn += 1;
+        record.turn = self.turn;
+        record.conversation = self.conversation.clone();
+        record.said = redact(&record.said);
+        record.reply = redact(&record.reply);
+        let day = chrono::Local::now().format("%Y-%m-%d").to_string();
+        let path = self.dir.join(format!("{day}.jsonl"));
+        let line = serde_json::to_string(&record).unwrap_or_default();
+        let written = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| writeln!(f, "{line}"));
+        if written.is_err() {
+            self.failed = true;
+        }
+    }
+
+    pub fn failed(&self) -> bool {
+        self.failed
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The numbers a conversational service is judged by.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Report {
+    pub conversations: usize,
+    pub turns: usize,
+    pub turns_per_conversation: f64,
+    /// Flows started, and how many of them completed.
+    pub tasks_started: usize,
+    pub tasks_completed: usize,
+    pub task_completion: f64,
+    /// Conversations that went to a person.
+    pub escalations: usize,
+    /// Conversations handled without a person.
+    pub containment: f64,
+    /// Turns the assistant did not understand.
+    pub misunderstood_turns: usize,
+    pub escalation_reasons: BTreeMap<String, usize>,
+    pub tasks_by_flow: BTreeMap<String, (usize, usize)>,
+}
+
+/// Reads every `*.jsonl` in `dir` into a report; unreadable lines are counted, not fatal.
+pub fn report(dir: &Path) -> std::io::Result<(Report, usize)> {
+    let mut records = Vec::new();
+    let mut bad = 0;
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .collect();
+    files.sort();
+    for file in files {
+        for line in std::fs::read_to_string(&file)?
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+        {
+            match serde_json::from_str::<TurnRecord>(line) {
+                Ok(r) => records.push(r),
+                Err(_) => bad += 1,
+            }
+        }
+    }
+    Ok((summarize(&records), bad))
+}
+
+pub fn summarize(records: &[TurnRecord]) -> Report {
+    let mut r = Report::default();
+    let mut conversations: BTreeMap<&str, bool> = BTreeMap::new();
+    for t in records {
+        r.turns += 1;
+        let escalated = conversations.entry(&t.conversation).or_insert(false);
+        if let Some(flow) = &t.started {
+            r.tasks_started += 1;
+            r.tasks_by_flow.entry(flow.clone()).or_default().0 += 1;
+        }
+        if let Some(flow) = &t.completed {
+            r.tasks_completed += 1;
+            r.tasks_by_flow.entry(flow.clone()).or_default().1 += 1;
+        }
+        if let Some(reason) = &t.handoff {
+            if !*escalated {
+                r.escalations += 1;
+                *r.escalation_reasons.entry(reason.clone()).or_default() += 1;
+            }
+            *escalated = true;
+        }
+        r.misunderstood_turns += usize::from(t.misunderstood);
+    }
+    r.conversations = conversations.len();
+    let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+    r.turns_per_conversation = ratio(r.turns, r.conversations);
+    r.task_completion = ratio(r.tasks_completed, r.tasks_started);
+    r.containment = ratio(r.conversations - r.escalations, r.conversations);
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn personal_data_is_masked() {
+        assert_eq!(redact("mail jane@corp.io please"), "mail [email] please");
+        assert_eq!(redact("it's jane dot doe at corp dot io"), "it's [email]");
+        assert_eq!(redact("order four five six seven"), "order [number]");
+        assert_eq!(redact("call 555 867 5309 now"), "call [number] now");
+        assert_eq!(redact("a table for two at 7"), "a table for two at 7");
+    }
+
+    fn turn(
+        conversation: &str,
+        started: Option<&str>,
+        completed: Option<&str>,
+        handoff: Option<&str>,
+    ) -> TurnRecord {
+        TurnRecord {
+            ts: 0,
+            conversation: conversation.into(),
+            user: "u".into(),
+            turn: 1,
+            said: String::new(),
+            reply: String::new(),
+            intent: None,
+            confidence: 0.0,
+            flow: None,
+            slots: vec![],
+            started: started.map(String::from),
+            completed: completed.map(String::from),
+            handoff: handoff.map(String::from),
+            misunderstood: false,
+            ended: false,
+        }
+    }
+
+    #[test]
+    fn metrics_from_turns() {
+        let records = vec![
+            turn("a", Some("book"), None, None),
+            turn("a", None, Some("book"), None),
+            turn("b", Some("reset"), None, None),
+            turn("b", None, None, Some("asked for a person")),
+            turn("c", None, None, None),
+        ];
+        let r = summarize(&records);
+        assert_eq!(
+            (
+                r.conversations,
+                r.turns,
+                r.tasks_started,
+                r.tasks_completed,
+                r.escalations
+            ),
+            (3, 5, 2, 1, 1)
+        );
+        assert!((r.task_completion - 0.5).abs() < 1e-9 && (r.containment - 2.0 / 3.0).abs() < 1e-9);
+    }
+}
