@@ -1015,6 +1015,9 @@ pub fn run_voice_loop(
             if let Some(gate) = echo_gate.as_mut() {
                 // Compared at 16 kHz-equivalent level: RMS does not depend on the rate.
                 gate.played(&out);
+                if st.interruption.is_some() {
+                    gate.restart_warmup();
+                }
             }
             Ok(())
         })();
