@@ -208,7 +208,6 @@ fn digit_run(words: &[String], i: usize) -> Option<(String, usize)> {
                 .and_then(|n| small_number(n).filter(|n| *n < 10))?;
             digits.push_str(&next.to_string().repeat(times));
             j += 1;
-        } else if w == "-" {
         } else {
             break;
         }

@@ -41,88 +41,47 @@ pub struct TurnRecord {
     pub ended: bool,
 }
 
+const DIGIT_WORDS: &[&str] = &[
+    "zero", "oh", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+];
+
 /// Masks e-mail addresses and runs of 3+ digits (spoken or written).
 pub fn redact(text: &str) -> String {
     let mut out: Vec<String> = Vec::new();
-    let mut digits = 0;
+    // The current run of digit words: where it starts in `out`, and how many digits it has.
+    let mut run: Option<(usize, usize)> = None;
+    let end_run = |out: &mut Vec<String>, run: &mut Option<(usize, usize)>| {
+        if let Some((start, digits)) = run.take() {
+            if digits >= 3 {
+                out.truncate(start);
+                out.push("[number]".into());
+            }
+        }
+    };
     for word in text.split_whitespace() {
         let bare: String = word
             .chars()
             .filter(|c| c.is_alphanumeric() || *c == '@' || *c == '.')
             .collect();
-        let is_digit_word = !bare.is_empty()
-            && (bare
-                .trim_end_matches('.')
-                .chars()
-                .all(|c| c.is_ascii_digit())
-                || matches!(
-                    bare.to_lowercase().trim_end_matches('.'),
-                    "zero"
-                        | "oh"
-                        | "one"
-                        | "two"
-                        | "three"
-                        | "four"
-                        | "five"
-                        | "six"
-                        | "seven"
-                        | "eight"
-                        | "nine"
-                ));
         if bare.contains('@') {
+            run = None;
             out.push("[email]".into());
-            digits = 0;
             continue;
         }
-        if is_digit_word {
-            digits += bare.chars().filter(char::is_ascii_digit).count().max(1);
+        let core = bare.trim_end_matches('.');
+        let written = !core.is_empty() && core.chars().all(|c| c.is_ascii_digit());
+        if written || DIGIT_WORDS.contains(&core.to_lowercase().as_str()) {
+            let digits = if written { core.len() } else { 1 };
+            let (_, count) = run.get_or_insert((out.len(), 0));
+            *count += digits;
             out.push(word.to_string());
             continue;
         }
-        if digits >= 3 {
-            mask_digit_tail(&mut out);
-        }
-        digits = 0;
+        end_run(&mut out, &mut run);
         out.push(word.to_string());
     }
-    if digits >= 3 {
-        mask_digit_tail(&mut out);
-    }
-    let joined = out.join(" ");
-    mask_spoken_email(&joined)
-}
-
-/// Replaces the trailing run of digit words with one `[number]`.
-fn mask_digit_tail(out: &mut Vec<String>) {
-    let is_digitish = |w: &str| {
-        let w: String = w
-            .chars()
-            .filter(|c| c.is_alphanumeric())
-            .collect::<String>()
-            .to_lowercase();
-        !w.is_empty()
-            && (w.chars().all(|c| c.is_ascii_digit())
-                || matches!(
-                    w.as_str(),
-                    "zero"
-                        | "oh"
-                        | "one"
-                        | "two"
-                        | "three"
-                        | "four"
-                        | "five"
-                        | "six"
-                        | "seven"
-                        | "eight"
-                        | "nine"
-                ))
-    };
-    let mut n = 0;
-    while out.len() > n && is_digitish(&out[out.len() - 1 - n]) {
-        n += 1;
-    }
-    out.truncate(out.len() - n);
-    out.push("[number]".into());
+    end_run(&mut out, &mut run);
+    mask_spoken_email(&out.join(" "))
 }
 
 /// "john dot smith at example dot com" → "[email]".
