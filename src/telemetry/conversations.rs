@@ -64,7 +64,7 @@ pub fn redact(text: &str) -> String {
             .filter(|c| c.is_alphanumeric() || *c == '@' || *c == '.')
             .collect();
         if bare.contains('@') {
-            run = None;
+            end_run(&mut out, &mut run);
             out.push("[email]".into());
             continue;
         }
@@ -271,6 +271,7 @@ mod tests {
         assert_eq!(redact("it's jane dot doe at corp dot io"), "it's [email]");
         assert_eq!(redact("order four five six seven"), "order [number]");
         assert_eq!(redact("call 555 867 5309 now"), "call [number] now");
+        assert_eq!(redact("555 867 5309 jane@corp.io"), "[number] [email]");
         assert_eq!(redact("a table for two at 7"), "a table for two at 7");
     }
 
