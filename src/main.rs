@@ -716,6 +716,7 @@ fn report(dir: &Path, json: bool) -> Result<()> {
 }
 
 fn chat(models: &ModelDir, threads: usize, options: ChatOptions) -> Result<()> {
+    use hark::dialogue::Brain;
     use std::io::{BufRead, IsTerminal};
     let ChatOptions {
         domain,
@@ -731,7 +732,7 @@ fn chat(models: &ModelDir, threads: usize, options: ChatOptions) -> Result<()> {
         today.as_deref(),
         store.as_str(),
     );
-    let mut log = conversation_log(&log)?;
+    let log = conversation_log(&log)?;
     let dir = hark::dialogue::config::resolve(domain, &domains_dir())?;
     let mut manager = hark::dialogue::build_manager(&dir, models, threads)?;
     if let Some(today) = today {
@@ -740,17 +741,18 @@ fn chat(models: &ModelDir, threads: usize, options: ChatOptions) -> Result<()> {
                 .with_context(|| format!("--today {today}: expected YYYY-MM-DD"))?,
         );
     }
-    let mut store = hark::dialogue::store::open(store)?;
-    let mut session = match store.as_mut() {
-        Some(store) => hark::dialogue::store::resume(store.as_mut(), user)?,
-        None => hark::dialogue::manager::Session::new(user),
-    };
-    let mut save_failed = false;
-    let mut log_warned = false;
+    let mut brain = hark::dialogue::brain::DialogueBrain::new(manager, user);
+    if let Some(store) = hark::dialogue::store::open(store)? {
+        brain = brain.with_store(store)?;
+    }
+    if let Some(log) = log {
+        brain = brain.with_log(log);
+    }
+    let name = brain.manager().domain.persona.name.clone();
     let interactive = std::io::stdin().is_terminal() && !json;
-    let greeting = manager.greet(&mut session);
+    let greeting = brain.greeting().unwrap_or_default();
     if !json {
-        println!("{}: {greeting}", manager.domain.persona.name);
+        println!("{name}: {greeting}");
     }
     let stdin = std::io::stdin();
     let mut out = std::io::stdout().lock();
@@ -763,28 +765,11 @@ fn chat(models: &ModelDir, threads: usize, options: ChatOptions) -> Result<()> {
         if stdin.lock().read_line(&mut line)? == 0 {
             break;
         }
-        let turn = manager.handle(&mut session, &line)?;
-        if let Some(log) = log.as_mut() {
-            let user = log.user_hash(user);
-            log.record(turn.record(user));
-            if log.failed() && !log_warned {
-                eprintln!("warning: the conversation log could not be written (disk full?); the conversation goes on");
-                log_warned = true;
-            }
-        }
-        if let Some(store) = store.as_mut() {
-            // A store that fails (full disk, Redis down) must not end the conversation.
-            if let Err(e) = store.save(&session) {
-                if !save_failed {
-                    eprintln!("warning: {e}; the conversation goes on but is not being saved");
-                }
-                save_failed = true;
-            }
-        }
+        let turn = brain.turn(&line)?;
         if json {
             writeln!(out, "{}", serde_json::to_string(&turn)?)?;
         } else {
-            writeln!(out, "{}: {}", manager.domain.persona.name, turn.reply)?;
+            writeln!(out, "{name}: {}", turn.reply)?;
         }
         out.flush()?;
         if turn.ended {

@@ -1,7 +1,7 @@
 //! The dialogue manager behind the voice loop's [`Brain`] trait: one session, replies
 //! streamed as whole sentences, barge-ins recorded as what was actually heard.
 
-use super::manager::{DialogueManager, Session, Turn};
+use super::manager::{DialogueError, DialogueManager, Session, Turn};
 use super::store::SessionStore;
 use super::{Brain, BrainError};
 use crate::stt::bias::vocabulary_prompt;
@@ -9,10 +9,9 @@ use crate::stt::bias::vocabulary_prompt;
 pub struct DialogueBrain {
     manager: DialogueManager,
     pub session: Session,
-    /// Every turn, for logs and tests.
-    pub turns: Vec<Turn>,
     store: Option<Box<dyn SessionStore>>,
     save_failed: bool,
+    log_failed: bool,
     /// A handoff of the last reply, until the loop logs it.
     pending_handoff: Option<super::manager::Handoff>,
     log: Option<crate::telemetry::conversations::ConversationLog>,
@@ -23,9 +22,9 @@ impl DialogueBrain {
         Self {
             manager,
             session: Session::new(user_id),
-            turns: Vec::new(),
             store: None,
             save_failed: false,
+            log_failed: false,
             pending_handoff: None,
             log: None,
         }
@@ -47,11 +46,30 @@ impl DialogueBrain {
         self
     }
 
-    fn log_turn(&mut self, turn: &Turn) {
+    pub fn manager(&self) -> &DialogueManager {
+        &self.manager
+    }
+
+    /// One user turn over text (`hark chat`): the whole reply at once.
+    pub fn turn(&mut self, user_text: &str) -> Result<Turn, DialogueError> {
+        let turn = self.manager.handle(&mut self.session, user_text)?;
+        self.after_turn(&turn);
+        Ok(turn)
+    }
+
+    /// What every turn leaves behind: the log line, the saved session, a handoff to report.
+    fn after_turn(&mut self, turn: &Turn) {
+        self.pending_handoff = turn.handoff.clone();
         if let Some(log) = self.log.as_mut() {
             let user = log.user_hash(&self.session.user_id);
             log.record(turn.record(user));
+            // A failing log (full disk) must not stop the conversation either.
+            if log.failed() && !self.log_failed {
+                eprintln!("warning: the conversation log could not be written (disk full?); the conversation goes on");
+                self.log_failed = true;
+            }
         }
+        self.save();
     }
 
     fn save(&mut self) {
@@ -77,10 +95,7 @@ impl Brain for DialogueBrain {
             .manager
             .handle_streaming(&mut self.session, user_text, emit)
             .map_err(|e| BrainError::Failed(e.to_string()))?;
-        self.pending_handoff = turn.handoff.clone();
-        self.log_turn(&turn);
-        self.turns.push(turn);
-        self.save();
+        self.after_turn(&turn);
         Ok(())
     }
 
@@ -112,11 +127,8 @@ impl Brain for DialogueBrain {
             return None;
         }
         let turn = self.manager.no_input(&mut self.session);
-        self.log_turn(&turn);
-        let reply = turn.reply.clone();
-        self.turns.push(turn);
-        self.save();
-        Some(reply)
+        self.after_turn(&turn);
+        Some(turn.reply)
     }
 
     fn greeting(&mut self) -> Option<String> {
