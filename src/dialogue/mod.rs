@@ -10,6 +10,8 @@ pub mod entities;
 pub mod llm;
 pub mod manager;
 pub mod nlu;
+pub mod sounds;
+pub mod spotter;
 pub mod store;
 pub mod voice_loop;
 
