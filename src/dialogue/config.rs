@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::entities::EntityKind;
+use super::expressions::{sample_sentences, Expression};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -177,7 +178,12 @@ pub struct FlowSpec {
     pub intent: String,
     /// "book an appointment": used in clarifications and when resuming.
     pub description: String,
+    #[serde(default)]
     pub examples: Vec<String>,
+    /// Expression templates (`[a, b]` alternatives, `(optional)` words, `$type:slot`
+    /// values), expanded into examples; see `expressions`.
+    #[serde(default)]
+    pub expressions: Vec<String>,
     #[serde(default)]
     pub slots: Vec<SlotSpec>,
     /// Asked before the action runs (irreversible actions); `{slot}` placeholders.
@@ -191,6 +197,52 @@ pub struct FlowSpec {
     #[serde(default)]
     pub handoff: bool,
 }
+
+impl FlowSpec {
+    /// The flow's templates, parsed (loading has checked that they parse).
+    pub fn parsed_expressions(&self) -> Vec<Expression> {
+        self.expressions
+            .iter()
+            .filter_map(|e| Expression::parse(e).ok())
+            .collect()
+    }
+
+    /// The canonical values of a list slot.
+    pub fn slot_values(&self, slot: &str) -> Vec<String> {
+        self.slots
+            .iter()
+            .find(|s| s.name == slot)
+            .map(|s| s.values.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Example sentences drawn from the templates: two per template, the same every time.
+    pub fn expanded_examples(&self) -> Vec<String> {
+        sample_sentences(
+            &self.parsed_expressions(),
+            &|slot| self.slot_values(slot),
+            EXAMPLES_PER_TEMPLATE,
+            0x6861_726b,
+        )
+    }
+
+    /// Words the flow's sentences put around slot values (for the slot spotter).
+    pub fn context_words(&self) -> Vec<String> {
+        let mut words: Vec<String> = self
+            .examples
+            .iter()
+            .flat_map(|e| e.split_whitespace().map(String::from))
+            .collect();
+        for expression in self.parsed_expressions() {
+            words.extend(expression.carrier_words());
+        }
+        words
+    }
+}
+
+/// Sentences drawn per expression template for the intent classifier: enough to show
+/// each template's wording, few enough that training stays well under a second.
+const EXAMPLES_PER_TEMPLATE: usize = 2;
 
 /// A loaded, validated domain.
 #[derive(Debug, Clone)]
@@ -217,6 +269,7 @@ impl Domain {
             out.extend(
                 flow.examples
                     .iter()
+                    .chain(&flow.expanded_examples())
                     .map(|e| (flow.intent.clone(), e.clone())),
             );
         }
@@ -355,8 +408,11 @@ pub fn placeholders(template: &str) -> Vec<String> {
 }
 
 fn validate_flow(flow: &FlowSpec) -> Result<(), String> {
-    if flow.examples.is_empty() {
-        return Err(format!("flow '{}' has no examples", flow.intent));
+    if flow.examples.is_empty() && flow.expressions.is_empty() {
+        return Err(format!(
+            "flow '{}' has neither examples nor expressions",
+            flow.intent
+        ));
     }
     let mut names = std::collections::HashSet::new();
     for slot in &flow.slots {
@@ -368,6 +424,20 @@ fn validate_flow(flow: &FlowSpec) -> Result<(), String> {
                 "slot '{}' is a choice but lists no values",
                 slot.name
             ));
+        }
+    }
+    for text in &flow.expressions {
+        let expression = Expression::parse(text)?;
+        for (_, name) in expression.slots() {
+            match flow.slots.iter().find(|s| s.name == name) {
+                None => return Err(format!(
+                    "expression \"{text}\" refers to '${name}', which is not a slot of this flow"
+                )),
+                Some(slot) if slot.kind != EntityKind::Choice => return Err(format!(
+                    "expression \"{text}\" refers to '${name}', which is not a list (choice) slot"
+                )),
+                Some(_) => {}
+            }
         }
     }
     let templates = [Some(&flow.done), flow.confirm.as_ref()];

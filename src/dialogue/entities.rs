@@ -660,86 +660,6 @@ pub fn word_similarity(a: &str, b: &str) -> f32 {
     1.0 - prev[b.len()] as f32 / a.len().max(b.len()) as f32
 }
 
-fn singular(word: &str) -> &str {
-    word.strip_suffix("es")
-        .filter(|w| w.ends_with("ss") || w.ends_with("sh") || w.ends_with("ch") || w.ends_with('x'))
-        .or_else(|| {
-            word.strip_suffix('s')
-                .filter(|w| w.len() > 2 && !w.ends_with('s'))
-        })
-        .unwrap_or(word)
-}
-
-/// Finds values of a configured list: each value with its synonyms, matched word by word,
-/// allowing plurals and small misspellings (similarity ≥ 0.8 on words of 4+ letters).
-/// Longer phrases win over shorter ones they overlap.
-pub fn choices(words: &[String], values: &[(String, Vec<String>)]) -> Vec<Entity> {
-    let mut found: Vec<(usize, usize, String, f32)> = Vec::new();
-    for (value, synonyms) in values {
-        for phrase in std::iter::once(value).chain(synonyms) {
-            let phrase_words = tokenize(phrase);
-            let n = phrase_words.len();
-            if n == 0 || n > words.len() {
-                continue;
-            }
-            // Sound-alike splits: "worker count" for "work account", "haircut" for "hair
-            // cut", match as joined letters over the same number of words or one fewer (a
-            // longer window would swallow a neighbour: "haircut 3" is not "hair cut").
-            let joined: String = phrase_words.concat();
-            if joined.len() >= 6 {
-                for len in n.saturating_sub(1).max(1)..=n.min(words.len()) {
-                    for start in 0..=words.len() - len {
-                        let window = &words[start..start + len];
-                        // Values are words: a number next to one is never part of it.
-                        if !window.iter().all(|w| w.chars().all(char::is_alphabetic)) {
-                            continue;
-                        }
-                        let heard: String = window.concat();
-                        let similarity = word_similarity(&joined, &heard);
-                        if similarity >= 0.8 {
-                            found.push((start, len, value.clone(), similarity));
-                        }
-                    }
-                }
-            }
-            for start in 0..=words.len() - n {
-                let mut score = 0.0;
-                let ok = phrase_words
-                    .iter()
-                    .zip(&words[start..start + n])
-                    .all(|(p, w)| {
-                        let (p, w) = (singular(p), singular(w));
-                        let s = if p == w {
-                            1.0
-                        } else if p.len() >= 4 && w.len() >= 4 {
-                            word_similarity(p, w)
-                        } else {
-                            0.0
-                        };
-                        score += s;
-                        s >= 0.8
-                    });
-                if ok {
-                    found.push((start, n, value.clone(), score / n as f32));
-                }
-            }
-        }
-    }
-    // Longest, then best-scoring, first; drop overlaps.
-    found.sort_by(|a, b| b.1.cmp(&a.1).then(b.3.total_cmp(&a.3)));
-    let mut taken: Vec<(usize, usize)> = Vec::new();
-    let mut out = Vec::new();
-    for (start, n, value, _) in found {
-        if taken.iter().any(|&(s, e)| start < e && s < start + n) {
-            continue;
-        }
-        taken.push((start, start + n));
-        out.push(entity(EntityKind::Choice, value, words, start, n));
-    }
-    out.sort_by_key(|e| e.span.0);
-    out
-}
-
 /// Every built-in entity in `text` (dates relative to `today`), in order of position.
 pub fn extract(text: &str, today: NaiveDate) -> Vec<Entity> {
     let words = tokenize(text);
@@ -865,43 +785,6 @@ mod tests {
         assert_eq!(
             values("order AB1234 please", EntityKind::OrderId),
             vec!["AB1234"]
-        );
-    }
-
-    #[test]
-    fn list_values_match_loosely_and_longest_first() {
-        let list = vec![
-            ("cappuccino".to_string(), vec![]),
-            ("latte".to_string(), vec!["cafe latte".to_string()]),
-            ("large".to_string(), vec!["big".to_string()]),
-            ("extra large".to_string(), vec![]),
-        ];
-        let found: Vec<String> = choices(&tokenize("two extra large capuccinos"), &list)
-            .into_iter()
-            .map(|e| e.value)
-            .collect();
-        assert_eq!(found, vec!["extra large", "cappuccino"]);
-        let found: Vec<String> = choices(&tokenize("a big cafe latte"), &list)
-            .into_iter()
-            .map(|e| e.value)
-            .collect();
-        assert_eq!(found, vec!["large", "latte"]);
-        assert!(choices(&tokenize("a table"), &list).is_empty());
-        let accounts = vec![("work".to_string(), vec!["work account".to_string()])];
-        let found: Vec<String> = choices(&tokenize("my worker count"), &accounts)
-            .into_iter()
-            .map(|e| e.value)
-            .collect();
-        assert_eq!(found, vec!["work"]);
-        let services = vec![("haircut".to_string(), vec!["hair cut".to_string()])];
-        let found: Vec<(usize, usize)> = choices(&tokenize("haircut 3 pm"), &services)
-            .into_iter()
-            .map(|e| e.span)
-            .collect();
-        assert_eq!(
-            found,
-            vec![(0, 1)],
-            "the window must not take the time's words"
         );
     }
 }

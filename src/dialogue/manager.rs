@@ -19,6 +19,7 @@ use super::config::{placeholders, Domain, FlowSpec, SlotSpec};
 use super::entities::{self, Entity, EntityKind};
 use super::llm::{plain_for_voice, ChatMessage, LanguageModel, Tool};
 use super::nlu::{IntentRecognizer, IntentResult, NluError};
+use super::spotter::Spotter;
 
 /// One exchange of the conversation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -159,6 +160,18 @@ pub struct DialogueManager {
     turn_started: Option<String>,
     turn_completed: Option<String>,
     turn_misunderstood: bool,
+    /// Finds each flow's list-slot values in utterances, by flow intent.
+    spotters: BTreeMap<String, Spotter>,
+}
+
+/// What one utterance means on its own, outside any conversation.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Understanding {
+    /// The intent, or None when nothing in the domain fits.
+    pub intent: Option<String>,
+    pub confidence: f32,
+    /// Slot values, canonical.
+    pub slots: BTreeMap<String, String>,
 }
 
 const YES: &[&str] = &[
@@ -242,7 +255,27 @@ pub fn speakable(kind: EntityKind, value: &str) -> String {
 
 impl DialogueManager {
     pub fn new(domain: Domain, recognizer: IntentRecognizer, backend: Backend) -> Self {
+        let spotters = domain
+            .flows
+            .values()
+            .map(|flow| {
+                let slots: Vec<(String, Vec<(String, Vec<String>)>)> = flow
+                    .slots
+                    .iter()
+                    .filter(|s| s.kind == EntityKind::Choice)
+                    .map(|s| {
+                        let values = s.values.iter().map(|(k, v)| (k.clone(), v.clone()));
+                        (s.name.clone(), values.collect())
+                    })
+                    .collect();
+                (
+                    flow.intent.clone(),
+                    Spotter::new(&slots, flow.context_words()),
+                )
+            })
+            .collect();
         Self {
+            spotters,
             domain,
             recognizer,
             backend,
@@ -350,6 +383,48 @@ impl DialogueManager {
             on_piece(&reply);
         }
         Ok(self.finish(session, text.to_string(), reply, Some(nlu), found, handoff))
+    }
+
+    /// What `text` asks for, on its own (no conversation): the intent the classifier picks
+    /// or, when nothing passes its threshold, the flow whose list slots the text fills
+    /// most (values said are evidence of the intent); then that flow's slots.
+    pub fn understand(&mut self, text: &str) -> Result<Understanding, DialogueError> {
+        let nlu = self.recognizer.recognize(text)?;
+        let mut intent = nlu.intent.clone();
+        let mut spotted = intent
+            .as_ref()
+            .and_then(|i| self.spotters.get(i))
+            .map(|s| s.spot(text))
+            .unwrap_or_default();
+        if intent.is_none() {
+            let best = self
+                .spotters
+                .iter()
+                .map(|(flow, spotter)| (flow, spotter.spot(text)))
+                .filter(|(_, found)| !found.is_empty())
+                .max_by_key(|(_, found)| found.len());
+            if let Some((flow, found)) = best {
+                intent = Some(flow.clone());
+                spotted = found;
+            }
+        }
+        let mut slots: BTreeMap<String, String> =
+            spotted.into_iter().map(|s| (s.slot, s.value)).collect();
+        if let Some(flow) = intent.as_ref().and_then(|i| self.domain.flows.get(i)) {
+            let found = entities::extract(text, self.today());
+            for slot in &flow.slots {
+                if let Some(entity) = found.iter().find(|e| e.kind == slot.kind) {
+                    slots
+                        .entry(slot.name.clone())
+                        .or_insert_with(|| entity.value.clone());
+                }
+            }
+        }
+        Ok(Understanding {
+            intent,
+            confidence: nlu.confidence,
+            slots,
+        })
     }
 
     /// A reply from the language model, streamed; a function call starts that flow.
@@ -970,6 +1045,13 @@ impl DialogueManager {
         let words = entities::tokenize(text);
         let mut used: Vec<(usize, usize)> = Vec::new();
         let mut changes = Vec::new();
+        // List slots are read together, so that one word fills one slot ("medium roast" is
+        // a roast, not a size).
+        let spotted = self
+            .spotters
+            .get(&flow.intent)
+            .map(|s| s.spot(text))
+            .unwrap_or_default();
         // The asked-for slot first, then the others in order.
         let mut order: Vec<&SlotSpec> = flow.slots.iter().collect();
         if let Some(asking) = &active.asking {
@@ -982,17 +1064,12 @@ impl DialogueManager {
                 continue;
             }
             let candidate = match slot.kind {
-                EntityKind::Choice => {
-                    let values: Vec<(String, Vec<String>)> = slot
-                        .values
-                        .iter()
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect();
-                    entities::choices(&words, &values)
-                        .into_iter()
-                        .next()
-                        .map(|e| (e.value, e.span))
-                }
+                // Spotted spans count words differently from `words`: they never meet the
+                // spans of other entities, which are numbers, dates and the like.
+                EntityKind::Choice => spotted
+                    .iter()
+                    .find(|s| s.slot == slot.name)
+                    .map(|s| (s.value.clone(), (usize::MAX, usize::MAX))),
                 EntityKind::Text => asked.then(|| {
                     (
                         text.trim().trim_end_matches(['.', '!']).to_string(),
@@ -1015,7 +1092,8 @@ impl DialogueManager {
             let Some((value, span)) = candidate else {
                 continue;
             };
-            if used.iter().any(|&(s, t)| span.0 < t && s < span.1) && slot.kind != EntityKind::Text
+            if used.iter().any(|&(s, t)| span.0 < t && s < span.1)
+                && !matches!(slot.kind, EntityKind::Text | EntityKind::Choice)
             {
                 continue;
             }
@@ -1025,7 +1103,9 @@ impl DialogueManager {
                 }
                 continue;
             }
-            used.push(span);
+            if slot.kind != EntityKind::Choice {
+                used.push(span);
+            }
             let old = active.slots.insert(slot.name.clone(), value.clone());
             if old.as_deref() != Some(value.as_str()) {
                 changes.push((slot.name.clone(), speakable(slot.kind, &value), old));

@@ -7,6 +7,7 @@ pub mod brain;
 pub mod builtin;
 pub mod config;
 pub mod entities;
+pub mod expressions;
 pub mod llm;
 pub mod manager;
 pub mod nlu;

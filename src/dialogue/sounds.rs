@@ -137,7 +137,11 @@ mod tests {
 
     #[test]
     fn near_homophones_are_close_and_different_words_far() {
-        assert!(distance("rose", "roast") <= 1.5, "{}", distance("rose", "roast"));
+        assert!(
+            distance("rose", "roast") <= 1.5,
+            "{}",
+            distance("rose", "roast")
+        );
         assert!(distance("hole", "whole") <= 0.6);
         assert!(distance("moco", "mocha") <= 1.0);
         assert!(distance("latte", "lat") <= 0.5);

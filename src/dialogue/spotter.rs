@@ -163,8 +163,8 @@ impl Spotter {
                 }
                 for start in 0..=words.len() - len {
                     let end = start + len;
-                    let first_ok = !self.carrier.contains(&words[start])
-                        || words[start] == phrase.words[0];
+                    let first_ok =
+                        !self.carrier.contains(&words[start]) || words[start] == phrase.words[0];
                     let last_ok = !self.carrier.contains(&words[end - 1])
                         || words[end - 1] == phrase.words[n - 1];
                     // A number is never part of a value without one: "haircut 3 pm".
@@ -234,16 +234,32 @@ mod tests {
         let milk: Vec<&str> = milk.iter().map(String::as_str).collect();
         Spotter::new(
             &[
-                ("size".into(), values(&["small", "medium", "large", "twelve ounce"])),
-                ("roast".into(), values(&["light roast", "medium roast", "dark roast"])),
+                (
+                    "size".into(),
+                    values(&["small", "medium", "large", "twelve ounce"]),
+                ),
+                (
+                    "roast".into(),
+                    values(&["light roast", "medium roast", "dark roast"]),
+                ),
                 ("shots".into(), values(&["single shot", "double shot"])),
                 (
                     "drink".into(),
-                    values(&["coffee", "iced coffee", "mocha", "iced mocha", "latte", "espresso"]),
+                    values(&[
+                        "coffee",
+                        "iced coffee",
+                        "mocha",
+                        "iced mocha",
+                        "latte",
+                        "espresso",
+                    ]),
                 ),
                 ("milk".into(), values(&milk)),
             ],
-            ["can I get a coffee with milk and sugar", "make me an espresso"],
+            [
+                "can I get a coffee with milk and sugar",
+                "make me an espresso",
+            ],
         )
     }
 
@@ -256,14 +272,19 @@ mod tests {
     }
 
     fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        list.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
     }
 
     #[test]
     fn reads_values_through_recognition_errors() {
         let s = barista();
         assert_eq!(
-            found(&s, "I'd like a 12-ounce dark rose double shot moco with hole milk."),
+            found(
+                &s,
+                "I'd like a 12-ounce dark rose double shot moco with hole milk."
+            ),
             pairs(&[
                 ("size", "twelve ounce"),
                 ("roast", "dark roast"),
@@ -279,11 +300,18 @@ mod tests {
         let s = barista();
         assert_eq!(
             found(&s, "give me a medium, medium roast latte"),
-            pairs(&[("size", "medium"), ("roast", "medium roast"), ("drink", "latte")])
+            pairs(&[
+                ("size", "medium"),
+                ("roast", "medium roast"),
+                ("drink", "latte")
+            ])
         );
         assert_eq!(
             found(&s, "an iced coffee with a little bit of soy milk"),
-            pairs(&[("drink", "iced coffee"), ("milk", "a little bit of soy milk")])
+            pairs(&[
+                ("drink", "iced coffee"),
+                ("milk", "a little bit of soy milk")
+            ])
         );
         assert_eq!(
             found(&s, "a mocha with a bit of soy milk"),
@@ -317,10 +345,45 @@ mod tests {
         );
         let spotted = services.spot("a haircut 3 pm");
         assert_eq!(spotted.len(), 1);
-        assert_eq!(spotted[0].span, (1, 2), "the time's words are not the value's");
+        assert_eq!(
+            spotted[0].span,
+            (1, 2),
+            "the time's words are not the value's"
+        );
         assert_eq!(found(&services, "a check up please")[0].1, "check-up");
+        let cafe = Spotter::new(
+            &[
+                (
+                    "size".into(),
+                    vec![
+                        ("large".into(), vec!["big".into()]),
+                        ("extra large".into(), vec![]),
+                    ],
+                ),
+                (
+                    "drink".into(),
+                    vec![
+                        ("cappuccino".into(), vec![]),
+                        ("latte".into(), vec!["cafe latte".into()]),
+                    ],
+                ),
+            ],
+            ["I'd like a latte"],
+        );
+        assert_eq!(
+            found(&cafe, "two extra large capuccinos"),
+            pairs(&[("size", "extra large"), ("drink", "cappuccino")])
+        );
+        assert_eq!(
+            found(&cafe, "a big cafe latte"),
+            pairs(&[("size", "large"), ("drink", "latte")])
+        );
+        assert!(found(&cafe, "a table").is_empty());
         let accounts = Spotter::new(
-            &[("account".into(), vec![("work".into(), vec!["work account".into()])])],
+            &[(
+                "account".into(),
+                vec![("work".into(), vec!["work account".into()])],
+            )],
             ["reset my work password"],
         );
         assert_eq!(found(&accounts, "my worker count")[0].1, "work");
