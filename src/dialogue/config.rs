@@ -430,12 +430,16 @@ fn validate_flow(flow: &FlowSpec) -> Result<(), String> {
         let expression = Expression::parse(text)?;
         for (_, name) in expression.slots() {
             match flow.slots.iter().find(|s| s.name == name) {
-                None => return Err(format!(
+                None => {
+                    return Err(format!(
                     "expression \"{text}\" refers to '${name}', which is not a slot of this flow"
-                )),
-                Some(slot) if slot.kind != EntityKind::Choice => return Err(format!(
+                ))
+                }
+                Some(slot) if slot.kind != EntityKind::Choice => {
+                    return Err(format!(
                     "expression \"{text}\" refers to '${name}', which is not a list (choice) slot"
-                )),
+                ))
+                }
                 Some(_) => {}
             }
         }

@@ -19,7 +19,7 @@ use super::config::{placeholders, Domain, FlowSpec, SlotSpec};
 use super::entities::{self, Entity, EntityKind};
 use super::llm::{plain_for_voice, ChatMessage, LanguageModel, Tool};
 use super::nlu::{IntentRecognizer, IntentResult, NluError};
-use super::spotter::Spotter;
+use super::spotter::{ListSlot, Spotter};
 
 /// One exchange of the conversation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -259,7 +259,7 @@ impl DialogueManager {
             .flows
             .values()
             .map(|flow| {
-                let slots: Vec<(String, Vec<(String, Vec<String>)>)> = flow
+                let slots: Vec<ListSlot> = flow
                     .slots
                     .iter()
                     .filter(|s| s.kind == EntityKind::Choice)

@@ -47,6 +47,9 @@ struct Phrase {
     has_number: bool,
 }
 
+/// A list slot: its name and its values, each canonical value with its synonyms.
+pub type ListSlot = (String, Vec<(String, Vec<String>)>);
+
 /// The list slots of one flow, ready to be found in utterances.
 pub struct Spotter {
     slots: Vec<String>,
@@ -99,7 +102,7 @@ fn is_number_word(word: &str) -> bool {
 impl Spotter {
     /// `slots`: (slot name, [(canonical value, synonyms)]). `context_words`: the words the
     /// flow's examples put around values; those that are in no value become carrier words.
-    pub fn new<I, S>(slots: &[(String, Vec<(String, Vec<String>)>)], context_words: I) -> Self
+    pub fn new<I, S>(slots: &[ListSlot], context_words: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
