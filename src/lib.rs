@@ -7,6 +7,7 @@
 pub mod audio;
 pub mod dialogue;
 pub mod models;
+pub mod rng;
 pub mod stt;
 pub mod telemetry;
 pub mod tts;

@@ -1,6 +1,8 @@
 //! The `hark` command line. Everything it does lives in the library; this file parses
 //! arguments, calls it, and reports errors with `anyhow`.
 
+mod cli;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -146,6 +148,31 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// What spoken commands ask for: transcript, intent and slots of each WAV file.
+    Understand {
+        files: Vec<PathBuf>,
+        /// Domain name under config/domains, or a domain folder.
+        #[arg(long, default_value = "customer-service")]
+        domain: String,
+        /// One JSON object per file: file, transcript, intent, slots, ms.
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value = "tiny.en")]
+        model: String,
+        /// Recognise without the domain's vocabulary prompt.
+        #[arg(long)]
+        no_biasing: bool,
+    },
+    /// Benchmarks: spoken-command acceptance.
+    Eval {
+        #[command(subcommand)]
+        action: EvalAction,
+    },
+    /// Domain packs: import a Rhino context, or check a domain.
+    Domain {
+        #[command(subcommand)]
+        action: DomainAction,
+    },
     /// Language understanding: evaluate intent recognition.
     Nlu {
         #[command(subcommand)]
@@ -182,6 +209,55 @@ enum NluAction {
         #[arg(long)]
         dev: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum EvalAction {
+    /// Command acceptance rate on labelled recordings, clean and with noise at each SNR.
+    Spoken {
+        #[arg(long, default_value = "customer-service")]
+        domain: String,
+        /// Folder of WAV files.
+        #[arg(long)]
+        data: PathBuf,
+        /// Labels: {"file.wav": {"intent": "...", "slots": {...}}}.
+        #[arg(long)]
+        labels: PathBuf,
+        /// Noise recording to mix in for the --snr conditions.
+        #[arg(long)]
+        noise: Option<PathBuf>,
+        /// Signal-to-noise ratios in dB (peak frame energy), e.g. --snr 24 21 18 15 12 9 6.
+        #[arg(long, num_args = 1..)]
+        snr: Vec<f64>,
+        #[arg(long, default_value = "tiny.en")]
+        model: String,
+        #[arg(long)]
+        json: bool,
+        /// Print each command that was not accepted (to stderr).
+        #[arg(long)]
+        show_errors: bool,
+        /// Recognise without the domain's vocabulary prompt.
+        #[arg(long)]
+        no_biasing: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum DomainAction {
+    /// Turn a Picovoice Rhino context (YAML) into a domain folder.
+    Import {
+        file: PathBuf,
+        /// The domain's name (its folder under config/domains unless --out).
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Replace the files of an existing domain.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Load a domain with the start-up checks and summarise it.
+    Check { domain: String },
 }
 
 #[derive(Subcommand)]
@@ -281,6 +357,60 @@ fn run(cli: Cli) -> Result<()> {
             },
         ),
         Command::Report { dir, json } => report(&dir, json),
+        Command::Understand {
+            files,
+            domain,
+            json,
+            model,
+            no_biasing,
+        } => cli::spoken::understand(
+            &models,
+            threads,
+            &files,
+            cli::spoken::UnderstandOptions {
+                domain: &domain,
+                model: &model,
+                json,
+                no_biasing,
+            },
+        ),
+        Command::Eval {
+            action:
+                EvalAction::Spoken {
+                    domain,
+                    data,
+                    labels,
+                    noise,
+                    snr,
+                    model,
+                    json,
+                    show_errors,
+                    no_biasing,
+                },
+        } => cli::spoken::eval_spoken(
+            &models,
+            threads,
+            cli::spoken::EvalOptions {
+                domain: &domain,
+                model: &model,
+                data: &data,
+                labels: &labels,
+                noise: noise.as_deref(),
+                snr: &snr,
+                json,
+                show_errors,
+                no_biasing,
+            },
+        ),
+        Command::Domain { action } => match action {
+            DomainAction::Import {
+                file,
+                name,
+                out,
+                force,
+            } => cli::spoken::domain_import(&file, &name, out.as_deref(), force),
+            DomainAction::Check { domain } => cli::spoken::domain_check(&domain),
+        },
         Command::Nlu {
             action:
                 NluAction::Eval {

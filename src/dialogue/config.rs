@@ -226,6 +226,49 @@ impl FlowSpec {
         )
     }
 
+    /// A few sentences of the flow that between them use every word of its list values,
+    /// most new words first: recognition is biased with them, so that it knows "mocha",
+    /// "americano" and "skim milk" are likely here.
+    pub fn vocabulary_sentences(&self) -> Vec<String> {
+        let mut missing: std::collections::BTreeSet<String> = self
+            .slots
+            .iter()
+            .flat_map(|s| s.values.keys())
+            .flat_map(|v| v.split_whitespace().map(str::to_lowercase))
+            .collect();
+        let mut candidates = sample_sentences(
+            &self.parsed_expressions(),
+            &|slot| self.slot_values(slot),
+            VOCABULARY_DRAWS,
+            0x7077_6f72,
+        );
+        candidates.extend(self.examples.iter().cloned());
+        let mut chosen = Vec::new();
+        while !missing.is_empty() {
+            let new_words = |s: &String| {
+                let words: std::collections::BTreeSet<String> =
+                    s.split_whitespace().map(str::to_lowercase).collect();
+                words.iter().filter(|w| missing.contains(*w)).count()
+            };
+            let Some(best) = candidates
+                .iter()
+                .max_by_key(|s| (new_words(s), std::cmp::Reverse(s.len())))
+                .filter(|s| new_words(s) > 0)
+                .cloned()
+            else {
+                break;
+            };
+            for w in best.split_whitespace() {
+                missing.remove(&w.to_lowercase());
+            }
+            chosen.push(best);
+        }
+        if chosen.is_empty() {
+            chosen.extend(self.examples.first().cloned());
+        }
+        chosen
+    }
+
     /// Words the flow's sentences put around slot values (for the slot spotter).
     pub fn context_words(&self) -> Vec<String> {
         let mut words: Vec<String> = self
@@ -243,6 +286,9 @@ impl FlowSpec {
 /// Sentences drawn per expression template for the intent classifier: enough to show
 /// each template's wording, few enough that training stays well under a second.
 const EXAMPLES_PER_TEMPLATE: usize = 2;
+
+/// Sentences drawn per template when choosing the vocabulary sentences.
+const VOCABULARY_DRAWS: usize = 20;
 
 /// A loaded, validated domain.
 #[derive(Debug, Clone)]
@@ -279,6 +325,14 @@ impl Domain {
                 .map(|e| (super::nlu::OUT_OF_SCOPE.to_string(), e.clone())),
         );
         out
+    }
+
+    /// Sentences that show recognition the domain's words (every flow's vocabulary).
+    pub fn vocabulary_sentences(&self) -> Vec<String> {
+        self.flows
+            .values()
+            .flat_map(FlowSpec::vocabulary_sentences)
+            .collect()
     }
 
     /// How an intent is described to the user.

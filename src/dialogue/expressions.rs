@@ -12,6 +12,8 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use crate::rng::SplitMix;
+
 /// One piece of a template.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Part {
@@ -151,29 +153,6 @@ impl Expression {
             .cloned()
             .collect::<Vec<_>>()
             .join(" ")
-    }
-}
-
-/// A small deterministic generator (SplitMix64), so the same domain always trains on the
-/// same sentences.
-pub struct SplitMix(u64);
-
-impl SplitMix {
-    pub fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in 0..n (n > 0).
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n.max(1) as u64) as usize
     }
 }
 

@@ -334,11 +334,7 @@ impl DialogueManager {
                 }
             }
         }
-        for flow in self.domain.flows.values() {
-            if let Some(example) = flow.examples.first() {
-                phrases.push(example.clone());
-            }
-        }
+        phrases.extend(self.domain.vocabulary_sentences());
         phrases.push("Cancel.".into());
         phrases
     }

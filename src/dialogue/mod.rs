@@ -12,6 +12,7 @@ pub mod llm;
 pub mod manager;
 pub mod nlu;
 pub mod sounds;
+pub mod spoken;
 pub mod spotter;
 pub mod store;
 pub mod voice_loop;

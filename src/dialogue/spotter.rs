@@ -8,8 +8,8 @@
 //! one slot only, so that "medium roast" is a roast and not a size, and "a little bit of
 //! soy milk" wins over the "soy milk" inside it. A value's cost is the sound distance per
 //! sound of the value, so a near-miss on a long value is forgiven more than on a short one;
-//! words the flow uses around its values ("with", "and", "can I get") never begin or end a
-//! value they are not part of, which keeps the carrier phrase from being read as a slot.
+//! words the flow uses around its values ("with", "and", "can I get") are never part of a
+//! value that does not have them, which keeps the carrier phrase from being read as a slot.
 
 use std::collections::HashSet;
 
@@ -21,9 +21,15 @@ use crate::stt::wer;
 /// an evaluation set.
 const MAX_COST_PER_SOUND: f32 = 0.34;
 
-/// Weight of the distance against the value's length when candidates compete: an exact
-/// value beats a longer one that needed more than half a sound of edits per extra sound.
-const COST_WEIGHT: f32 = 2.0;
+/// Largest accepted sound distance for any value, however long: a long value may not
+/// drop a whole short word ("a little bit of cream" is not "a little bit of").
+const MAX_COST: f32 = 3.0;
+
+/// When candidates compete, each scores the sounds it explains minus this weight times
+/// its distance (3: taking in a neighbouring vowel never pays): a value explaining more of
+/// what was said wins ("a little bit of soy milk" over "soy milk"), and of two readings of
+/// the same words the closer one wins.
+const COST_WEIGHT: f32 = 3.0;
 
 /// A slot value found in an utterance.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -157,7 +163,7 @@ impl Spotter {
         let mut candidates = Vec::new();
         for (index, phrase) in self.phrases.iter().enumerate() {
             let n = phrase.words.len();
-            let budget = MAX_COST_PER_SOUND * phrase.sounds.len() as f32;
+            let budget = (MAX_COST_PER_SOUND * phrase.sounds.len() as f32).min(MAX_COST);
             // Recognisers split and join words ("in maricarno", "dye smoker"): a value may
             // take one word fewer or one more than it has.
             for len in n.saturating_sub(1).max(1)..=n + 1 {
@@ -166,13 +172,14 @@ impl Spotter {
                 }
                 for start in 0..=words.len() - len {
                     let end = start + len;
-                    let first_ok =
-                        !self.carrier.contains(&words[start]) || words[start] == phrase.words[0];
-                    let last_ok = !self.carrier.contains(&words[end - 1])
-                        || words[end - 1] == phrase.words[n - 1];
-                    // A number is never part of a value without one: "haircut 3 pm".
+                    // The words between values are never part of one ("a latte with
+                    // cream" is not "a little bit of cream"), nor is a number part of a
+                    // value without one ("haircut 3 pm").
+                    let carrier_ok = words[start..end]
+                        .iter()
+                        .all(|w| !self.carrier.contains(w) || phrase.words.contains(w));
                     let numbers_ok = phrase.has_number || !numbers[start..end].iter().any(|&b| b);
-                    if !(first_ok && last_ok && numbers_ok) {
+                    if !(carrier_ok && numbers_ok) {
                         continue;
                     }
                     let heard: Vec<u8> = sounds[start..end].concat();
@@ -187,7 +194,7 @@ impl Spotter {
                             phrase: index,
                             span: (start, end),
                             cost: cost / phrase.sounds.len() as f32,
-                            score: phrase.sounds.len() as f32 - COST_WEIGHT * cost,
+                            score: heard.len() as f32 - COST_WEIGHT * cost,
                         });
                     }
                 }
@@ -324,6 +331,34 @@ mod tests {
             found(&s, "a latte with lots of milk"),
             pairs(&[("drink", "latte"), ("milk", "lots of milk")])
         );
+    }
+
+    #[test]
+    fn debug_ice() {
+        let d =
+            crate::dialogue::config::load(std::path::Path::new("config/domains/barista")).unwrap();
+        let f = &d.flows["orderDrink"];
+        let slots: Vec<ListSlot> = f
+            .slots
+            .iter()
+            .map(|s| {
+                (
+                    s.name.clone(),
+                    s.values
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
+                )
+            })
+            .collect();
+        let s = Spotter::new(&slots, f.context_words());
+        eprintln!("{:?}", s.carrier);
+        for t in [
+            "a dark roast ice coffee",
+            "I'd like a latte with cream and a little bit of sweetener.",
+        ] {
+            eprintln!("{t}: {:?}", s.spot(t));
+        }
     }
 
     #[test]

@@ -1,0 +1,3 @@
+//! Command implementations that grew past a few lines, one file per area.
+
+pub mod spoken;

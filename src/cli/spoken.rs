@@ -1,0 +1,251 @@
+//! `hark understand`, `hark eval spoken` and `hark domain`: spoken commands of a domain.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde_json::json;
+
+use hark::audio::{wav, SPEECH_RATE};
+use hark::dialogue::config;
+use hark::dialogue::expressions::import_rhino;
+use hark::dialogue::spoken::eval::{evaluate, load_noise, Condition, Outcome};
+use hark::dialogue::spoken::CommandReader;
+use hark::models::ModelDir;
+use hark::stt::whisper::WhisperModel;
+
+/// Loads the domain, its intent recognizer and Whisper once.
+fn reader(
+    models: &ModelDir,
+    threads: usize,
+    domain: &str,
+    model: &str,
+    biasing: bool,
+) -> Result<CommandReader> {
+    let dir = config::resolve(domain, &super::super::domains_dir())?;
+    let manager = hark::dialogue::build_manager(&dir, models, threads)
+        .with_context(|| format!("domain {}", dir.display()))?;
+    let whisper = WhisperModel::load(&models.whisper(model), threads)?;
+    let reader = CommandReader::new(Box::new(whisper.session()?), manager);
+    Ok(if biasing {
+        reader
+    } else {
+        reader.without_biasing()
+    })
+}
+
+pub struct UnderstandOptions<'a> {
+    pub domain: &'a str,
+    pub model: &'a str,
+    pub json: bool,
+    pub no_biasing: bool,
+}
+
+pub fn understand(
+    models: &ModelDir,
+    threads: usize,
+    files: &[PathBuf],
+    options: UnderstandOptions,
+) -> Result<()> {
+    if files.is_empty() {
+        bail!("no WAV files given: hark understand --domain NAME FILE.wav [FILE.wav …]");
+    }
+    let mut reader = reader(
+        models,
+        threads,
+        options.domain,
+        options.model,
+        !options.no_biasing,
+    )?;
+    let mut failures = 0;
+    for file in files {
+        // One bad file is reported and skipped; the others are still read.
+        let result = (|| -> Result<_> {
+            let audio = wav::read_wav(file)?;
+            let pcm = audio.to_mono().resampled(SPEECH_RATE)?;
+            Ok(reader.read(&pcm.samples)?)
+        })();
+        match result {
+            Ok(command) if options.json => println!(
+                "{}",
+                json!({
+                    "file": file,
+                    "transcript": command.transcript,
+                    "intent": command.intent,
+                    "slots": command.slots,
+                    "ms": (command.ms * 10.0).round() / 10.0,
+                })
+            ),
+            Ok(command) => {
+                println!("{}", file.display());
+                println!("  transcript: {}", command.transcript);
+                println!(
+                    "  intent:     {}",
+                    command.intent.as_deref().unwrap_or("(none)")
+                );
+                for (slot, value) in &command.slots {
+                    println!("  {slot}: {value}");
+                }
+                println!("  time:       {:.0} ms", command.ms);
+            }
+            Err(error) => {
+                failures += 1;
+                if options.json {
+                    println!("{}", json!({"file": file, "error": format!("{error:#}")}));
+                } else {
+                    eprintln!("error: {}: {error:#}", file.display());
+                }
+            }
+        }
+    }
+    if failures > 0 {
+        bail!("{failures} of {} files could not be read", files.len());
+    }
+    Ok(())
+}
+
+pub struct EvalOptions<'a> {
+    pub domain: &'a str,
+    pub model: &'a str,
+    pub data: &'a Path,
+    pub labels: &'a Path,
+    pub noise: Option<&'a Path>,
+    pub snr: &'a [f64],
+    pub json: bool,
+    pub show_errors: bool,
+    pub no_biasing: bool,
+}
+
+pub fn eval_spoken(models: &ModelDir, threads: usize, options: EvalOptions) -> Result<()> {
+    if !options.snr.is_empty() && options.noise.is_none() {
+        bail!("--snr needs --noise FILE.wav (the noise to mix in)");
+    }
+    let noise = options.noise.map(load_noise).transpose()?;
+    let mut reader = reader(
+        models,
+        threads,
+        options.domain,
+        options.model,
+        !options.no_biasing,
+    )?;
+    let mut conditions = vec![Condition::Clean];
+    conditions.extend(options.snr.iter().map(|&db| Condition::Snr(db)));
+    let show_errors = options.show_errors;
+    let mut on_outcome = |outcome: &Outcome| {
+        if show_errors && !outcome.accepted {
+            eprintln!(
+                "{} {}: heard {:?}; expected {:?}, got {} {:?}",
+                outcome.condition,
+                outcome.file,
+                outcome.command.transcript,
+                outcome.expected.slots,
+                outcome.command.intent.as_deref().unwrap_or("(none)"),
+                outcome.command.slots
+            );
+        }
+    };
+    let report = evaluate(
+        &mut reader,
+        options.data,
+        options.labels,
+        noise.as_deref(),
+        &conditions,
+        &mut on_outcome,
+    )?;
+    if options.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    println!(
+        "{} commands, domain {}, model {}, {} threads, {}",
+        report.files,
+        options.domain,
+        options.model,
+        threads,
+        hark::telemetry::machine()
+    );
+    println!(
+        "{:<10} {:>10} {:>12} {:>8}",
+        "condition", "accepted", "acceptance", "intent"
+    );
+    for score in &report.conditions {
+        println!(
+            "{:<10} {:>10} {:>11.1}% {:>7.1}%",
+            score.condition,
+            format!("{}/{}", score.accepted, score.commands),
+            score.acceptance_rate,
+            score.intent_rate
+        );
+    }
+    if let Some(average) = report.noisy_average {
+        println!("{:<10} {:>10} {:>11.1}%", "noisy avg", "", average);
+    }
+    if let (Some(total), Some(decode)) = (report.latency, report.decode) {
+        println!(
+            "per command: P50 {:.0} ms, P95 {:.0} ms, P99 {:.0} ms (recognition P50 {:.0} ms)",
+            total.p50_ms, total.p95_ms, total.p99_ms, decode.p50_ms
+        );
+    }
+    Ok(())
+}
+
+/// `hark domain import`: a Rhino context file → a domain folder.
+pub fn domain_import(file: &Path, name: &str, out: Option<&Path>, force: bool) -> Result<()> {
+    let yaml = std::fs::read_to_string(file).with_context(|| file.display().to_string())?;
+    let files = import_rhino(&yaml, name).with_context(|| file.display().to_string())?;
+    let dir = out
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| super::super::domains_dir().join(name));
+    if dir.join("domain.toml").exists() && !force {
+        bail!(
+            "{} already holds a domain (--force replaces its files)",
+            dir.display()
+        );
+    }
+    for (relative, contents) in &files {
+        let path = dir.join(relative);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).with_context(|| parent.display().to_string())?;
+        }
+        std::fs::write(&path, contents).with_context(|| path.display().to_string())?;
+    }
+    // What was written must load: the same checks as at start-up.
+    let domain = config::load(&dir)?;
+    println!(
+        "wrote {} ({} flow(s): {})",
+        dir.display(),
+        domain.flows.len(),
+        domain.flows.keys().cloned().collect::<Vec<_>>().join(", ")
+    );
+    Ok(())
+}
+
+/// `hark domain check`: loads a domain with the start-up checks and summarises it.
+pub fn domain_check(domain: &str) -> Result<()> {
+    let dir = config::resolve(domain, &super::super::domains_dir())?;
+    let domain = config::load(&dir)?;
+    println!("{}: ok", dir.display());
+    for flow in domain.flows.values() {
+        println!(
+            "  flow {} ({}): {} examples, {} expressions, slots: {}",
+            flow.intent,
+            flow.description,
+            flow.examples.len(),
+            flow.expressions.len(),
+            flow.slots
+                .iter()
+                .map(|s| format!("{} ({} values)", s.name, s.values.len()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    println!(
+        "  intents: {}",
+        domain
+            .intents
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Ok(())
+}

@@ -1,0 +1,117 @@
+//! Spoken commands: one recording in, what it asks for out (transcript, intent, slot
+//! values). This is the path every utterance of a kiosk takes after the endpoint, measured
+//! on its own by `hark understand` and `hark eval spoken`.
+
+pub mod eval;
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use super::manager::{DialogueError, DialogueManager};
+use crate::stt::bias::vocabulary_prompt;
+use crate::stt::{DecodeWindow, SttError, TranscribeOptions, Transcriber};
+use crate::vad::VoiceDetector;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpokenError {
+    #[error(transparent)]
+    Stt(#[from] SttError),
+    #[error(transparent)]
+    Dialogue(#[from] DialogueError),
+}
+
+/// What one spoken command meant.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SpokenCommand {
+    pub transcript: String,
+    pub intent: Option<String>,
+    pub slots: BTreeMap<String, String>,
+    /// From having the audio to having the meaning (speech trimming, recognition and
+    /// understanding).
+    pub ms: f64,
+    /// The part of it that was speech recognition.
+    pub decode_ms: f64,
+    /// How much audio was recognised, after trimming silence.
+    pub speech_ms: f64,
+}
+
+/// Reads spoken commands of one domain: recognition biased with the domain's vocabulary,
+/// then the dialogue manager's intent recognizer and slot spotter.
+pub struct CommandReader {
+    transcriber: Box<dyn Transcriber>,
+    manager: DialogueManager,
+    options: TranscribeOptions,
+}
+
+/// The longest biasing prompt, in characters: enough for every value word of a typical
+/// domain; each prompt token costs decoding time.
+const PROMPT_CHARS: usize = 400;
+
+impl CommandReader {
+    pub fn new(transcriber: Box<dyn Transcriber>, manager: DialogueManager) -> Self {
+        let prompt = vocabulary_prompt(&manager.domain.vocabulary_sentences(), PROMPT_CHARS);
+        Self {
+            transcriber,
+            manager,
+            options: TranscribeOptions {
+                window: DecodeWindow::Trimmed,
+                prompt,
+            },
+        }
+    }
+
+    /// Recognition without the domain's vocabulary (to measure what biasing brings).
+    pub fn without_biasing(mut self) -> Self {
+        self.options.prompt = None;
+        self
+    }
+
+    /// The prompt recognition is biased with.
+    pub fn prompt(&self) -> Option<&str> {
+        self.options.prompt.as_deref()
+    }
+
+    /// Understands one command: `pcm_16k` is 16 kHz mono audio holding one utterance.
+    pub fn read(&mut self, pcm_16k: &[f32]) -> Result<SpokenCommand, SpokenError> {
+        let start = Instant::now();
+        let speech = speech_span(pcm_16k);
+        let transcript = self.transcriber.transcribe(speech, &self.options)?;
+        let meaning = self.manager.understand(&transcript.text)?;
+        Ok(SpokenCommand {
+            transcript: transcript.text,
+            intent: meaning.intent,
+            slots: meaning.slots,
+            ms: start.elapsed().as_secs_f64() * 1000.0,
+            decode_ms: transcript.decode_ms,
+            speech_ms: speech.len() as f64 / 16.0,
+        })
+    }
+}
+
+/// VAD frame: 30 ms at 16 kHz.
+const FRAME: usize = 480;
+/// Voiced frames in a row that count as speech starting (90 ms: clicks and breaths are
+/// shorter).
+const ONSET_FRAMES: usize = 3;
+/// Kept around the speech: soft onsets ("h", "f") and trailing consonants are quieter than
+/// the VAD's threshold.
+const MARGIN: usize = 10 * FRAME;
+
+/// The stretch of `pcm_16k` from the first to the last speech, with a margin; all of it
+/// when no speech is found (the recogniser then decides).
+pub fn speech_span(pcm_16k: &[f32]) -> &[f32] {
+    let mut vad = VoiceDetector::new();
+    let voiced: Vec<bool> = pcm_16k
+        .chunks_exact(FRAME)
+        .map(|f| vad.is_speech(f).unwrap_or(false))
+        .collect();
+    let onsets: Vec<usize> = (0..voiced.len().saturating_sub(ONSET_FRAMES - 1))
+        .filter(|&i| voiced[i..i + ONSET_FRAMES].iter().all(|&v| v))
+        .collect();
+    let (Some(&first), Some(&last)) = (onsets.first(), onsets.last()) else {
+        return pcm_16k;
+    };
+    let begin = (first * FRAME).saturating_sub(MARGIN);
+    let end = ((last + ONSET_FRAMES) * FRAME + MARGIN).min(pcm_16k.len());
+    &pcm_16k[begin..end]
+}
