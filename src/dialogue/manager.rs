@@ -1220,7 +1220,12 @@ pub fn render(
         };
         out = out.replace(&format!("{{{name}}}"), &value);
     }
-    out
+    // Optional slots left empty leave double spaces and a space before the full stop.
+    let mut tidy = out.split_whitespace().collect::<Vec<_>>().join(" ");
+    for mark in [".", ",", "?", "!"] {
+        tidy = tidy.replace(&format!(" {mark}"), mark);
+    }
+    tidy
 }
 
 #[cfg(test)]

@@ -334,34 +334,6 @@ mod tests {
     }
 
     #[test]
-    fn debug_ice() {
-        let d =
-            crate::dialogue::config::load(std::path::Path::new("config/domains/barista")).unwrap();
-        let f = &d.flows["orderDrink"];
-        let slots: Vec<ListSlot> = f
-            .slots
-            .iter()
-            .map(|s| {
-                (
-                    s.name.clone(),
-                    s.values
-                        .iter()
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect(),
-                )
-            })
-            .collect();
-        let s = Spotter::new(&slots, f.context_words());
-        eprintln!("{:?}", s.carrier);
-        for t in [
-            "a dark roast ice coffee",
-            "I'd like a latte with cream and a little bit of sweetener.",
-        ] {
-            eprintln!("{t}: {:?}", s.spot(t));
-        }
-    }
-
-    #[test]
     fn invents_nothing_that_was_not_said() {
         let s = barista();
         assert!(found(&s, "can I get a table for two").is_empty());
