@@ -24,7 +24,7 @@ info() { printf '    %s\n' "$*"; }
 # real-time virtual sound card (scripts/virtual-sound.sh) on machines without one;
 # libwebrtc-audio-processing is the echo canceller; redis-server backs the shared-session
 # store's tests.
-APT_PACKAGES=(cmake libclang-dev pkg-config libasound2-dev libespeak-ng-dev espeak-ng-data sox
+APT_PACKAGES=(cmake patch libclang-dev pkg-config libasound2-dev libespeak-ng-dev espeak-ng-data sox
   pulseaudio pulseaudio-utils libwebrtc-audio-processing-dev redis-server)
 step "System packages"
 missing=()
@@ -108,6 +108,8 @@ else
 fi
 
 # --- 3. build ---------------------------------------------------------------------------------
+step "whisper.cpp bindings with hark's patch"
+bash scripts/vendor-whisper.sh
 step "Building hark (release)"
 cargo build --release --locked --quiet
 HARK="$ROOT/target/release/hark"
