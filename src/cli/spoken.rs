@@ -247,5 +247,11 @@ pub fn domain_check(domain: &str) -> Result<()> {
             .collect::<Vec<_>>()
             .join(", ")
     );
+    if let Some(prompt) = hark::stt::bias::vocabulary_prompt(
+        &domain.vocabulary_sentences(),
+        hark::dialogue::spoken::PROMPT_CHARS,
+    ) {
+        println!("  spoken commands are recognised with the prompt: {prompt}");
+    }
     Ok(())
 }

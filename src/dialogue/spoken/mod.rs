@@ -45,7 +45,7 @@ pub struct CommandReader {
 
 /// The longest biasing prompt, in characters: enough for every value word of a typical
 /// domain; each prompt token costs decoding time.
-const PROMPT_CHARS: usize = 400;
+pub const PROMPT_CHARS: usize = 400;
 
 impl CommandReader {
     pub fn new(transcriber: Box<dyn Transcriber>, manager: DialogueManager) -> Self {
