@@ -266,7 +266,7 @@ examples = ["I want to talk to a person", "get me a human", "can I speak to some
 [intents.goodbye]
 examples = ["bye", "goodbye", "that's all, thanks", "no that's everything"]
 "#,
-            greeting = quoted(&format!("Hi! You can {abilities}. What would you like?")),
+            greeting = quoted("Hi! What would you like?"),
             fallback = quoted(&format!("Sorry, I can only {abilities}.")),
             help = quoted(&format!("You can {abilities}. Say cancel to start again.")),
         ),
