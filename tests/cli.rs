@@ -3,19 +3,9 @@
 
 mod common;
 
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn hark(args: &[&str]) -> Output {
-    Command::new(common::hark_bin())
-        .args(args)
-        .current_dir(common::root())
-        .output()
-        .expect("run hark")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use common::{hark, stderr};
 
 #[test]
 fn say_then_transcribe_with_both_voices() {

@@ -8,25 +8,10 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use serde_json::Value;
 
-fn hark(args: &[&str]) -> Output {
-    Command::new(common::hark_bin())
-        .args(args)
-        .current_dir(common::root())
-        .output()
-        .expect("run hark")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use common::{hark, stderr, stdout};
 
 fn barista_data() -> PathBuf {
     let dir = common::root().join("../shared/data/barista");
@@ -37,9 +22,10 @@ fn barista_data() -> PathBuf {
     dir
 }
 
+/// An empty folder for one test.
 fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("hark-spoken-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = common::temp_dir(&format!("spoken-{name}"));
+    std::fs::remove_dir_all(&dir).unwrap();
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
@@ -62,15 +48,18 @@ fn dev_files(n: usize) -> Vec<PathBuf> {
 fn the_barista_pack_is_the_import_of_its_rhino_context() {
     let out = temp_dir("import");
     let yaml = barista_data().join("coffee_maker.yaml");
-    let o = hark(&[
-        "domain",
-        "import",
-        yaml.to_str().unwrap(),
-        "--name",
-        "barista",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let import = || {
+        hark(&[
+            "domain",
+            "import",
+            yaml.to_str().unwrap(),
+            "--name",
+            "barista",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+    };
+    let o = import();
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
         stdout(&o).contains("1 flow(s): orderDrink"),
@@ -88,15 +77,7 @@ fn the_barista_pack_is_the_import_of_its_rhino_context() {
         );
     }
     // Importing over an existing domain needs --force.
-    let again = hark(&[
-        "domain",
-        "import",
-        yaml.to_str().unwrap(),
-        "--name",
-        "barista",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let again = import();
     assert!(!again.status.success());
     assert!(stderr(&again).contains("--force"), "{}", stderr(&again));
     let _ = std::fs::remove_dir_all(&out);
@@ -279,46 +260,25 @@ fn eval_spoken_on_dev_recordings_clean_and_in_kitchen_noise() {
 
     // Bad input: SNRs without noise, labels that are not labels, a folder with nothing
     // labelled.
-    let o = hark(&[
-        "eval",
-        "spoken",
-        "--domain",
-        "barista",
-        "--data",
-        dir.to_str().unwrap(),
-        "--labels",
-        data.join("dev/labels.json").to_str().unwrap(),
-        "--snr",
-        "6",
-    ]);
-    assert!(!o.status.success());
-    assert!(stderr(&o).contains("--snr needs --noise"), "{}", stderr(&o));
+    let labels = data.join("dev/labels.json");
+    let eval_fails = |data: &Path, labels: &Path, extra: &[&str], says: &str| {
+        let mut args = vec!["eval", "spoken", "--domain", "barista"];
+        args.extend([
+            "--data",
+            data.to_str().unwrap(),
+            "--labels",
+            labels.to_str().unwrap(),
+        ]);
+        args.extend(extra);
+        let o = hark(&args);
+        assert!(!o.status.success());
+        assert!(stderr(&o).contains(says), "{}", stderr(&o));
+    };
+    eval_fails(&dir, &labels, &["--snr", "6"], "--snr needs --noise");
     std::fs::write(dir.join("labels.json"), "[1, 2]").unwrap();
-    let o = hark(&[
-        "eval",
-        "spoken",
-        "--domain",
-        "barista",
-        "--data",
-        dir.to_str().unwrap(),
-        "--labels",
-        dir.join("labels.json").to_str().unwrap(),
-    ]);
-    assert!(!o.status.success());
-    assert!(stderr(&o).contains("not a labels file"), "{}", stderr(&o));
+    eval_fails(&dir, &dir.join("labels.json"), &[], "not a labels file");
     let empty = temp_dir("eval-empty");
-    let o = hark(&[
-        "eval",
-        "spoken",
-        "--domain",
-        "barista",
-        "--data",
-        empty.to_str().unwrap(),
-        "--labels",
-        data.join("dev/labels.json").to_str().unwrap(),
-    ]);
-    assert!(!o.status.success());
-    assert!(stderr(&o).contains("has a label"), "{}", stderr(&o));
+    eval_fails(&empty, &labels, &[], "has a label");
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&empty);
 }

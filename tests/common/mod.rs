@@ -59,6 +59,23 @@ pub fn hark_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_hark"))
 }
 
+/// Runs the `hark` binary in the repository root.
+pub fn hark(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(hark_bin())
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("run hark")
+}
+
+pub fn stdout(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
 pub fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("hark-test-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
