@@ -5,10 +5,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 
-use hark::audio::{wav, SPEECH_RATE};
+use hark::audio::wav;
 use hark::dialogue::config;
 use hark::dialogue::expressions::import_rhino;
-use hark::dialogue::spoken::eval::{evaluate, load_noise, Condition, Outcome};
+use hark::dialogue::spoken::eval::{evaluate, read_recording, Condition, Outcome};
 use hark::dialogue::spoken::CommandReader;
 use hark::models::ModelDir;
 use hark::stt::whisper::WhisperModel;
@@ -21,7 +21,7 @@ fn reader(
     model: &str,
     biasing: bool,
 ) -> Result<CommandReader> {
-    let dir = config::resolve(domain, &super::super::domains_dir())?;
+    let dir = config::resolve(domain, &crate::domains_dir())?;
     let manager = hark::dialogue::build_manager(&dir, models, threads)
         .with_context(|| format!("domain {}", dir.display()))?;
     let whisper = WhisperModel::load(&models.whisper(model), threads)?;
@@ -60,8 +60,7 @@ pub fn understand(
     for file in files {
         // One bad file is reported and skipped; the others are still read.
         let result = (|| -> Result<_> {
-            let audio = wav::read_wav(file)?;
-            let pcm = audio.to_mono().resampled(SPEECH_RATE)?;
+            let pcm = wav::read_wav_for_speech(file)?;
             Ok(reader.read(&pcm.samples)?)
         })();
         match result {
@@ -119,7 +118,7 @@ pub fn eval_spoken(models: &ModelDir, threads: usize, options: EvalOptions) -> R
     if !options.snr.is_empty() && options.noise.is_none() {
         bail!("--snr needs --noise FILE.wav (the noise to mix in)");
     }
-    let noise = options.noise.map(load_noise).transpose()?;
+    let noise = options.noise.map(read_recording).transpose()?;
     let mut reader = reader(
         models,
         threads,
@@ -194,7 +193,7 @@ pub fn domain_import(file: &Path, name: &str, out: Option<&Path>, force: bool) -
     let files = import_rhino(&yaml, name).with_context(|| file.display().to_string())?;
     let dir = out
         .map(Path::to_path_buf)
-        .unwrap_or_else(|| super::super::domains_dir().join(name));
+        .unwrap_or_else(|| crate::domains_dir().join(name));
     if dir.join("domain.toml").exists() && !force {
         bail!(
             "{} already holds a domain (--force replaces its files)",
@@ -221,7 +220,7 @@ pub fn domain_import(file: &Path, name: &str, out: Option<&Path>, force: bool) -
 
 /// `hark domain check`: loads a domain with the start-up checks and summarises it.
 pub fn domain_check(domain: &str) -> Result<()> {
-    let dir = config::resolve(domain, &super::super::domains_dir())?;
+    let dir = config::resolve(domain, &crate::domains_dir())?;
     let domain = config::load(&dir)?;
     println!("{}: ok", dir.display());
     for flow in domain.flows.values() {

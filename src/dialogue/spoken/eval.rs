@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{CommandReader, SpokenCommand, SpokenError};
 use crate::audio::noise::{mix_at_snr, NoiseError};
-use crate::audio::{wav, SPEECH_RATE};
+use crate::audio::wav;
 use crate::rng::{seed_from, SplitMix};
 use crate::telemetry::LatencySummary;
 
@@ -24,6 +24,8 @@ pub enum EvalError {
     NothingToEvaluate { dir: PathBuf, labels: PathBuf },
     #[error("{path}: {source}")]
     Noise { path: PathBuf, source: NoiseError },
+    #[error("a noisy condition needs a noise recording")]
+    NoNoise,
     #[error("{path}: {source}")]
     Reading { path: PathBuf, source: SpokenError },
 }
@@ -106,24 +108,14 @@ pub struct SpokenReport {
     pub files: usize,
 }
 
-/// A noise recording at 16 kHz mono.
-pub fn load_noise(path: &Path) -> Result<Vec<f32>, EvalError> {
-    read_16k(path)
-}
-
-fn read_16k(path: &Path) -> Result<Vec<f32>, EvalError> {
-    let audio = wav::read_wav(path).map_err(|e| EvalError::Audio {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })?;
-    let pcm = audio
-        .to_mono()
-        .resampled(SPEECH_RATE)
+/// A recording (speech or noise) as 16 kHz mono samples.
+pub fn read_recording(path: &Path) -> Result<Vec<f32>, EvalError> {
+    wav::read_wav_for_speech(path)
+        .map(|pcm| pcm.samples)
         .map_err(|e| EvalError::Audio {
             path: path.to_path_buf(),
             reason: e.to_string(),
-        })?;
-    Ok(pcm.samples)
+        })
 }
 
 /// Reads every labelled recording in `data_dir` under each condition. The noise stretch
@@ -157,34 +149,37 @@ pub fn evaluate(
             labels: labels_path.to_path_buf(),
         });
     }
-    let mut scores = Vec::new();
+    // (accepted, intent right) per condition. Each recording is read once and goes through
+    // every condition, so memory holds one recording, not the corpus.
+    let mut tallies = vec![(0usize, 0usize); conditions.len()];
     let mut latencies = Vec::new();
     let mut decodes = Vec::new();
-    let recordings: Vec<Vec<f32>> = files
-        .iter()
-        .map(|(path, _)| read_16k(path))
-        .collect::<Result<_, _>>()?;
-    for &condition in conditions {
-        let (mut accepted_count, mut intent_right) = (0, 0);
-        for ((path, name), speech) in files.iter().zip(&recordings) {
-            let audio = match (condition, noise) {
-                (Condition::Snr(db), Some(noise)) => {
+    for (path, name) in &files {
+        let speech = read_recording(path)?;
+        let label = &labels[name];
+        for (&condition, tally) in conditions.iter().zip(&mut tallies) {
+            let mixed;
+            let audio: &[f32] = match condition {
+                Condition::Clean => &speech,
+                Condition::Snr(db) => {
+                    let noise = noise.ok_or(EvalError::NoNoise)?;
                     let mut rng = SplitMix::new(seed_from(&format!("{name}@{db}")));
-                    mix_at_snr(speech, noise, db, &mut rng).map_err(|source| EvalError::Noise {
-                        path: path.clone(),
-                        source,
-                    })?
+                    mixed = mix_at_snr(&speech, noise, db, &mut rng).map_err(|source| {
+                        EvalError::Noise {
+                            path: path.clone(),
+                            source,
+                        }
+                    })?;
+                    &mixed
                 }
-                _ => speech.clone(),
             };
-            let command = reader.read(&audio).map_err(|source| EvalError::Reading {
+            let command = reader.read(audio).map_err(|source| EvalError::Reading {
                 path: path.clone(),
                 source,
             })?;
-            let label = &labels[name];
             let ok = accepted(label, command.intent.as_deref(), &command.slots);
-            accepted_count += usize::from(ok);
-            intent_right += usize::from(command.intent.as_deref() == Some(label.intent.as_str()));
+            tally.0 += usize::from(ok);
+            tally.1 += usize::from(command.intent.as_deref() == Some(label.intent.as_str()));
             latencies.push(command.ms);
             decodes.push(command.decode_ms);
             on_outcome(&Outcome {
@@ -195,15 +190,21 @@ pub fn evaluate(
                 command,
             });
         }
-        let n = files.len();
-        scores.push(ConditionScore {
-            condition: condition.to_string(),
-            commands: n,
-            accepted: accepted_count,
-            acceptance_rate: 100.0 * accepted_count as f64 / n as f64,
-            intent_rate: 100.0 * intent_right as f64 / n as f64,
-        });
     }
+    let n = files.len();
+    let scores: Vec<ConditionScore> = conditions
+        .iter()
+        .zip(&tallies)
+        .map(
+            |(condition, &(accepted_count, intent_right))| ConditionScore {
+                condition: condition.to_string(),
+                commands: n,
+                accepted: accepted_count,
+                acceptance_rate: 100.0 * accepted_count as f64 / n as f64,
+                intent_rate: 100.0 * intent_right as f64 / n as f64,
+            },
+        )
+        .collect();
     let noisy: Vec<f64> = conditions
         .iter()
         .zip(&scores)
