@@ -14,7 +14,7 @@
 use std::collections::HashSet;
 
 use super::sounds::{sound_distance, sound_spelling};
-use crate::stt::wer;
+use crate::stt::wer::{self, is_number_word};
 
 /// Largest accepted sound distance per sound of the value: about one error in three
 /// sounds. Set from how recognisers misspell (a vowel, a dropped consonant), not fitted to
@@ -69,42 +69,6 @@ pub fn spoken_words(text: &str) -> Vec<String> {
     wer::normalize(text)
 }
 
-fn is_number_word(word: &str) -> bool {
-    word.chars().all(|c| c.is_ascii_digit())
-        || matches!(
-            word,
-            "zero"
-                | "one"
-                | "two"
-                | "three"
-                | "four"
-                | "five"
-                | "six"
-                | "seven"
-                | "eight"
-                | "nine"
-                | "ten"
-                | "eleven"
-                | "twelve"
-                | "thirteen"
-                | "fourteen"
-                | "fifteen"
-                | "sixteen"
-                | "seventeen"
-                | "eighteen"
-                | "nineteen"
-                | "twenty"
-                | "thirty"
-                | "forty"
-                | "fifty"
-                | "sixty"
-                | "seventy"
-                | "eighty"
-                | "ninety"
-                | "hundred"
-        )
-}
-
 impl Spotter {
     /// `slots`: (slot name, [(canonical value, synonyms)]). `context_words`: the words the
     /// flow's examples put around values; those that are in no value become carrier words.
@@ -143,10 +107,6 @@ impl Spotter {
             phrases,
             carrier,
         }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.phrases.is_empty()
     }
 
     /// The slot values in `text`, at most one per slot, in order of position.

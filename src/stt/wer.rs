@@ -24,32 +24,41 @@ pub fn normalize(text: &str) -> Vec<String> {
         .collect()
 }
 
+const ONES: [&str; 20] = [
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+];
+const TENS: [&str; 10] = [
+    "", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety",
+];
+
+/// Whether `word` is a number: digits, or a number word up to "hundred".
+pub fn is_number_word(word: &str) -> bool {
+    word.chars().all(|c| c.is_ascii_digit())
+        || word == "hundred"
+        || ONES.contains(&word)
+        || TENS[2..].contains(&word)
+}
+
 fn number_words(n: u32) -> Vec<String> {
-    const ONES: [&str; 20] = [
-        "zero",
-        "one",
-        "two",
-        "three",
-        "four",
-        "five",
-        "six",
-        "seven",
-        "eight",
-        "nine",
-        "ten",
-        "eleven",
-        "twelve",
-        "thirteen",
-        "fourteen",
-        "fifteen",
-        "sixteen",
-        "seventeen",
-        "eighteen",
-        "nineteen",
-    ];
-    const TENS: [&str; 10] = [
-        "", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety",
-    ];
     match n {
         0..=19 => vec![ONES[n as usize].to_string()],
         20..=99 if n % 10 == 0 => vec![TENS[(n / 10) as usize].to_string()],
