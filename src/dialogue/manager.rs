@@ -162,6 +162,8 @@ pub struct DialogueManager {
     turn_misunderstood: bool,
     /// Finds each flow's list-slot values in utterances, by flow intent.
     spotters: BTreeMap<String, Spotter>,
+    /// The domain's vocabulary sentences, drawn once (recognition asks every turn).
+    vocabulary: Vec<String>,
 }
 
 /// What one utterance means on its own, outside any conversation.
@@ -169,7 +171,6 @@ pub struct DialogueManager {
 pub struct Understanding {
     /// The intent, or None when nothing in the domain fits.
     pub intent: Option<String>,
-    pub confidence: f32,
     /// Slot values, canonical.
     pub slots: BTreeMap<String, String>,
 }
@@ -276,6 +277,7 @@ impl DialogueManager {
             .collect();
         Self {
             spotters,
+            vocabulary: domain.vocabulary_sentences(),
             domain,
             recognizer,
             backend,
@@ -334,9 +336,14 @@ impl DialogueManager {
                 }
             }
         }
-        phrases.extend(self.domain.vocabulary_sentences());
+        phrases.extend(self.vocabulary.iter().cloned());
         phrases.push("Cancel.".into());
         phrases
+    }
+
+    /// Sentences that show recognition the domain's words (see `Domain::vocabulary_sentences`).
+    pub fn domain_vocabulary(&self) -> &[String] {
+        &self.vocabulary
     }
 
     /// No answer came (silence): ask again.
@@ -385,8 +392,7 @@ impl DialogueManager {
     /// or, when nothing passes its threshold, the flow whose list slots the text fills
     /// most (values said are evidence of the intent); then that flow's slots.
     pub fn understand(&mut self, text: &str) -> Result<Understanding, DialogueError> {
-        let nlu = self.recognizer.recognize(text)?;
-        let mut intent = nlu.intent.clone();
+        let mut intent = self.recognizer.recognize(text)?.intent;
         let mut spotted = intent
             .as_ref()
             .and_then(|i| self.spotters.get(i))
@@ -416,11 +422,7 @@ impl DialogueManager {
                 }
             }
         }
-        Ok(Understanding {
-            intent,
-            confidence: nlu.confidence,
-            slots,
-        })
+        Ok(Understanding { intent, slots })
     }
 
     /// A reply from the language model, streamed; a function call starts that flow.
@@ -1059,17 +1061,17 @@ impl DialogueManager {
             if filled && !overwrite && !asked {
                 continue;
             }
+            // (value, the words it takes from other entity slots). List values take none:
+            // the spotter has already kept them apart, and its spans count words differently.
             let candidate = match slot.kind {
-                // Spotted spans count words differently from `words`: they never meet the
-                // spans of other entities, which are numbers, dates and the like.
                 EntityKind::Choice => spotted
                     .iter()
                     .find(|s| s.slot == slot.name)
-                    .map(|s| (s.value.clone(), (usize::MAX, usize::MAX))),
+                    .map(|s| (s.value.clone(), None)),
                 EntityKind::Text => asked.then(|| {
                     (
                         text.trim().trim_end_matches(['.', '!']).to_string(),
-                        (0, words.len()),
+                        Some((0, words.len())),
                     )
                 }),
                 kind => found
@@ -1083,14 +1085,15 @@ impl DialogueManager {
                         (asked && matches!(kind, EntityKind::OrderId | EntityKind::Phone))
                             .then(|| entities::longest_digit_run(&words))
                             .flatten()
-                    }),
+                    })
+                    .map(|(value, span)| (value, Some(span))),
             };
             let Some((value, span)) = candidate else {
                 continue;
             };
-            if used.iter().any(|&(s, t)| span.0 < t && s < span.1)
-                && !matches!(slot.kind, EntityKind::Text | EntityKind::Choice)
-            {
+            // Free text may take words an entity also has; entities may not share words.
+            let overlaps = span.is_some_and(|(a, b)| used.iter().any(|&(s, t)| a < t && s < b));
+            if overlaps && slot.kind != EntityKind::Text {
                 continue;
             }
             if !self.valid(slot, &value) {
@@ -1099,9 +1102,7 @@ impl DialogueManager {
                 }
                 continue;
             }
-            if slot.kind != EntityKind::Choice {
-                used.push(span);
-            }
+            used.extend(span);
             let old = active.slots.insert(slot.name.clone(), value.clone());
             if old.as_deref() != Some(value.as_str()) {
                 changes.push((slot.name.clone(), speakable(slot.kind, &value), old));

@@ -31,8 +31,6 @@ pub struct SpokenCommand {
     pub ms: f64,
     /// The part of it that was speech recognition.
     pub decode_ms: f64,
-    /// How much audio was recognised, after trimming silence.
-    pub speech_ms: f64,
 }
 
 /// Reads spoken commands of one domain: recognition biased with the domain's vocabulary,
@@ -49,7 +47,7 @@ pub const PROMPT_CHARS: usize = 400;
 
 impl CommandReader {
     pub fn new(transcriber: Box<dyn Transcriber>, manager: DialogueManager) -> Self {
-        let prompt = vocabulary_prompt(&manager.domain.vocabulary_sentences(), PROMPT_CHARS);
+        let prompt = vocabulary_prompt(manager.domain_vocabulary(), PROMPT_CHARS);
         Self {
             transcriber,
             manager,
@@ -66,11 +64,6 @@ impl CommandReader {
         self
     }
 
-    /// The prompt recognition is biased with.
-    pub fn prompt(&self) -> Option<&str> {
-        self.options.prompt.as_deref()
-    }
-
     /// Understands one command: `pcm_16k` is 16 kHz mono audio holding one utterance.
     pub fn read(&mut self, pcm_16k: &[f32]) -> Result<SpokenCommand, SpokenError> {
         let start = Instant::now();
@@ -83,7 +76,6 @@ impl CommandReader {
             slots: meaning.slots,
             ms: start.elapsed().as_secs_f64() * 1000.0,
             decode_ms: transcript.decode_ms,
-            speech_ms: speech.len() as f64 / 16.0,
         })
     }
 }
