@@ -91,7 +91,7 @@ fn main() {
         for kind in [VoiceKind::Piper, VoiceKind::Espeak] {
             let options = TranscribeOptions {
                 window,
-                prompt: None,
+                ..Default::default()
             };
             let (mut latencies, mut errors, mut words) = (Vec::new(), 0, 0);
             for (_, sentence, pcm) in speech.iter().filter(|(k, _, _)| *k == kind) {

@@ -151,17 +151,11 @@ enum Command {
     /// What spoken commands ask for: transcript, intent and slots of each WAV file.
     Understand {
         files: Vec<PathBuf>,
-        /// Domain name under config/domains, or a domain folder.
-        #[arg(long, default_value = "customer-service")]
-        domain: String,
+        #[command(flatten)]
+        reader: cli::spoken::ReaderArgs,
         /// One JSON object per file: file, transcript, intent, slots, ms.
         #[arg(long)]
         json: bool,
-        #[arg(long, default_value = "tiny.en")]
-        model: String,
-        /// Recognise without the domain's vocabulary prompt.
-        #[arg(long)]
-        no_biasing: bool,
     },
     /// Benchmarks: spoken-command acceptance.
     Eval {
@@ -215,8 +209,8 @@ enum NluAction {
 enum EvalAction {
     /// Command acceptance rate on labelled recordings, clean and with noise at each SNR.
     Spoken {
-        #[arg(long, default_value = "customer-service")]
-        domain: String,
+        #[command(flatten)]
+        reader: cli::spoken::ReaderArgs,
         /// Folder of WAV files.
         #[arg(long)]
         data: PathBuf,
@@ -229,16 +223,11 @@ enum EvalAction {
         /// Signal-to-noise ratios in dB (peak frame energy), e.g. --snr 24 21 18 15 12 9 6.
         #[arg(long, num_args = 1..)]
         snr: Vec<f64>,
-        #[arg(long, default_value = "tiny.en")]
-        model: String,
         #[arg(long)]
         json: bool,
         /// Print each command that was not accepted (to stderr).
         #[arg(long)]
         show_errors: bool,
-        /// Recognise without the domain's vocabulary prompt.
-        #[arg(long)]
-        no_biasing: bool,
     },
 }
 
@@ -359,47 +348,31 @@ fn run(cli: Cli) -> Result<()> {
         Command::Report { dir, json } => report(&dir, json),
         Command::Understand {
             files,
-            domain,
+            reader,
             json,
-            model,
-            no_biasing,
-        } => cli::spoken::understand(
-            &models,
-            threads,
-            &files,
-            cli::spoken::UnderstandOptions {
-                domain: &domain,
-                model: &model,
-                json,
-                no_biasing,
-            },
-        ),
+        } => cli::spoken::understand(&models, threads, &files, &reader, json),
         Command::Eval {
             action:
                 EvalAction::Spoken {
-                    domain,
+                    reader,
                     data,
                     labels,
                     noise,
                     snr,
-                    model,
                     json,
                     show_errors,
-                    no_biasing,
                 },
         } => cli::spoken::eval_spoken(
             &models,
             threads,
+            &reader,
             cli::spoken::EvalOptions {
-                domain: &domain,
-                model: &model,
                 data: &data,
                 labels: &labels,
                 noise: noise.as_deref(),
                 snr: &snr,
                 json,
                 show_errors,
-                no_biasing,
             },
         ),
         Command::Domain { action } => match action {
@@ -448,6 +421,7 @@ fn transcribe(
             Window::Trimmed => DecodeWindow::Trimmed,
         },
         prompt,
+        grammar: None,
     };
     let mut failures = 0;
     for file in files {

@@ -13,49 +13,49 @@ use hark::dialogue::spoken::CommandReader;
 use hark::models::ModelDir;
 use hark::stt::whisper::WhisperModel;
 
-/// Loads the domain, its intent recognizer and Whisper once.
-fn reader(
-    models: &ModelDir,
-    threads: usize,
-    domain: &str,
-    model: &str,
-    biasing: bool,
-) -> Result<CommandReader> {
-    let dir = config::resolve(domain, &crate::domains_dir())?;
-    let manager = hark::dialogue::build_manager(&dir, models, threads)
-        .with_context(|| format!("domain {}", dir.display()))?;
-    let whisper = WhisperModel::load(&models.whisper(model), threads)?;
-    let reader = CommandReader::new(Box::new(whisper.session()?), manager);
-    Ok(if biasing {
-        reader
-    } else {
-        reader.without_biasing()
-    })
+/// How commands are recognised: shared by `understand` and `eval spoken`.
+#[derive(clap::Args)]
+pub struct ReaderArgs {
+    /// Domain name under config/domains, or a domain folder.
+    #[arg(long, default_value = "customer-service")]
+    pub domain: String,
+    #[arg(long, default_value = "tiny.en")]
+    pub model: String,
+    /// Recognise without the domain's vocabulary prompt.
+    #[arg(long)]
+    pub no_biasing: bool,
+    /// Recognise any sentence, even where the domain's templates define a grammar.
+    #[arg(long)]
+    pub no_grammar: bool,
 }
 
-pub struct UnderstandOptions<'a> {
-    pub domain: &'a str,
-    pub model: &'a str,
-    pub json: bool,
-    pub no_biasing: bool,
+/// Loads the domain, its intent recognizer and Whisper once.
+fn reader(models: &ModelDir, threads: usize, args: &ReaderArgs) -> Result<CommandReader> {
+    let dir = config::resolve(&args.domain, &crate::domains_dir())?;
+    let manager = hark::dialogue::build_manager(&dir, models, threads)
+        .with_context(|| format!("domain {}", dir.display()))?;
+    let whisper = WhisperModel::load(&models.whisper(&args.model), threads)?;
+    let mut reader = CommandReader::new(Box::new(whisper.session()?), manager);
+    if args.no_biasing {
+        reader = reader.without_biasing();
+    }
+    if args.no_grammar {
+        reader = reader.without_grammar();
+    }
+    Ok(reader)
 }
 
 pub fn understand(
     models: &ModelDir,
     threads: usize,
     files: &[PathBuf],
-    options: UnderstandOptions,
+    args: &ReaderArgs,
+    json_output: bool,
 ) -> Result<()> {
     if files.is_empty() {
         bail!("no WAV files given: hark understand --domain NAME FILE.wav [FILE.wav …]");
     }
-    let mut reader = reader(
-        models,
-        threads,
-        options.domain,
-        options.model,
-        !options.no_biasing,
-    )?;
+    let mut reader = reader(models, threads, args)?;
     let mut failures = 0;
     for file in files {
         // One bad file is reported and skipped; the others are still read.
@@ -64,7 +64,7 @@ pub fn understand(
             Ok(reader.read(&pcm.samples)?)
         })();
         match result {
-            Ok(command) if options.json => println!(
+            Ok(command) if json_output => println!(
                 "{}",
                 json!({
                     "file": file,
@@ -88,7 +88,7 @@ pub fn understand(
             }
             Err(error) => {
                 failures += 1;
-                if options.json {
+                if json_output {
                     println!("{}", json!({"file": file, "error": format!("{error:#}")}));
                 } else {
                     eprintln!("error: {}: {error:#}", file.display());
@@ -103,29 +103,26 @@ pub fn understand(
 }
 
 pub struct EvalOptions<'a> {
-    pub domain: &'a str,
-    pub model: &'a str,
     pub data: &'a Path,
     pub labels: &'a Path,
     pub noise: Option<&'a Path>,
     pub snr: &'a [f64],
     pub json: bool,
     pub show_errors: bool,
-    pub no_biasing: bool,
 }
 
-pub fn eval_spoken(models: &ModelDir, threads: usize, options: EvalOptions) -> Result<()> {
+pub fn eval_spoken(
+    models: &ModelDir,
+    threads: usize,
+    args: &ReaderArgs,
+    options: EvalOptions,
+) -> Result<()> {
     if !options.snr.is_empty() && options.noise.is_none() {
         bail!("--snr needs --noise FILE.wav (the noise to mix in)");
     }
     let noise = options.noise.map(read_recording).transpose()?;
-    let mut reader = reader(
-        models,
-        threads,
-        options.domain,
-        options.model,
-        !options.no_biasing,
-    )?;
+    let mut reader = reader(models, threads, args)?;
+    let grammar = reader.has_grammar();
     let mut conditions = vec![Condition::Clean];
     conditions.extend(options.snr.iter().map(|&db| Condition::Snr(db)));
     let show_errors = options.show_errors;
@@ -154,11 +151,17 @@ pub fn eval_spoken(models: &ModelDir, threads: usize, options: EvalOptions) -> R
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
     }
+    let recognition = match (args.no_biasing, grammar) {
+        (false, true) => "vocabulary prompt + grammar",
+        (false, false) => "vocabulary prompt",
+        (true, true) => "grammar",
+        (true, false) => "unbiased",
+    };
     println!(
-        "{} commands, domain {}, model {}, {} threads, {}",
+        "{} commands, domain {}, model {} ({recognition}), {} threads, {}",
         report.files,
-        options.domain,
-        options.model,
+        args.domain,
+        args.model,
         threads,
         hark::telemetry::machine()
     );
@@ -251,6 +254,16 @@ pub fn domain_check(domain: &str) -> Result<()> {
         hark::dialogue::spoken::PROMPT_CHARS,
     ) {
         println!("  spoken commands are recognised with the prompt: {prompt}");
+    }
+    let start = std::time::Instant::now();
+    match domain.command_grammar() {
+        Some(grammar) => println!(
+            "  and held to a grammar of {} words and {} states (built in {:.0} ms)",
+            grammar.vocabulary().len(),
+            grammar.states(),
+            start.elapsed().as_secs_f64() * 1000.0
+        ),
+        None => println!("  no grammar: some flows are not written as templates"),
     }
     Ok(())
 }

@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use super::entities::EntityKind;
 use super::expressions::{sample_sentences, Expression};
+use crate::stt::grammar::{words_of, Group, WordGrammar};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -333,6 +334,45 @@ impl Domain {
             .values()
             .flat_map(FlowSpec::vocabulary_sentences)
             .collect()
+    }
+
+    /// Everything the domain lets a user say, as a grammar for recognition: every flow's
+    /// templates (slots standing for their values and synonyms) and every example sentence.
+    /// Only closed domains have one: every flow written as templates, as a Rhino context is.
+    /// A domain of free-form examples would lose whatever its examples did not foresee.
+    pub fn command_grammar(&self) -> Option<WordGrammar> {
+        if self.flows.is_empty() || self.flows.values().any(|f| f.expressions.is_empty()) {
+            return None;
+        }
+        let literal = |sentence: &String| -> Vec<Group> {
+            words_of(sentence)
+                .into_iter()
+                .map(|w| vec![vec![w]])
+                .collect()
+        };
+        let mut patterns: Vec<Vec<Group>> = Vec::new();
+        for flow in self.flows.values() {
+            for expression in flow.parsed_expressions() {
+                patterns.push(expression.groups(&|slot| {
+                    flow.slots
+                        .iter()
+                        .find(|s| s.name == slot)
+                        .map(|s| {
+                            s.values
+                                .iter()
+                                .flat_map(|(v, synonyms)| std::iter::once(v).chain(synonyms))
+                                .cloned()
+                                .collect()
+                        })
+                        .unwrap_or_default()
+                }));
+            }
+            patterns.extend(flow.examples.iter().map(literal));
+        }
+        for intent in self.intents.values() {
+            patterns.extend(intent.examples.iter().map(literal));
+        }
+        WordGrammar::from_patterns(&patterns).ok()
     }
 
     /// How an intent is described to the user.

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::rng::SplitMix;
+use crate::stt::grammar::{words_of, Group};
 
 /// One piece of a template.
 #[derive(Debug, Clone, PartialEq)]
@@ -126,6 +127,20 @@ impl Expression {
             }
         }
         out
+    }
+
+    /// The template as a grammar pattern: each part a choice of phrases (lowercase words),
+    /// a slot a choice of its values (`values(slot)`).
+    pub fn groups(&self, values: &dyn Fn(&str) -> Vec<String>) -> Vec<Group> {
+        let phrases = |list: &[String]| list.iter().map(|p| words_of(p)).collect();
+        self.parts
+            .iter()
+            .map(|part| match part {
+                Part::Word(w) => vec![words_of(w)],
+                Part::Choice(list) => phrases(list),
+                Part::Slot { name, .. } => phrases(&values(name)),
+            })
+            .collect()
     }
 
     /// One sentence: `pick(n)` chooses among n alternatives, `value(slot, pick)` a value.

@@ -163,6 +163,7 @@ fn spawn_stt(
                 let options = TranscribeOptions {
                     window,
                     prompt: job.prompt,
+                    grammar: None,
                 };
                 let start = Instant::now();
                 let text = transcriber

@@ -1,6 +1,7 @@
 //! Speech-to-text behind the `Transcriber` trait; local Whisper (whisper.cpp) is the engine.
 
 pub mod bias;
+pub mod grammar;
 pub mod partial;
 pub mod repetition;
 pub mod wer;
@@ -37,6 +38,8 @@ pub struct TranscribeOptions {
     pub window: DecodeWindow,
     /// Text the decoder is conditioned on: the words the dialogue expects next.
     pub prompt: Option<String>,
+    /// The only sentences recognition may produce (a closed command domain).
+    pub grammar: Option<std::sync::Arc<grammar::WordGrammar>>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]

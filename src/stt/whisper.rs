@@ -4,9 +4,14 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, Once};
 use std::time::Instant;
 
+use std::collections::BTreeMap;
+
 use whisper_rs::{
-    FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters, WhisperState,
+    FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters, WhisperGrammarElement,
+    WhisperGrammarElementType, WhisperState,
 };
+
+use super::grammar::WordGrammar;
 
 use super::repetition::{collapse_repetition, token_budget};
 use super::{
@@ -73,6 +78,7 @@ impl WhisperModel {
             decode_lock: self.decode_lock.clone(),
             state,
             threads: self.threads,
+            grammar: None,
         })
     }
 
@@ -87,6 +93,8 @@ pub struct WhisperSession {
     decode_lock: Arc<Mutex<()>>,
     state: WhisperState,
     threads: usize,
+    /// The last grammar seen, in whisper.cpp's form (sessions decode with the same one).
+    grammar: Option<(Arc<WordGrammar>, Vec<Vec<WhisperGrammarElement>>)>,
 }
 
 /// The encoder window for `samples` of audio: trimmed to the audio plus a margin.
@@ -144,6 +152,14 @@ impl Transcriber for WhisperSession {
         if !prompt_tokens.is_empty() {
             params.set_tokens(&prompt_tokens);
         }
+        if let Some(grammar) = &options.grammar {
+            if !matches!(&self.grammar, Some((g, _)) if Arc::ptr_eq(g, grammar)) {
+                self.grammar = Some((grammar.clone(), grammar_rules(grammar)));
+            }
+            if let Some((_, rules)) = &self.grammar {
+                params.set_grammar(Some(rules));
+            }
+        }
         let trimmed = options.window == DecodeWindow::Trimmed
             && audio.len() <= MAX_AUDIO_CTX * SAMPLES_PER_FRAME;
         if trimmed {
@@ -191,5 +207,216 @@ impl Transcriber for WhisperSession {
             audio_ms,
             decode_ms: start.elapsed().as_secs_f64() * 1000.0,
         })
+    }
+}
+
+/// A word grammar in whisper.cpp's form: one rule per state (rule 0 is the start), one
+/// optional-punctuation rule, and one rule per branching point of each state's words spelled
+/// letter by letter. Every word starts with the space Whisper's tokens carry, its first letter
+/// may be a capital (sentence starts, "I"), the others are lowercase (a grammar open to any
+/// casing let noisy decodes wander into tokens like "rOaSt"), and a comma or full stop may
+/// follow any word.
+pub fn grammar_rules(grammar: &WordGrammar) -> Vec<Vec<WhisperGrammarElement>> {
+    let states = grammar.states();
+    let punctuation = states;
+    let mut rules: Vec<Vec<WhisperGrammarElement>> = vec![Vec::new(); states + 1];
+    rules[punctuation] = {
+        let mut rule = vec![element(WhisperGrammarElementType::Character, ',')];
+        for c in ['.', '?', '!'] {
+            rule.push(element(WhisperGrammarElementType::CharacterAlternate, c));
+        }
+        rule.push(element(WhisperGrammarElementType::Alternate, '\0'));
+        rule
+    };
+    for state in 0..states {
+        let words: Vec<(Vec<char>, usize)> = grammar.transitions[state]
+            .iter()
+            .map(|(w, &to)| (std::iter::once(' ').chain(w.chars()).collect(), to))
+            .collect();
+        let mut rule = trie_rule(&words, 0, punctuation, &mut rules);
+        if grammar.accepting[state] {
+            rule.push(element(WhisperGrammarElementType::Alternate, '\0'));
+        }
+        rules[state] = rule;
+    }
+    rules
+}
+
+/// The alternatives for the words in `words` (all sharing their first `depth` letters) from
+/// letter `depth` on; branching points become rules of their own.
+fn trie_rule(
+    words: &[(Vec<char>, usize)],
+    depth: usize,
+    punctuation: usize,
+    rules: &mut Vec<Vec<WhisperGrammarElement>>,
+) -> Vec<WhisperGrammarElement> {
+    use WhisperGrammarElementType as E;
+    let mut rule = Vec::new();
+    let alternative = |rule: &mut Vec<WhisperGrammarElement>| {
+        if !rule.is_empty() {
+            rule.push(element(E::Alternate, '\0'));
+        }
+    };
+    if let Some((_, to)) = words.iter().find(|(w, _)| w.len() == depth) {
+        alternative(&mut rule);
+        rule.push(rule_ref(punctuation));
+        rule.push(rule_ref(*to));
+    }
+    let mut by_letter: BTreeMap<char, Vec<(Vec<char>, usize)>> = BTreeMap::new();
+    for (word, to) in words.iter().filter(|(w, _)| w.len() > depth) {
+        by_letter
+            .entry(word[depth])
+            .or_default()
+            .push((word.clone(), *to));
+    }
+    for (letter, group) in by_letter {
+        alternative(&mut rule);
+        push_letter(&mut rule, letter, depth);
+        // Letters every word of the group shares go inline, up to the next branching point.
+        let mut at = depth + 1;
+        while group
+            .iter()
+            .all(|(w, _)| w.len() > at && w[at] == group[0].0[at])
+        {
+            push_letter(&mut rule, group[0].0[at], at);
+            at += 1;
+        }
+        if group.len() == 1 && group[0].0.len() == at {
+            rule.push(rule_ref(punctuation));
+            rule.push(rule_ref(group[0].1));
+        } else {
+            let index = rules.len();
+            rules.push(Vec::new());
+            rules[index] = trie_rule(&group, at, punctuation, rules);
+            rule.push(rule_ref(index));
+        }
+    }
+    rule
+}
+
+/// Letter `at` of a word (0 is the space before it).
+fn push_letter(rule: &mut Vec<WhisperGrammarElement>, letter: char, at: usize) {
+    rule.push(element(WhisperGrammarElementType::Character, letter));
+    let upper: Vec<char> = letter.to_uppercase().collect();
+    if at == 1 && upper.len() == 1 && upper[0] != letter {
+        rule.push(element(
+            WhisperGrammarElementType::CharacterAlternate,
+            upper[0],
+        ));
+    }
+    if letter == '\'' {
+        rule.push(element(WhisperGrammarElementType::CharacterAlternate, '’'));
+    }
+}
+
+fn element(kind: WhisperGrammarElementType, c: char) -> WhisperGrammarElement {
+    WhisperGrammarElement::new(kind, c as u32)
+}
+
+fn rule_ref(index: usize) -> WhisperGrammarElement {
+    WhisperGrammarElement::new(WhisperGrammarElementType::RuleReference, index as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stt::grammar::words_of;
+
+    /// Whether `rules` (whisper.cpp's form) match all of `text` from `rule`, followed by
+    /// `rest` (the rules still to match): a backtracking reading of the same elements
+    /// whisper.cpp's pushdown matcher reads.
+    fn matches<'a>(
+        rules: &'a [Vec<WhisperGrammarElement>],
+        text: &[char],
+        stack: Vec<&'a [WhisperGrammarElement]>,
+    ) -> bool {
+        let Some((&top, below)) = stack.split_last() else {
+            return text.is_empty();
+        };
+        let Some((first, after)) = top.split_first() else {
+            return matches(rules, text, below.to_vec());
+        };
+        match first.element_type {
+            WhisperGrammarElementType::Alternate => matches(rules, text, below.to_vec()),
+            WhisperGrammarElementType::RuleReference => alternatives(&rules[first.value as usize])
+                .into_iter()
+                .any(|alt| {
+                    let mut next = below.to_vec();
+                    next.push(after);
+                    next.push(alt);
+                    matches(rules, text, next)
+                }),
+            WhisperGrammarElementType::Character => {
+                let mut accepted = vec![first.value];
+                let mut rest = after;
+                while let Some((e, tail)) = rest.split_first() {
+                    if e.element_type != WhisperGrammarElementType::CharacterAlternate {
+                        break;
+                    }
+                    accepted.push(e.value);
+                    rest = tail;
+                }
+                let mut next = below.to_vec();
+                next.push(rest);
+                matches!(text.first(), Some(&c) if accepted.contains(&(c as u32)))
+                    && matches(rules, &text[1..], next)
+            }
+            other => panic!("hark emits no {other:?}"),
+        }
+    }
+
+    fn alternatives(rule: &[WhisperGrammarElement]) -> Vec<&[WhisperGrammarElement]> {
+        rule.split(|e| e.element_type == WhisperGrammarElementType::Alternate)
+            .collect()
+    }
+
+    fn accepts(rules: &[Vec<WhisperGrammarElement>], text: &str) -> bool {
+        let chars: Vec<char> = text.chars().collect();
+        alternatives(&rules[0])
+            .into_iter()
+            .any(|alt| matches(rules, &chars, vec![alt]))
+    }
+
+    #[test]
+    fn whisper_rules_spell_the_grammar_as_whisper_writes_it() {
+        let group = |phrases: &[&str]| phrases.iter().map(|p| words_of(p)).collect::<Vec<_>>();
+        let grammar = WordGrammar::from_patterns(&[
+            vec![
+                group(&["can I get", "I'd like"]),
+                group(&["a"]),
+                group(&["large", "latte"]),
+                group(&["latte", "large", ""]),
+                group(&["with milk", ""]),
+            ],
+            vec![group(&["cancel"])],
+        ])
+        .unwrap();
+        let rules = grammar_rules(&grammar);
+        for good in [
+            " Can I get a large latte",
+            " I'd like a latte, with milk.",
+            " can I get a large latte with milk?",
+            " I’d like a latte",
+            " Cancel.",
+        ] {
+            assert!(accepts(&rules, good), "{good:?} should match");
+        }
+        for bad in [
+            "Can I get a large latte", // no leading space: Whisper's words carry one
+            " can I get a",            // incomplete
+            " can I get a LATTE",      // shouting casing is not Whisper's
+            " can I get a large latte please",
+            " cancel cancel",
+        ] {
+            assert!(!accepts(&rules, bad), "{bad:?} should not match");
+        }
+        // Every reference points at a rule.
+        for rule in &rules {
+            for e in rule {
+                if e.element_type == WhisperGrammarElementType::RuleReference {
+                    assert!((e.value as usize) < rules.len());
+                }
+            }
+        }
     }
 }

@@ -5,6 +5,7 @@
 pub mod eval;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Instant;
 
 use super::manager::{DialogueError, DialogueManager};
@@ -48,14 +49,27 @@ pub const PROMPT_CHARS: usize = 400;
 impl CommandReader {
     pub fn new(transcriber: Box<dyn Transcriber>, manager: DialogueManager) -> Self {
         let prompt = vocabulary_prompt(manager.domain_vocabulary(), PROMPT_CHARS);
+        let grammar = manager.domain.command_grammar().map(Arc::new);
         Self {
             transcriber,
             manager,
             options: TranscribeOptions {
                 window: DecodeWindow::Trimmed,
                 prompt,
+                grammar,
             },
         }
+    }
+
+    /// Recognition free to hear any sentence, even in a closed domain.
+    pub fn without_grammar(mut self) -> Self {
+        self.options.grammar = None;
+        self
+    }
+
+    /// Whether recognition is held to the domain's grammar.
+    pub fn has_grammar(&self) -> bool {
+        self.options.grammar.is_some()
     }
 
     /// Recognition without the domain's vocabulary (to measure what biasing brings).
