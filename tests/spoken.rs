@@ -282,3 +282,64 @@ fn eval_spoken_on_dev_recordings_clean_and_in_kitchen_noise() {
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&empty);
 }
+
+#[test]
+fn the_grammar_holds_recognition_to_the_domain_and_short_answers_are_confirmed() {
+    // The barista domain is all templates, so recognition is held to its grammar.
+    let check = hark(&["domain", "check", "barista"]);
+    assert!(check.status.success(), "{}", stderr(&check));
+    assert!(
+        stdout(&check).contains("held to a grammar of"),
+        "{}",
+        stdout(&check)
+    );
+    // Spoken with the project's TTS voice: utility commands the grammar holds, an order, and
+    // a sentence outside the domain, which must not turn into a help request or a handoff.
+    let dir = temp_dir("grammar");
+    let said = [
+        ("cancel that", Some("cancel")),
+        ("what can I say", Some("help")),
+        (
+            "can I get a large iced mocha with soy milk",
+            Some("orderDrink"),
+        ),
+        ("hello there", None),
+    ];
+    let mut args = vec!["understand", "--domain", "barista", "--json"];
+    let files: Vec<String> = said
+        .iter()
+        .enumerate()
+        .map(|(i, (text, _))| {
+            let file = dir.join(format!("{i}.wav"));
+            let o = hark(&["say", "--output", file.to_str().unwrap(), text]);
+            assert!(o.status.success(), "{}", stderr(&o));
+            file.to_str().unwrap().to_string()
+        })
+        .collect();
+    args.extend(files.iter().map(String::as_str));
+    let o = hark(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines: Vec<Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), said.len());
+    for (line, (text, intent)) in lines.iter().zip(said) {
+        match intent {
+            Some(intent) => assert_eq!(line["intent"], intent, "{text}: {line}"),
+            None => assert!(
+                !["cancel", "help", "human", "goodbye"]
+                    .contains(&line["intent"].as_str().unwrap_or("")),
+                "{text}: {line}"
+            ),
+        }
+    }
+    assert_eq!(
+        lines[2]["slots"]["coffeeDrink"], "iced mocha",
+        "{}",
+        lines[2]
+    );
+    assert_eq!(lines[2]["slots"]["milkAmount"], "soy milk", "{}", lines[2]);
+    assert_eq!(lines[2]["slots"]["size"], "large", "{}", lines[2]);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -210,32 +210,41 @@ impl Transcriber for WhisperSession {
     }
 }
 
-/// A word grammar in whisper.cpp's form: one rule per state (rule 0 is the start), one
-/// optional-punctuation rule, and one rule per branching point of each state's words spelled
+/// A word grammar in whisper.cpp's form: one rule per state (rule 0 is the start), two
+/// optional-punctuation rules, and one rule per branching point of each state's words spelled
 /// letter by letter. Every word starts with the space Whisper's tokens carry, its first letter
 /// may be a capital (sentence starts, "I"), the others are lowercase (a grammar open to any
-/// casing let noisy decodes wander into tokens like "rOaSt"), and a comma or full stop may
-/// follow any word.
+/// casing let noisy decodes wander into tokens like "rOaSt"). A comma may follow any word; a
+/// full stop, question or exclamation mark only a word that can end the sentence: a full stop
+/// mid-sentence let a decode that lost the speech start a new sentence inside the grammar.
 pub fn grammar_rules(grammar: &WordGrammar) -> Vec<Vec<WhisperGrammarElement>> {
+    use WhisperGrammarElementType as E;
     let states = grammar.states();
-    let punctuation = states;
-    let mut rules: Vec<Vec<WhisperGrammarElement>> = vec![Vec::new(); states + 1];
-    rules[punctuation] = {
-        let mut rule = vec![element(WhisperGrammarElementType::Character, ',')];
+    let (comma, any_mark) = (states, states + 1);
+    let mut rules: Vec<Vec<WhisperGrammarElement>> = vec![Vec::new(); states + 2];
+    rules[comma] = vec![element(E::Character, ','), element(E::Alternate, '\0')];
+    rules[any_mark] = {
+        let mut rule = vec![element(E::Character, ',')];
         for c in ['.', '?', '!'] {
-            rule.push(element(WhisperGrammarElementType::CharacterAlternate, c));
+            rule.push(element(E::CharacterAlternate, c));
         }
-        rule.push(element(WhisperGrammarElementType::Alternate, '\0'));
+        rule.push(element(E::Alternate, '\0'));
         rule
     };
+    // The punctuation allowed after a word that leads to each state.
+    let punctuation: Vec<usize> = grammar
+        .accepting
+        .iter()
+        .map(|&end| if end { any_mark } else { comma })
+        .collect();
     for state in 0..states {
         let words: Vec<(Vec<char>, usize)> = grammar.transitions[state]
             .iter()
             .map(|(w, &to)| (std::iter::once(' ').chain(w.chars()).collect(), to))
             .collect();
-        let mut rule = trie_rule(&words, 0, punctuation, &mut rules);
+        let mut rule = trie_rule(&words, 0, &punctuation, &mut rules);
         if grammar.accepting[state] {
-            rule.push(element(WhisperGrammarElementType::Alternate, '\0'));
+            rule.push(element(E::Alternate, '\0'));
         }
         rules[state] = rule;
     }
@@ -247,7 +256,7 @@ pub fn grammar_rules(grammar: &WordGrammar) -> Vec<Vec<WhisperGrammarElement>> {
 fn trie_rule(
     words: &[(Vec<char>, usize)],
     depth: usize,
-    punctuation: usize,
+    punctuation: &[usize],
     rules: &mut Vec<Vec<WhisperGrammarElement>>,
 ) -> Vec<WhisperGrammarElement> {
     use WhisperGrammarElementType as E;
@@ -259,7 +268,7 @@ fn trie_rule(
     };
     if let Some((_, to)) = words.iter().find(|(w, _)| w.len() == depth) {
         alternative(&mut rule);
-        rule.push(rule_ref(punctuation));
+        rule.push(rule_ref(punctuation[*to]));
         rule.push(rule_ref(*to));
     }
     let mut by_letter: BTreeMap<char, Vec<(Vec<char>, usize)>> = BTreeMap::new();
@@ -282,7 +291,7 @@ fn trie_rule(
             at += 1;
         }
         if group.len() == 1 && group[0].0.len() == at {
-            rule.push(rule_ref(punctuation));
+            rule.push(rule_ref(punctuation[group[0].1]));
             rule.push(rule_ref(group[0].1));
         } else {
             let index = rules.len();
@@ -406,6 +415,7 @@ mod tests {
             " can I get a",            // incomplete
             " can I get a LATTE",      // shouting casing is not Whisper's
             " can I get a large latte please",
+            " can I get. A large latte", // a full stop only where the sentence may end
             " cancel cancel",
         ] {
             assert!(!accepts(&rules, bad), "{bad:?} should not match");

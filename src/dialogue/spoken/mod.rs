@@ -82,15 +82,38 @@ impl CommandReader {
     pub fn read(&mut self, pcm_16k: &[f32]) -> Result<SpokenCommand, SpokenError> {
         let start = Instant::now();
         let speech = speech_span(pcm_16k);
-        let transcript = self.transcriber.transcribe(speech, &self.options)?;
-        let meaning = self.manager.understand(&transcript.text)?;
+        let mut transcript = self.transcriber.transcribe(speech, &self.options)?;
+        let mut meaning = self.manager.understand(&transcript.text)?;
+        let mut decode_ms = transcript.decode_ms;
+        if self.options.grammar.is_some() && !self.is_flow(meaning.intent.as_deref()) {
+            // A grammar makes recognition say *some* sentence of the domain: where noise
+            // hides the first words, or the user said something else, a short one ("help",
+            // "forget it", "I want to talk to a person") can capture the decode. Such an
+            // answer stands only if free recognition hears the same; otherwise free
+            // recognition's reading is the better guess (an order, or nothing).
+            let free_options = TranscribeOptions {
+                grammar: None,
+                ..self.options.clone()
+            };
+            let free = self.transcriber.transcribe(speech, &free_options)?;
+            decode_ms += free.decode_ms;
+            let free_meaning = self.manager.understand(&free.text)?;
+            if free_meaning.intent != meaning.intent {
+                transcript = free;
+                meaning = free_meaning;
+            }
+        }
         Ok(SpokenCommand {
             transcript: transcript.text,
             intent: meaning.intent,
             slots: meaning.slots,
             ms: start.elapsed().as_secs_f64() * 1000.0,
-            decode_ms: transcript.decode_ms,
+            decode_ms,
         })
+    }
+
+    fn is_flow(&self, intent: Option<&str>) -> bool {
+        intent.is_some_and(|i| self.manager.domain.flows.contains_key(i))
     }
 }
 
