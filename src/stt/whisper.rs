@@ -210,18 +210,30 @@ impl Transcriber for WhisperSession {
     }
 }
 
-/// A word grammar in whisper.cpp's form: one rule per state (rule 0 is the start), two
-/// optional-punctuation rules, and one rule per branching point of each state's words spelled
-/// letter by letter. Every word starts with the space Whisper's tokens carry, its first letter
-/// may be a capital (sentence starts, "I"), the others are lowercase (a grammar open to any
-/// casing let noisy decodes wander into tokens like "rOaSt"). A comma may follow any word; a
-/// full stop, question or exclamation mark only a word that can end the sentence: a full stop
-/// mid-sentence let a decode that lost the speech start a new sentence inside the grammar.
+/// A word grammar in whisper.cpp's form: one rule per state (rule 0 is the start), the rules
+/// for a word's ending, and one rule per branching point of each state's words spelled letter
+/// by letter. Every word starts with the space Whisper's tokens carry; its first letter may be
+/// a capital (sentence starts, "I"), the others are lowercase (a grammar open to any casing let
+/// noisy decodes wander into tokens like "rOaSt"). A word may end in "s", "d" or "ed" (Whisper
+/// writes what it hears, "light roasted drip coffee", and a grammar without the "ed" forced
+/// that decode off its path onto "light roast americano"; the slot spotter maps the inflected
+/// word back to the value). A comma may follow any word; a full stop, question or exclamation
+/// mark only a word that can end the sentence: a full stop mid-sentence let a decode that lost
+/// the speech start a new sentence inside the grammar.
 pub fn grammar_rules(grammar: &WordGrammar) -> Vec<Vec<WhisperGrammarElement>> {
     use WhisperGrammarElementType as E;
     let states = grammar.states();
-    let (comma, any_mark) = (states, states + 1);
-    let mut rules: Vec<Vec<WhisperGrammarElement>> = vec![Vec::new(); states + 2];
+    let (suffix, comma, any_mark, mid_ending, final_ending) =
+        (states, states + 1, states + 2, states + 3, states + 4);
+    let mut rules: Vec<Vec<WhisperGrammarElement>> = vec![Vec::new(); states + 5];
+    rules[suffix] = vec![
+        element(E::Character, 's'),
+        element(E::CharacterAlternate, 'd'),
+        element(E::Alternate, '\0'),
+        element(E::Character, 'e'),
+        element(E::Character, 'd'),
+        element(E::Alternate, '\0'),
+    ];
     rules[comma] = vec![element(E::Character, ','), element(E::Alternate, '\0')];
     rules[any_mark] = {
         let mut rule = vec![element(E::Character, ',')];
@@ -231,18 +243,20 @@ pub fn grammar_rules(grammar: &WordGrammar) -> Vec<Vec<WhisperGrammarElement>> {
         rule.push(element(E::Alternate, '\0'));
         rule
     };
-    // The punctuation allowed after a word that leads to each state.
-    let punctuation: Vec<usize> = grammar
+    rules[mid_ending] = vec![rule_ref(suffix), rule_ref(comma)];
+    rules[final_ending] = vec![rule_ref(suffix), rule_ref(any_mark)];
+    // How a word that leads to each state may end.
+    let endings: Vec<usize> = grammar
         .accepting
         .iter()
-        .map(|&end| if end { any_mark } else { comma })
+        .map(|&end| if end { final_ending } else { mid_ending })
         .collect();
     for state in 0..states {
         let words: Vec<(Vec<char>, usize)> = grammar.transitions[state]
             .iter()
             .map(|(w, &to)| (std::iter::once(' ').chain(w.chars()).collect(), to))
             .collect();
-        let mut rule = trie_rule(&words, 0, &punctuation, &mut rules);
+        let mut rule = trie_rule(&words, 0, &endings, &mut rules);
         if grammar.accepting[state] {
             rule.push(element(E::Alternate, '\0'));
         }
@@ -256,7 +270,7 @@ pub fn grammar_rules(grammar: &WordGrammar) -> Vec<Vec<WhisperGrammarElement>> {
 fn trie_rule(
     words: &[(Vec<char>, usize)],
     depth: usize,
-    punctuation: &[usize],
+    endings: &[usize],
     rules: &mut Vec<Vec<WhisperGrammarElement>>,
 ) -> Vec<WhisperGrammarElement> {
     use WhisperGrammarElementType as E;
@@ -268,7 +282,7 @@ fn trie_rule(
     };
     if let Some((_, to)) = words.iter().find(|(w, _)| w.len() == depth) {
         alternative(&mut rule);
-        rule.push(rule_ref(punctuation[*to]));
+        rule.push(rule_ref(endings[*to]));
         rule.push(rule_ref(*to));
     }
     let mut by_letter: BTreeMap<char, Vec<(Vec<char>, usize)>> = BTreeMap::new();
@@ -291,12 +305,12 @@ fn trie_rule(
             at += 1;
         }
         if group.len() == 1 && group[0].0.len() == at {
-            rule.push(rule_ref(punctuation[group[0].1]));
+            rule.push(rule_ref(endings[group[0].1]));
             rule.push(rule_ref(group[0].1));
         } else {
             let index = rules.len();
             rules.push(Vec::new());
-            rules[index] = trie_rule(&group, at, punctuation, rules);
+            rules[index] = trie_rule(&group, at, endings, rules);
             rule.push(rule_ref(index));
         }
     }
@@ -406,6 +420,7 @@ mod tests {
             " I'd like a latte, with milk.",
             " can I get a large latte with milk?",
             " I’d like a latte",
+            " can I get a large lattes", // Whisper writes inflections it hears
             " Cancel.",
         ] {
             assert!(accepts(&rules, good), "{good:?} should match");
