@@ -262,6 +262,11 @@ enum ModelsAction {
         #[arg(long, default_value = "tiny.en")]
         name: String,
     },
+    /// Write an 8-bit (Q8_0) copy of an installed model: models/ggml-NAME-q8_0.bin.
+    Quantize {
+        #[arg(default_value = "tiny.en")]
+        name: String,
+    },
 }
 
 fn main() {
@@ -397,6 +402,7 @@ fn run(cli: Cli) -> Result<()> {
             ModelsAction::List => models_list(&models),
             ModelsAction::Fetch { name } => models_fetch(&models, &name),
             ModelsAction::ImportCt2 { dir, name } => models_import(&models, &dir, &name),
+            ModelsAction::Quantize { name } => models_quantize(&models, &name),
         },
     }
 }
@@ -968,6 +974,22 @@ fn models_fetch(models: &ModelDir, name: &str) -> Result<()> {
     let path = runtime.block_on(fetch::fetch_whisper(entry, models, &mut progress))?;
     eprintln!();
     println!("{} (sha1 verified)", path.display());
+    Ok(())
+}
+
+fn models_quantize(models: &ModelDir, name: &str) -> Result<()> {
+    let input = models.whisper(name);
+    let output = models.whisper(&format!("{name}-q8_0"));
+    let report = models::quantize::quantize_q8_0(&input, &output)
+        .with_context(|| format!("quantizing {}", input.display()))?;
+    println!(
+        "{}: {} matrices in Q8_0, {} tensors kept, {:.1} → {:.1} MiB",
+        output.display(),
+        report.quantized,
+        report.kept,
+        report.bytes_in as f64 / 1048576.0,
+        report.bytes_out as f64 / 1048576.0
+    );
     Ok(())
 }
 

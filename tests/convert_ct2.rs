@@ -6,6 +6,7 @@ mod common;
 use std::path::PathBuf;
 
 use hark::models::ggml::{convert_ct2_whisper, expected_tensor_count, read_ggml_index};
+use hark::models::quantize::quantize_q8_0;
 use hark::stt::whisper::WhisperModel;
 use hark::stt::{TranscribeOptions, Transcriber};
 use hark::tts::{self, VoiceKind};
@@ -130,5 +131,54 @@ fn rejects_files_that_are_not_ct2_whisper() {
         !dir.join("out.bin").exists(),
         "no output may be left behind"
     );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn quantizes_tiny_en_to_q8_0_and_still_understands_speech() {
+    let dir = common::temp_dir("quantize");
+    let out = dir.join("ggml-tiny.en-q8_0.bin");
+    let source = common::models().whisper("tiny.en");
+    let report = quantize_q8_0(&source, &out).expect("quantize");
+    // The 65 weight matrices (4+4 layers of attention and MLP, cross-attention, the token
+    // embedding) are 8-bit; convolutions, biases, norms and positions are kept.
+    assert_eq!((report.quantized, report.kept), (65, 102));
+    assert!(
+        report.bytes_out * 10 < report.bytes_in * 6,
+        "{} → {} bytes",
+        report.bytes_in,
+        report.bytes_out
+    );
+    let model = WhisperModel::load(&out, 2).expect("whisper.cpp loads the Q8_0 file");
+    let mut voice = tts::open_voice(VoiceKind::Piper, &common::models(), 2).unwrap();
+    let speech = hark::audio::Pcm::new(
+        voice.sample_rate(),
+        voice
+            .synthesize("Can I get a large iced mocha with soy milk?")
+            .unwrap(),
+    )
+    .resampled(16_000)
+    .unwrap();
+    let text = model
+        .session()
+        .unwrap()
+        .transcribe(&speech.samples, &TranscribeOptions::default())
+        .unwrap()
+        .text;
+    assert!(
+        hark::stt::wer::wer("can i get a large iced mocha with soy milk", &text) <= 0.2,
+        "heard {text:?}"
+    );
+
+    // An already quantized file, or a truncated one, is refused and leaves nothing behind.
+    let again = dir.join("again.bin");
+    let err = quantize_q8_0(&out, &again).unwrap_err();
+    assert!(err.to_string().contains("not an f16 model"), "{err}");
+    let bytes = std::fs::read(&source).unwrap();
+    let truncated = dir.join("truncated.bin");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    let err = quantize_q8_0(&truncated, &again).unwrap_err();
+    assert!(err.to_string().contains("ends early"), "{err}");
+    assert!(!again.exists() && !again.with_extension("bin.partial").exists());
     std::fs::remove_dir_all(dir).ok();
 }

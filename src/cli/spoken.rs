@@ -19,7 +19,9 @@ pub struct ReaderArgs {
     /// Domain name under config/domains, or a domain folder.
     #[arg(long, default_value = "customer-service")]
     pub domain: String,
-    #[arg(long, default_value = "tiny.en")]
+    /// The 8-bit copy of tiny.en by default (scripts/setup.sh makes it): as accurate on the
+    /// barista dev set, 15 % faster.
+    #[arg(long, default_value = "tiny.en-q8_0")]
     pub model: String,
     /// Recognise without the domain's vocabulary prompt.
     #[arg(long)]
@@ -34,7 +36,16 @@ fn reader(models: &ModelDir, threads: usize, args: &ReaderArgs) -> Result<Comman
     let dir = config::resolve(&args.domain, &crate::domains_dir())?;
     let manager = hark::dialogue::build_manager(&dir, models, threads)
         .with_context(|| format!("domain {}", dir.display()))?;
-    let whisper = WhisperModel::load(&models.whisper(&args.model), threads)?;
+    let path = models.whisper(&args.model);
+    if let Some(base) = args.model.strip_suffix("-q8_0") {
+        if !path.exists() && models.whisper(base).exists() {
+            bail!(
+                "{} not found: make it with `hark models quantize {base}` (scripts/setup.sh does)",
+                path.display()
+            );
+        }
+    }
+    let whisper = WhisperModel::load(&path, threads)?;
     let mut reader = CommandReader::new(Box::new(whisper.session()?), manager);
     if args.no_biasing {
         reader = reader.without_biasing();

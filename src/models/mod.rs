@@ -6,6 +6,7 @@ pub mod fetch;
 pub mod ggml;
 pub mod mel;
 pub mod onnx;
+pub mod quantize;
 
 use std::path::{Path, PathBuf};
 
