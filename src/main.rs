@@ -915,7 +915,7 @@ fn devices(json: bool, all: bool) -> Result<()> {
 
 fn models_list(models: &ModelDir) -> Result<()> {
     println!("models folder: {}", models.root.display());
-    println!("{:<10} {:>8}  {:<9} status", "whisper", "size", "language");
+    println!("{:<12} {:>8}  {:<9} status", "whisper", "size", "language");
     for entry in WHISPER_CATALOG {
         let path = models.whisper(entry.name);
         let status = if path.exists() { "installed" } else { "-" };
@@ -925,9 +925,19 @@ fn models_list(models: &ModelDir) -> Result<()> {
             "multi"
         };
         println!(
-            "{:<10} {:>5} MiB  {:<9} {status}",
+            "{:<12} {:>5} MiB  {:<9} {status}",
             entry.name, entry.size_mib, language
         );
+        let quantized = models.whisper(&format!("{}-q8_0", entry.name));
+        if let Ok(meta) = std::fs::metadata(&quantized) {
+            println!(
+                "{:<12} {:>5} MiB  {:<9} installed (hark models quantize {})",
+                format!("{}-q8_0", entry.name),
+                meta.len() / 1_048_576,
+                language,
+                entry.name
+            );
+        }
     }
     for (what, path) in [
         ("piper voice", models.piper_voice(models::PIPER_VOICE)),
