@@ -23,6 +23,20 @@ fn ct2_source() -> PathBuf {
     dir
 }
 
+/// What `model` transcribes of `sentence` spoken by the Piper voice.
+fn hears(model: &WhisperModel, sentence: &str) -> String {
+    let mut voice = tts::open_voice(VoiceKind::Piper, &common::models(), 2).unwrap();
+    let speech = hark::audio::Pcm::new(voice.sample_rate(), voice.synthesize(sentence).unwrap())
+        .resampled(16_000)
+        .unwrap();
+    model
+        .session()
+        .unwrap()
+        .transcribe(&speech.samples, &TranscribeOptions::default())
+        .unwrap()
+        .text
+}
+
 #[test]
 fn converts_tiny_en_with_every_tensor_in_shape() {
     let out = common::temp_dir("convert").join("ggml-tiny.en.bin");
@@ -100,19 +114,7 @@ fn converts_tiny_en_with_every_tensor_in_shape() {
 
     // whisper.cpp loads it and it understands speech.
     let model = WhisperModel::load(&out, 2).expect("whisper.cpp loads the converted file");
-    let mut voice = tts::open_voice(VoiceKind::Piper, &common::models(), 2).unwrap();
-    let speech = hark::audio::Pcm::new(
-        voice.sample_rate(),
-        voice.synthesize("Please check my order status.").unwrap(),
-    )
-    .resampled(16_000)
-    .unwrap();
-    let text = model
-        .session()
-        .unwrap()
-        .transcribe(&speech.samples, &TranscribeOptions::default())
-        .unwrap()
-        .text;
+    let text = hears(&model, "Please check my order status.");
     assert!(
         hark::stt::wer::wer("please check my order status", &text) <= 0.2,
         "heard {text:?}"
@@ -150,21 +152,7 @@ fn quantizes_tiny_en_to_q8_0_and_still_understands_speech() {
         report.bytes_out
     );
     let model = WhisperModel::load(&out, 2).expect("whisper.cpp loads the Q8_0 file");
-    let mut voice = tts::open_voice(VoiceKind::Piper, &common::models(), 2).unwrap();
-    let speech = hark::audio::Pcm::new(
-        voice.sample_rate(),
-        voice
-            .synthesize("Can I get a large iced mocha with soy milk?")
-            .unwrap(),
-    )
-    .resampled(16_000)
-    .unwrap();
-    let text = model
-        .session()
-        .unwrap()
-        .transcribe(&speech.samples, &TranscribeOptions::default())
-        .unwrap()
-        .text;
+    let text = hears(&model, "Can I get a large iced mocha with soy milk?");
     assert!(
         hark::stt::wer::wer("can i get a large iced mocha with soy milk", &text) <= 0.2,
         "heard {text:?}"
