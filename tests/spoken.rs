@@ -304,6 +304,7 @@ fn the_grammar_holds_recognition_to_the_domain_and_short_answers_are_confirmed()
             Some("orderDrink"),
         ),
         ("hello there", None),
+        ("what is the weather like tomorrow", None),
     ];
     let mut args = vec!["understand", "--domain", "barista", "--json"];
     let files: Vec<String> = said
@@ -340,6 +341,8 @@ fn the_grammar_holds_recognition_to_the_domain_and_short_answers_are_confirmed()
         lines[2]
     );
     assert_eq!(lines[2]["slots"]["milkAmount"], "soy milk", "{}", lines[2]);
+    // The imported domain knows what is outside it: no intent at all, not an order.
+    assert!(lines[4]["intent"].is_null(), "{}", lines[4]);
     assert_eq!(lines[2]["slots"]["size"], "large", "{}", lines[2]);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -259,6 +259,14 @@ pub fn import_rhino(yaml: &str, domain_name: &str) -> Result<DomainFiles, Import
         format!(
             r#"# Imported from a Rhino context by `hark domain import`: the {title} domain.
 
+# Requests outside the domain, so the intent classifier learns what to turn down; "you" and
+# "the" are what recognition makes of background noise.
+out_of_scope = [
+  "what's the weather like", "tell me a joke", "what time is it", "play some music",
+  "who are you", "how are you doing", "turn on the lights", "what's the news today",
+  "you", "the", "um", "hmm",
+]
+
 [persona]
 name = "Hark"
 greeting = {greeting}
