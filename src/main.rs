@@ -928,11 +928,11 @@ fn models_list(models: &ModelDir) -> Result<()> {
             "{:<12} {:>5} MiB  {:<9} {status}",
             entry.name, entry.size_mib, language
         );
-        let quantized = models.whisper(&format!("{}-q8_0", entry.name));
-        if let Ok(meta) = std::fs::metadata(&quantized) {
+        let quantized = models::quantize::quantized_name(entry.name);
+        if let Ok(meta) = std::fs::metadata(models.whisper(&quantized)) {
             println!(
                 "{:<12} {:>5} MiB  {:<9} installed (hark models quantize {})",
-                format!("{}-q8_0", entry.name),
+                quantized,
                 meta.len() / 1_048_576,
                 language,
                 entry.name
@@ -989,7 +989,7 @@ fn models_fetch(models: &ModelDir, name: &str) -> Result<()> {
 
 fn models_quantize(models: &ModelDir, name: &str) -> Result<()> {
     let input = models.whisper(name);
-    let output = models.whisper(&format!("{name}-q8_0"));
+    let output = models.whisper(&models::quantize::quantized_name(name));
     let report = models::quantize::quantize_q8_0(&input, &output)
         .with_context(|| format!("quantizing {}", input.display()))?;
     println!(

@@ -10,6 +10,7 @@ use hark::dialogue::config;
 use hark::dialogue::expressions::import_rhino;
 use hark::dialogue::spoken::eval::{evaluate, read_recording, Condition, Outcome};
 use hark::dialogue::spoken::CommandReader;
+use hark::models::quantize::quantized_from;
 use hark::models::ModelDir;
 use hark::stt::whisper::WhisperModel;
 
@@ -37,7 +38,7 @@ fn reader(models: &ModelDir, threads: usize, args: &ReaderArgs) -> Result<Comman
     let manager = hark::dialogue::build_manager(&dir, models, threads)
         .with_context(|| format!("domain {}", dir.display()))?;
     let path = models.whisper(&args.model);
-    if let Some(base) = args.model.strip_suffix("-q8_0") {
+    if let Some(base) = quantized_from(&args.model) {
         if !path.exists() && models.whisper(base).exists() {
             bail!(
                 "{} not found: make it with `hark models quantize {base}` (scripts/setup.sh does)",

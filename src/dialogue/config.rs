@@ -217,6 +217,21 @@ impl FlowSpec {
             .unwrap_or_default()
     }
 
+    /// Every way of saying a list slot's values: each canonical value and its synonyms.
+    pub fn slot_phrases(&self, slot: &str) -> Vec<String> {
+        self.slots
+            .iter()
+            .find(|s| s.name == slot)
+            .map(|s| {
+                s.values
+                    .iter()
+                    .flat_map(|(value, synonyms)| std::iter::once(value).chain(synonyms))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Example sentences drawn from the templates: two per template, the same every time.
     pub fn expanded_examples(&self) -> Vec<String> {
         sample_sentences(
@@ -353,19 +368,7 @@ impl Domain {
         let mut patterns: Vec<Vec<Group>> = Vec::new();
         for flow in self.flows.values() {
             for expression in flow.parsed_expressions() {
-                patterns.push(expression.groups(&|slot| {
-                    flow.slots
-                        .iter()
-                        .find(|s| s.name == slot)
-                        .map(|s| {
-                            s.values
-                                .iter()
-                                .flat_map(|(v, synonyms)| std::iter::once(v).chain(synonyms))
-                                .cloned()
-                                .collect()
-                        })
-                        .unwrap_or_default()
-                }));
+                patterns.push(expression.groups(&|slot| flow.slot_phrases(slot)));
             }
             patterns.extend(flow.examples.iter().map(literal));
         }

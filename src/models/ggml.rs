@@ -13,7 +13,7 @@ use super::ct2::{Ct2Model, Ct2Variable};
 use super::mel::slaney_mel_filterbank;
 use super::ModelError;
 
-const GGML_MAGIC: u32 = 0x6767_6d6c;
+pub const GGML_MAGIC: u32 = 0x6767_6d6c;
 /// whisper.cpp adds the special tokens itself; the file carries the BPE tokens only.
 const GGML_VOCAB_TOKENS: usize = 50256;
 const N_FFT: usize = 400;
@@ -673,14 +673,37 @@ mod tests {
     }
 }
 
+/// ggml tensor types hark reads and writes.
+pub const GGML_TYPE_F32: i32 = 0;
+pub const GGML_TYPE_F16: i32 = 1;
+pub const GGML_TYPE_Q8_0: i32 = 8;
+/// Q8_0 stores blocks of 32 values as an f16 scale and 32 signed bytes.
+pub const Q8_0_BLOCK: usize = 32;
+const Q8_0_BLOCK_BYTES: usize = 34;
+
+/// The bytes `elements` values of a tensor type take, or None for a type hark does not know
+/// (or a Q8_0 tensor whose size is not whole blocks).
+pub fn tensor_bytes(ttype: i32, elements: usize) -> Option<usize> {
+    match ttype {
+        GGML_TYPE_F32 => Some(4 * elements),
+        GGML_TYPE_F16 => Some(2 * elements),
+        GGML_TYPE_Q8_0 if elements % Q8_0_BLOCK == 0 => {
+            Some(elements / Q8_0_BLOCK * Q8_0_BLOCK_BYTES)
+        }
+        _ => None,
+    }
+}
+
 /// One tensor's header in a ggml Whisper file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GgmlTensorInfo {
     pub name: String,
     /// Row-major (numpy order) dimensions.
     pub dims: Vec<usize>,
-    /// 0 = f32, 1 = f16.
+    /// `GGML_TYPE_F32`, `GGML_TYPE_F16` or `GGML_TYPE_Q8_0`.
     pub ftype: i32,
+    /// Where the tensor's values lie in the file.
+    pub data: std::ops::Range<usize>,
 }
 
 /// What a ggml Whisper file declares: hyper-parameters, vocabulary size and tensor headers.
@@ -690,6 +713,9 @@ pub struct GgmlIndex {
     pub ftype: i32,
     pub mel_filters: (usize, usize),
     pub vocab_tokens: usize,
+    /// Where the mel filters and vocabulary lie in the file (after the magic and the 11
+    /// hyper-parameters, before the first tensor).
+    pub filters_and_vocab: std::ops::Range<usize>,
     pub tensors: Vec<GgmlTensorInfo>,
 }
 
@@ -697,10 +723,19 @@ pub struct GgmlIndex {
 /// without loading it into whisper.cpp.
 pub fn read_ggml_index(path: &Path) -> Result<GgmlIndex, ModelError> {
     let bytes = std::fs::read(path).map_err(|e| ModelError::io(path, e))?;
+    parse_ggml_index(&bytes, path)
+}
+
+/// The headers of the ggml Whisper file held in `bytes` (read from `path`, named in errors).
+pub fn parse_ggml_index(bytes: &[u8], path: &Path) -> Result<GgmlIndex, ModelError> {
     let mut pos = 0usize;
     let i32_at = |pos: &mut usize| -> Result<i32, ModelError> {
         let b = bytes.get(*pos..*pos + 4).ok_or_else(|| {
-            ModelError::Format(format!("{} is truncated at byte {}", path.display(), *pos))
+            ModelError::Format(format!(
+                "{} ends early (truncated at byte {})",
+                path.display(),
+                *pos
+            ))
         })?;
         *pos += 4;
         Ok(i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
@@ -731,6 +766,7 @@ pub fn read_ggml_index(path: &Path) -> Result<GgmlIndex, ModelError> {
         n_mels: h[9],
     };
     let ftype = h[10] as i32;
+    let filters_start = pos;
     let n_mel = nonneg(i32_at(&mut pos)?, "mel count")?;
     let n_fft = nonneg(i32_at(&mut pos)?, "fft size")?;
     pos += 4 * n_mel * n_fft;
@@ -739,12 +775,13 @@ pub fn read_ggml_index(path: &Path) -> Result<GgmlIndex, ModelError> {
         let len = nonneg(i32_at(&mut pos)?, "token length")?;
         pos += len;
     }
+    let filters_and_vocab = filters_start..pos;
     let mut tensors = Vec::new();
     while pos < bytes.len() {
         let n_dims = nonneg(i32_at(&mut pos)?, "rank")?;
         let name_len = nonneg(i32_at(&mut pos)?, "name length")?;
         let ttype = i32_at(&mut pos)?;
-        if n_dims > 4 || !(0..=1).contains(&ttype) {
+        if n_dims > 4 {
             return Err(ModelError::Format(format!(
                 "bad tensor header at byte {pos}"
             )));
@@ -760,17 +797,24 @@ pub fn read_ggml_index(path: &Path) -> Result<GgmlIndex, ModelError> {
             .ok_or_else(|| ModelError::Format(format!("bad tensor name at byte {pos}")))?
             .to_string();
         pos += name_len;
-        let element = if ttype == 0 { 4 } else { 2 };
-        pos += dims.iter().product::<usize>() * element;
+        let size = tensor_bytes(ttype, dims.iter().product()).ok_or_else(|| {
+            ModelError::Format(format!(
+                "tensor {name} has type {ttype}, which hark does not read (f32, f16, q8_0)"
+            ))
+        })?;
+        let data = pos..pos + size;
+        pos = data.end;
         if pos > bytes.len() {
             return Err(ModelError::Format(format!(
-                "tensor {name} runs past the end of the file"
+                "{} ends early: tensor {name} runs past the end of the file",
+                path.display()
             )));
         }
         tensors.push(GgmlTensorInfo {
             name,
             dims,
             ftype: ttype,
+            data,
         });
     }
     Ok(GgmlIndex {
@@ -778,6 +822,7 @@ pub fn read_ggml_index(path: &Path) -> Result<GgmlIndex, ModelError> {
         ftype,
         mel_filters: (n_mel, n_fft),
         vocab_tokens,
+        filters_and_vocab,
         tensors,
     })
 }

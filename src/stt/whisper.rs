@@ -1,10 +1,9 @@
 //! Local Whisper through whisper-rs: one context per process, one state per session.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, Once};
 use std::time::Instant;
-
-use std::collections::BTreeMap;
 
 use whisper_rs::{
     FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters, WhisperGrammarElement,
@@ -12,7 +11,6 @@ use whisper_rs::{
 };
 
 use super::grammar::WordGrammar;
-
 use super::repetition::{collapse_repetition, token_budget};
 use super::{
     DecodeWindow, SttError, TranscribeOptions, Transcriber, Transcript, TranscriptSegment,
