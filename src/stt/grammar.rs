@@ -133,6 +133,7 @@ impl WordGrammar {
     /// that "a large latte" and "a latte large" share everything after the last value.
     fn minimized(&self) -> Self {
         let mut class: Vec<usize> = self.accepting.iter().map(|&a| usize::from(a)).collect();
+        let mut classes = class.iter().collect::<BTreeSet<_>>().len();
         loop {
             let mut signatures: HashMap<Signature, usize> = HashMap::new();
             let mut refined = Vec::with_capacity(class.len());
@@ -147,12 +148,12 @@ impl WordGrammar {
                 let n = signatures.len();
                 refined.push(*signatures.entry(signature).or_insert(n));
             }
-            let before = class.iter().collect::<BTreeSet<_>>().len();
-            let after = signatures.len();
             class = refined;
-            if after == before {
+            // A round that splits no class is the fixed point.
+            if signatures.len() == classes {
                 break;
             }
+            classes = signatures.len();
         }
         // Renumber so that the start stays state 0.
         let mut renumber: HashMap<usize, usize> = HashMap::new();
