@@ -9,9 +9,12 @@
 #   constrained decoding checked every token of the vocabulary against the grammar at every
 #   step (more than doubling decoding time); now the likeliest first, until enough pass. The
 #   text may not end before the grammar is complete.
+#   (3) whisper_set_logit_tokens: a step computes logits only for the tokens a grammar allows
+#   (2,680 of 51,864 for barista).
 # whisper-rs-grammar-rules.patch: whisper-rs's set_grammar handed whisper.cpp a flat array of
 #   grammar elements where it reads an array of pointers to rules, so no grammar could work.
 #   It now takes the rules and builds the pointer array.
+#   WhisperState::set_logit_tokens exposes (3) above.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"

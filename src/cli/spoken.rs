@@ -178,16 +178,17 @@ pub fn eval_spoken(
         hark::telemetry::machine()
     );
     println!(
-        "{:<10} {:>10} {:>12} {:>8}",
-        "condition", "accepted", "acceptance", "intent"
+        "{:<10} {:>10} {:>12} {:>8} {:>8}",
+        "condition", "accepted", "acceptance", "intent", "P50 ms"
     );
     for score in &report.conditions {
         println!(
-            "{:<10} {:>10} {:>11.1}% {:>7.1}%",
+            "{:<10} {:>10} {:>11.1}% {:>7.1}% {:>8.0}",
             score.condition,
             format!("{}/{}", score.accepted, score.commands),
             score.acceptance_rate,
-            score.intent_rate
+            score.intent_rate,
+            score.latency.as_ref().map_or(f64::NAN, |l| l.p50_ms)
         );
     }
     if let Some(average) = report.noisy_average {

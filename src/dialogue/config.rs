@@ -375,7 +375,18 @@ impl Domain {
         for intent in self.intents.values() {
             patterns.extend(intent.examples.iter().map(literal));
         }
-        WordGrammar::from_patterns(&patterns).ok()
+        let value_words: Vec<String> = self
+            .flows
+            .values()
+            .flat_map(|flow| {
+                flow.slots
+                    .iter()
+                    .flat_map(|slot| flow.slot_phrases(&slot.name))
+            })
+            .flat_map(|phrase| words_of(&phrase))
+            .collect();
+        let grammar = WordGrammar::from_patterns(&patterns).ok()?;
+        Some(grammar.with_inflectable(value_words.iter().map(String::as_str)))
     }
 
     /// How an intent is described to the user.

@@ -19,6 +19,9 @@ pub struct WordGrammar {
     pub transitions: Vec<BTreeMap<String, usize>>,
     /// Per state: whether a sentence may end there.
     pub accepting: Vec<bool>,
+    /// Words that name things (slot values), which a recogniser may hear inflected
+    /// ("roasted" for "roast"); the sentence's fixed wording is not inflected.
+    pub inflectable: BTreeSet<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -126,6 +129,7 @@ impl WordGrammar {
         Self {
             transitions,
             accepting,
+            inflectable: BTreeSet::new(),
         }
     }
 
@@ -180,7 +184,21 @@ impl WordGrammar {
         Self {
             transitions,
             accepting,
+            inflectable: self.inflectable.clone(),
         }
+    }
+
+    /// Marks which of the grammar's words name things (see `inflectable`); words it does not
+    /// hold are ignored.
+    pub fn with_inflectable<'a>(mut self, words: impl IntoIterator<Item = &'a str>) -> Self {
+        let known = self.vocabulary();
+        let words: BTreeSet<String> = words
+            .into_iter()
+            .filter(|w| known.contains(w))
+            .map(str::to_string)
+            .collect();
+        self.inflectable = words;
+        self
     }
 
     /// Whether the grammar holds `sentence` (words compared lowercase, punctuation ignored).

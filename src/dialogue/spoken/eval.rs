@@ -94,6 +94,8 @@ pub struct ConditionScore {
     pub acceptance_rate: f64,
     /// Commands whose intent was right, percent.
     pub intent_rate: f64,
+    /// Per command in this condition, from audio to meaning.
+    pub latency: Option<LatencySummary>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -152,12 +154,17 @@ pub fn evaluate(
     // (accepted, intent right) per condition. Each recording is read once and goes through
     // every condition, so memory holds one recording, not the corpus.
     let mut tallies = vec![(0usize, 0usize); conditions.len()];
+    let mut condition_latencies = vec![Vec::new(); conditions.len()];
     let mut latencies = Vec::new();
     let mut decodes = Vec::new();
     for (path, name) in &files {
         let speech = read_recording(path)?;
         let label = &labels[name];
-        for (&condition, tally) in conditions.iter().zip(&mut tallies) {
+        for ((&condition, tally), times) in conditions
+            .iter()
+            .zip(&mut tallies)
+            .zip(&mut condition_latencies)
+        {
             let mixed;
             let audio: &[f32] = match condition {
                 Condition::Clean => &speech,
@@ -181,6 +188,7 @@ pub fn evaluate(
             tally.0 += usize::from(ok);
             tally.1 += usize::from(command.intent.as_deref() == Some(label.intent.as_str()));
             latencies.push(command.ms);
+            times.push(command.ms);
             decodes.push(command.decode_ms);
             on_outcome(&Outcome {
                 condition: condition.to_string(),
@@ -195,13 +203,15 @@ pub fn evaluate(
     let scores: Vec<ConditionScore> = conditions
         .iter()
         .zip(&tallies)
+        .zip(&condition_latencies)
         .map(
-            |(condition, &(accepted_count, intent_right))| ConditionScore {
+            |((condition, &(accepted_count, intent_right)), times)| ConditionScore {
                 condition: condition.to_string(),
                 commands: n,
                 accepted: accepted_count,
                 acceptance_rate: 100.0 * accepted_count as f64 / n as f64,
                 intent_rate: 100.0 * intent_right as f64 / n as f64,
+                latency: LatencySummary::from_samples(times),
             },
         )
         .collect();
