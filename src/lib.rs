@@ -8,6 +8,7 @@ pub mod audio;
 pub mod dialogue;
 pub mod models;
 pub mod rng;
+pub mod server;
 pub mod stt;
 pub mod telemetry;
 pub mod tts;

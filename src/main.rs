@@ -108,6 +108,30 @@ enum Command {
         #[arg(long, default_value = "tiny.en")]
         model: String,
     },
+    /// Serve conversations over WebSocket: each connection streams its microphone in
+    /// (s16le mono binary frames after a JSON `start`) and gets hark's voice and the
+    /// conversation's events back. See the README for the protocol.
+    Serve {
+        /// Address to listen on (port 0 picks a free port; the address is printed).
+        #[arg(long, default_value = "127.0.0.1:8765")]
+        listen: String,
+        /// Domain name under config/domains, or a domain folder.
+        #[arg(long, default_value = "customer-service")]
+        domain: String,
+        #[arg(long, default_value = "tiny.en")]
+        model: String,
+        #[arg(long, value_enum, default_value = "piper")]
+        voice: VoiceKind,
+        /// Where sessions and user memory are kept: sqlite:PATH, redis://HOST:PORT, or none.
+        #[arg(long, default_value = DEFAULT_STORE)]
+        store: String,
+        /// Folder for privacy-safe conversation logs (`none` to keep none).
+        #[arg(long, default_value = DEFAULT_LOG_DIR)]
+        log: String,
+        /// Conversations at once; more are refused with an error.
+        #[arg(long, default_value_t = 4)]
+        max_conversations: usize,
+    },
     /// List the microphones and speakers cpal can reach, with their formats.
     Devices {
         #[arg(long)]
@@ -329,6 +353,27 @@ fn run(cli: Cli) -> Result<()> {
             },
             voice,
             &model,
+        ),
+        Command::Serve {
+            listen,
+            domain,
+            model,
+            voice,
+            store,
+            log,
+            max_conversations,
+        } => cli::serve::run(
+            &models,
+            threads,
+            cli::serve::ServeOptions {
+                listen,
+                domain,
+                model,
+                voice,
+                store,
+                log,
+                max_conversations,
+            },
         ),
         Command::Devices { json, all } => devices(json, all),
         Command::Chat {
@@ -570,15 +615,7 @@ fn run_conversation(
     let brain: Box<dyn hark::dialogue::Brain> = match &io.domain {
         Some(domain) => {
             let dir = hark::dialogue::config::resolve(domain, &domains_dir())?;
-            let manager = hark::dialogue::build_manager(&dir, models, threads)?;
-            let mut brain = hark::dialogue::brain::DialogueBrain::new(manager, &io.user);
-            if let Some(log) = conversation_log(&io.log)? {
-                brain = brain.with_log(log);
-            }
-            match hark::dialogue::store::open(&io.store)? {
-                Some(store) => Box::new(brain.with_store(store)?),
-                None => Box::new(brain),
-            }
+            dialogue_brain(&dir, models, threads, &io.user, &io.store, &io.log)?
         }
         None => Box::new(hark::dialogue::builtin::KeywordResponder::new()),
     };
@@ -677,6 +714,27 @@ fn run_conversation(
         bail!("some events could not be written to the events file (disk full?)");
     }
     Ok(())
+}
+
+/// The dialogue core of one conversation with `user`: the domain's manager, with the
+/// conversation log and the session store when they are configured.
+fn dialogue_brain(
+    domain_dir: &Path,
+    models: &ModelDir,
+    threads: usize,
+    user: &str,
+    store: &str,
+    log: &str,
+) -> Result<Box<dyn hark::dialogue::Brain>> {
+    let manager = hark::dialogue::build_manager(domain_dir, models, threads)?;
+    let mut brain = hark::dialogue::brain::DialogueBrain::new(manager, user);
+    if let Some(log) = conversation_log(log)? {
+        brain = brain.with_log(log);
+    }
+    Ok(match hark::dialogue::store::open(store)? {
+        Some(store) => Box::new(brain.with_store(store)?),
+        None => Box::new(brain),
+    })
 }
 
 fn nlu_eval(

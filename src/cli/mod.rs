@@ -1,3 +1,4 @@
 //! Command implementations that grew past a few lines, one file per area.
 
+pub mod serve;
 pub mod spoken;

@@ -1,0 +1,102 @@
+//! `hark serve`: conversations over WebSocket (see `hark::server`).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+
+use hark::dialogue::voice_loop::Engines;
+use hark::models::ModelDir;
+use hark::server::{serve, ConversationFactory, ServerConfig, ServerError};
+use hark::stt::whisper::WhisperModel;
+use hark::tts::{self, VoiceKind};
+
+pub struct ServeOptions {
+    pub listen: String,
+    pub domain: String,
+    pub model: String,
+    pub voice: VoiceKind,
+    pub store: String,
+    pub log: String,
+    pub max_conversations: usize,
+}
+
+/// Engines for each conversation: one Whisper model shared by all (decodes take turns), a
+/// dialogue core and a voice of its own.
+struct Factory {
+    whisper: WhisperModel,
+    models: ModelDir,
+    threads: usize,
+    domain_dir: PathBuf,
+    domain: String,
+    voice: VoiceKind,
+    store: String,
+    log: String,
+}
+
+impl ConversationFactory for Factory {
+    fn open(&self, user: &str) -> Result<Engines, ServerError> {
+        let fail = |e: &dyn std::fmt::Display| ServerError::Engines(e.to_string());
+        let brain = crate::dialogue_brain(
+            &self.domain_dir,
+            &self.models,
+            self.threads,
+            user,
+            &self.store,
+            &self.log,
+        )
+        .map_err(|e| fail(&format!("{e:#}")))?;
+        Ok(Engines {
+            transcriber: Box::new(self.whisper.session().map_err(|e| fail(&e))?),
+            brain,
+            synthesizer: tts::open_voice(self.voice, &self.models, self.threads)
+                .map_err(|e| fail(&e))?,
+        })
+    }
+
+    fn domain(&self) -> &str {
+        &self.domain
+    }
+}
+
+pub fn run(models: &ModelDir, threads: usize, options: ServeOptions) -> Result<()> {
+    let domain_dir = hark::dialogue::config::resolve(&options.domain, &crate::domains_dir())?;
+    // Load and check everything once before listening: a broken domain, model or voice
+    // is reported now, not to the first client.
+    let whisper = WhisperModel::load(&models.whisper(&options.model), threads)?;
+    let factory = Factory {
+        whisper,
+        models: models.clone(),
+        threads,
+        domain_dir,
+        domain: options.domain.clone(),
+        voice: options.voice,
+        store: options.store,
+        log: options.log,
+    };
+    hark::dialogue::build_manager(&factory.domain_dir, models, threads)
+        .with_context(|| format!("domain {}", factory.domain_dir.display()))?;
+    tts::open_voice(factory.voice, models, threads)?;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&options.listen)
+            .await
+            .with_context(|| format!("listening on {}", options.listen))?;
+        // Tests and scripts read the bound address here (a port of 0 picks a free one).
+        eprintln!("listening on ws://{}", listener.local_addr()?);
+        serve(
+            listener,
+            Arc::new(factory),
+            ServerConfig {
+                max_conversations: options.max_conversations,
+                greet: true,
+            },
+        )
+        .await?;
+        Ok(())
+    })
+}

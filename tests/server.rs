@@ -1,0 +1,267 @@
+//! `hark serve` for real: the binary listens, a WebSocket client streams speech (Piper's
+//! voice, in real time, at a browser's 48 kHz) and gets hark's events and voice back.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::conversation::{self, Part};
+use futures_util::{SinkExt, StreamExt};
+use hark::audio::{resample, SPEECH_RATE};
+use hark::server::protocol::{decode_pcm16, encode_pcm16};
+use hark::tts::{self, VoiceKind};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+
+/// A running `hark serve`, killed when dropped.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_server(extra: &[&str]) -> Server {
+    let models = common::models();
+    let mut child = Command::new(common::hark_bin())
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--domain",
+            "customer-service",
+        ])
+        .args(["--voice", "espeak", "--store", "none", "--log", "none"])
+        .args(extra)
+        .env("HARK_MODELS_DIR", &models.root)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start hark serve");
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    let url = loop {
+        let Some(Ok(line)) = lines.next() else {
+            let _ = child.kill();
+            panic!("hark serve ended before listening: {seen:?}");
+        };
+        if let Some(url) = line.strip_prefix("listening on ") {
+            break url.trim().to_string();
+        }
+        seen.push(line);
+    };
+    // Keep draining stderr so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Server { child, url }
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(server: &Server) -> Socket {
+    tokio_tungstenite::connect_async(&server.url)
+        .await
+        .expect("connect to hark serve")
+        .0
+}
+
+async fn send_json(socket: &mut Socket, value: Value) {
+    socket
+        .send(Message::Text(value.to_string().into()))
+        .await
+        .unwrap();
+}
+
+/// The next JSON message, skipping audio; None when the socket closes.
+async fn next_json(socket: &mut Socket) -> Option<Value> {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(60), socket.next())
+            .await
+            .expect("hark serve answers within a minute")?
+            .ok()?;
+        match message {
+            Message::Text(text) => return Some(serde_json::from_str(text.as_str()).unwrap()),
+            Message::Close(_) => return None,
+            _ => {}
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spoken_request_over_websocket_gets_a_spoken_answer() {
+    let server = start_server(&[]);
+    let models = common::models();
+    let mut voice = tts::open_voice(VoiceKind::Piper, &models, 2).unwrap();
+    let recording = conversation::build(
+        voice.as_mut(),
+        &[
+            Part::Silence(4000), // the greeting plays
+            Part::Say("Please reset my password."),
+            Part::Silence(5000),
+        ],
+    );
+    let rate = 48_000;
+    let audio = resample::resample(&recording.samples, SPEECH_RATE, rate).unwrap();
+
+    let socket = connect(&server).await;
+    let (mut to_server, mut from_server) = socket.split();
+    to_server
+        .send(Message::Text(
+            json!({"type": "start", "sample_rate": rate})
+                .to_string()
+                .into(),
+        ))
+        .await
+        .unwrap();
+    // The microphone: 20 ms frames in real time, then stop.
+    let microphone = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        for frame in audio.chunks(rate as usize / 50) {
+            tick.tick().await;
+            to_server
+                .send(Message::Binary(encode_pcm16(frame).into()))
+                .await
+                .unwrap();
+        }
+        to_server
+            .send(Message::Text(json!({"type": "stop"}).to_string().into()))
+            .await
+            .unwrap();
+        to_server
+    });
+
+    let mut messages = Vec::new();
+    let mut heard = Vec::new();
+    while let Ok(Some(message)) =
+        tokio::time::timeout(Duration::from_secs(60), from_server.next()).await
+    {
+        match message.expect("a well-formed WebSocket stream") {
+            Message::Text(text) => {
+                let value: Value = serde_json::from_str(text.as_str()).unwrap();
+                let done = value["type"] == "summary";
+                messages.push(value);
+                if done {
+                    break;
+                }
+            }
+            Message::Binary(bytes) => decode_pcm16(&bytes, &mut heard).unwrap(),
+            Message::Close(_) => break,
+            _ => {}
+        }
+    }
+    let _ = microphone.await;
+
+    assert_eq!(
+        messages.first(),
+        Some(&json!({"type": "ready", "sample_rate": rate, "domain": "customer-service"})),
+        "{messages:#?}"
+    );
+    let events: Vec<&Value> = messages.iter().filter(|m| m["type"] == "event").collect();
+    let finals: Vec<&str> = events
+        .iter()
+        .filter(|e| e["event"] == "final")
+        .filter_map(|e| e["text"].as_str())
+        .collect();
+    assert!(
+        finals.iter().any(|t| t.to_lowercase().contains("password")),
+        "{finals:?}"
+    );
+    let replies: Vec<&str> = events
+        .iter()
+        .filter(|e| e["event"] == "reply")
+        .filter_map(|e| e["text"].as_str())
+        .collect();
+    // The greeting, then the password-reset flow asking for its first slot.
+    assert!(
+        replies.len() >= 2,
+        "the greeting and the answer: {replies:?}"
+    );
+    assert!(
+        replies.last().unwrap().to_lowercase().contains("account"),
+        "{replies:?}"
+    );
+    let summary = &messages.last().unwrap()["summary"];
+    assert!(summary["user_turns"].as_u64() >= Some(1), "{summary}");
+    assert!(summary["replies"].as_u64() >= Some(2), "{summary}");
+
+    // hark's voice came back at the client's rate, aligned with its microphone: at least
+    // as long as what was sent, and with speech in it (the greeting and the answer).
+    let sent_secs = recording.samples.len() as f64 / SPEECH_RATE as f64;
+    let heard_secs = heard.len() as f64 / rate as f64;
+    assert!(
+        heard_secs >= sent_secs - 0.1,
+        "{heard_secs} s back for {sent_secs} s sent"
+    );
+    let greeting = conversation::rms(&heard, rate, 300, 2500);
+    assert!(greeting > 0.01, "the greeting is audible: RMS {greeting}");
+    let answer_from = recording.spans[0].1 + 200;
+    let answer = conversation::rms(&heard, rate, answer_from, answer_from + 4000);
+    assert!(answer > 0.01, "the answer is audible: RMS {answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_messages_get_clear_errors_and_the_conversation_goes_on() {
+    let server = start_server(&["--max-conversations", "1"]);
+    let mut socket = connect(&server).await;
+    let error = |v: Option<Value>| -> String {
+        let v = v.expect("an answer");
+        assert_eq!(v["type"], "error", "{v}");
+        v["message"].as_str().unwrap().to_string()
+    };
+
+    socket
+        .send(Message::Binary(vec![0u8; 640].into()))
+        .await
+        .unwrap();
+    assert!(error(next_json(&mut socket).await).contains("before the start"));
+    socket
+        .send(Message::Text("{not json".into()))
+        .await
+        .unwrap();
+    assert!(error(next_json(&mut socket).await).contains("not a message"));
+    send_json(&mut socket, json!({"type": "start", "sample_rate": 1})).await;
+    assert!(error(next_json(&mut socket).await).contains("sample_rate 1 Hz"));
+
+    send_json(&mut socket, json!({"type": "start"})).await;
+    assert_eq!(next_json(&mut socket).await.unwrap()["type"], "ready");
+    socket
+        .send(Message::Binary(vec![0u8; 641].into()))
+        .await
+        .unwrap();
+    // Events (the greeting) may come first; the error follows.
+    let mut message = next_json(&mut socket).await;
+    while message.as_ref().is_some_and(|m| m["type"] == "event") {
+        message = next_json(&mut socket).await;
+    }
+    assert!(error(message).contains("641 bytes"));
+
+    // One conversation at a time on this server: a second client is told so.
+    let mut second = connect(&server).await;
+    send_json(&mut second, json!({"type": "start"})).await;
+    assert!(error(next_json(&mut second).await).contains("busy"));
+
+    // Half a second of silence, then stop: the conversation ends with its summary.
+    socket
+        .send(Message::Binary(vec![0u8; 16_000].into()))
+        .await
+        .unwrap();
+    send_json(&mut socket, json!({"type": "stop"})).await;
+    let mut last = None;
+    while let Some(message) = next_json(&mut socket).await {
+        let done = message["type"] == "summary";
+        last = Some(message);
+        if done {
+            break;
+        }
+    }
+    let summary = last.expect("a summary");
+    assert_eq!(summary["type"], "summary", "{summary}");
+    assert_eq!(summary["summary"]["user_turns"], 0, "{summary}");
+}
