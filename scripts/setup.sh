@@ -23,9 +23,9 @@ info() { printf '    %s\n' "$*"; }
 # sox is the reference resampler the format tests compare against; pulseaudio gives tests a
 # real-time virtual sound card (scripts/virtual-sound.sh) on machines without one;
 # libwebrtc-audio-processing is the echo canceller; redis-server backs the shared-session
-# store's tests.
+# store's tests; chromium runs the web page of `hark serve` in its test.
 APT_PACKAGES=(cmake patch libclang-dev pkg-config libasound2-dev libespeak-ng-dev espeak-ng-data sox
-  pulseaudio pulseaudio-utils libwebrtc-audio-processing-dev redis-server)
+  pulseaudio pulseaudio-utils libwebrtc-audio-processing-dev redis-server chromium)
 step "System packages"
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

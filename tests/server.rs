@@ -3,64 +3,16 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::conversation::{self, Part};
+use common::server::{start_server, Server};
 use futures_util::{SinkExt, StreamExt};
 use hark::audio::{resample, SPEECH_RATE};
 use hark::server::protocol::{decode_pcm16, encode_pcm16};
 use hark::tts::{self, VoiceKind};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
-
-/// A running `hark serve`, killed when dropped.
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_server(extra: &[&str]) -> Server {
-    let models = common::models();
-    let mut child = Command::new(common::hark_bin())
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--domain",
-            "customer-service",
-        ])
-        .args(["--voice", "espeak", "--store", "none", "--log", "none"])
-        .args(extra)
-        .env("HARK_MODELS_DIR", &models.root)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start hark serve");
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut seen = Vec::new();
-    let url = loop {
-        let Some(Ok(line)) = lines.next() else {
-            let _ = child.kill();
-            panic!("hark serve ended before listening: {seen:?}");
-        };
-        if let Some(url) = line.strip_prefix("listening on ") {
-            break url.trim().to_string();
-        }
-        seen.push(line);
-    };
-    // Keep draining stderr so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    Server { child, url }
-}
 
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;

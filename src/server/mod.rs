@@ -1,8 +1,10 @@
 //! `hark serve`: the voice assistant as a headless service. Each WebSocket connection is one
 //! conversation: the client streams its microphone in, hark streams its voice back, and
 //! both see the conversation's events (see `protocol` for the wire format). A conversation
-//! runs the same voice loop as `hark run` on its own thread, with its own engines.
+//! runs the same voice loop as `hark run` on its own thread, with its own engines. A plain
+//! HTTP request to the same port gets the browser client (`page`).
 
+pub mod page;
 pub mod protocol;
 pub mod socket_audio;
 
@@ -72,8 +74,17 @@ pub async fn serve(
         let slots = slots.clone();
         let config = config.clone();
         tokio::spawn(async move {
-            if let Err(e) = connection(stream, peer, factory, slots, config).await {
-                eprintln!("{peer}: {e}");
+            match page::wants_websocket(&stream).await {
+                Some(true) => {
+                    if let Err(e) = connection(stream, peer, factory, slots, config).await {
+                        eprintln!("{peer}: {e}");
+                    }
+                }
+                // A browser asking for the page.
+                Some(false) => {
+                    let _ = page::answer_http(stream).await;
+                }
+                None => {}
             }
         });
     }

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod conversation;
+pub mod server;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;

@@ -1,0 +1,52 @@
+//! `hark serve` as a test starts it: the real binary on a free port.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+/// A running `hark serve`, killed when dropped.
+pub struct Server {
+    child: Child,
+    /// ws://127.0.0.1:PORT
+    pub url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn start_server(extra: &[&str]) -> Server {
+    let models = super::models();
+    let mut child = Command::new(super::hark_bin())
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--domain",
+            "customer-service",
+        ])
+        .args(["--voice", "espeak", "--store", "none", "--log", "none"])
+        .args(extra)
+        .env("HARK_MODELS_DIR", &models.root)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start hark serve");
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    let url = loop {
+        let Some(Ok(line)) = lines.next() else {
+            let _ = child.kill();
+            panic!("hark serve ended before listening: {seen:?}");
+        };
+        if let Some(url) = line.strip_prefix("listening on ") {
+            break url.trim().to_string();
+        }
+        seen.push(line);
+    };
+    // Keep draining stderr so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Server { child, url }
+}
