@@ -346,3 +346,46 @@ fn the_grammar_holds_recognition_to_the_domain_and_short_answers_are_confirmed()
     assert_eq!(lines[2]["slots"]["size"], "large", "{}", lines[2]);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Where in `outer` the slice `inner` (a sub-slice of it) starts and ends, in samples.
+fn bounds(outer: &[f32], inner: &[f32]) -> (usize, usize) {
+    let start = (inner.as_ptr() as usize - outer.as_ptr() as usize) / std::mem::size_of::<f32>();
+    (start, start + inner.len())
+}
+
+#[test]
+fn speech_is_found_in_kitchen_noise_not_only_in_quiet() {
+    use hark::dialogue::spoken::{eval::read_recording, speech_span};
+    let noise = read_recording(&barista_data().join("kitchen.wav")).unwrap();
+    let mut trimmed_in_noise = 0;
+    let files = dev_files(8);
+    for (i, file) in files.iter().enumerate() {
+        let clean = read_recording(file).unwrap();
+        let (begin, end) = bounds(&clean, speech_span(&clean));
+        assert!(
+            end - begin < clean.len(),
+            "{}: silence trimmed",
+            file.display()
+        );
+        let mut rng = hark::rng::SplitMix::new(i as u64);
+        let noisy = hark::audio::noise::mix_at_snr(&clean, &noise, 15.0, &mut rng).unwrap();
+        let (noisy_begin, noisy_end) = bounds(&noisy, speech_span(&noisy));
+        // The voiced stretch found in quiet (the span less its 300 ms margins) is kept whole
+        // in noise...
+        let margin = 4800;
+        assert!(
+            noisy_begin <= begin + margin && noisy_end + margin >= end,
+            "{}: speech at {begin}..{end} in quiet, {noisy_begin}..{noisy_end} in noise",
+            file.display()
+        );
+        // ...and the noise around it is mostly left out (the VAD alone calls it voice).
+        if noisy_end - noisy_begin < noisy.len() * 9 / 10 {
+            trimmed_in_noise += 1;
+        }
+    }
+    assert!(
+        trimmed_in_noise >= files.len() / 2,
+        "noise trimmed in {trimmed_in_noise} of {} recordings",
+        files.len()
+    );
+}

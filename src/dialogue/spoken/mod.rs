@@ -127,12 +127,32 @@ const ONSET_FRAMES: usize = 3;
 const MARGIN: usize = 10 * FRAME;
 
 /// The stretch of `pcm_16k` from the first to the last speech, with a margin; all of it
-/// when no speech is found (the recogniser then decides).
+/// when no speech is found (the recogniser then decides). Speech is what the VAD calls voice
+/// and stands out from the recording's background: in quiet every voiced frame does, but
+/// the VAD also calls kitchen noise voice, and a noisy recording trimmed by the VAD alone was
+/// encoded whole. A frame stands out when its level is at least a third of the way (in dB)
+/// from the background (the 20th percentile of frame levels) to the loudest frames (98th).
 pub fn speech_span(pcm_16k: &[f32]) -> &[f32] {
+    let frames: Vec<&[f32]> = pcm_16k.chunks_exact(FRAME).collect();
+    let levels: Vec<f32> = frames.iter().map(|f| level_db(f)).collect();
+    let gate = {
+        let mut sorted = levels.clone();
+        sorted.sort_by(f32::total_cmp);
+        let at = |q: f32| {
+            sorted
+                .get(((sorted.len() as f32 - 1.0) * q) as usize)
+                .copied()
+        };
+        match (at(0.2), at(0.98)) {
+            (Some(background), Some(loudest)) => background + (loudest - background) / 3.0,
+            _ => f32::NEG_INFINITY,
+        }
+    };
     let mut vad = VoiceDetector::new();
-    let voiced: Vec<bool> = pcm_16k
-        .chunks_exact(FRAME)
-        .map(|f| vad.is_speech(f).unwrap_or(false))
+    let voiced: Vec<bool> = frames
+        .iter()
+        .zip(&levels)
+        .map(|(f, &level)| vad.is_speech(f).unwrap_or(false) && level >= gate)
         .collect();
     let onsets: Vec<usize> = (0..voiced.len().saturating_sub(ONSET_FRAMES - 1))
         .filter(|&i| voiced[i..i + ONSET_FRAMES].iter().all(|&v| v))
@@ -143,4 +163,10 @@ pub fn speech_span(pcm_16k: &[f32]) -> &[f32] {
     let begin = (first * FRAME).saturating_sub(MARGIN);
     let end = ((last + ONSET_FRAMES) * FRAME + MARGIN).min(pcm_16k.len());
     &pcm_16k[begin..end]
+}
+
+/// A frame's level in dB (full scale 0 dB).
+fn level_db(frame: &[f32]) -> f32 {
+    let power = frame.iter().map(|s| s * s).sum::<f32>() / frame.len().max(1) as f32;
+    10.0 * (power + 1e-10).log10()
 }
