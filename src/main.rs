@@ -111,27 +111,7 @@ enum Command {
     /// Serve conversations over WebSocket: each connection streams its microphone in
     /// (s16le mono binary frames after a JSON `start`) and gets hark's voice and the
     /// conversation's events back. See the README for the protocol.
-    Serve {
-        /// Address to listen on (port 0 picks a free port; the address is printed).
-        #[arg(long, default_value = "127.0.0.1:8765")]
-        listen: String,
-        /// Domain name under config/domains, or a domain folder.
-        #[arg(long, default_value = "customer-service")]
-        domain: String,
-        #[arg(long, default_value = "tiny.en")]
-        model: String,
-        #[arg(long, value_enum, default_value = "piper")]
-        voice: VoiceKind,
-        /// Where sessions and user memory are kept: sqlite:PATH, redis://HOST:PORT, or none.
-        #[arg(long, default_value = DEFAULT_STORE)]
-        store: String,
-        /// Folder for privacy-safe conversation logs (`none` to keep none).
-        #[arg(long, default_value = DEFAULT_LOG_DIR)]
-        log: String,
-        /// Conversations at once; more are refused with an error.
-        #[arg(long, default_value_t = 4)]
-        max_conversations: usize,
-    },
+    Serve(cli::serve::ServeArgs),
     /// List the microphones and speakers cpal can reach, with their formats.
     Devices {
         #[arg(long)]
@@ -354,27 +334,7 @@ fn run(cli: Cli) -> Result<()> {
             voice,
             &model,
         ),
-        Command::Serve {
-            listen,
-            domain,
-            model,
-            voice,
-            store,
-            log,
-            max_conversations,
-        } => cli::serve::run(
-            &models,
-            threads,
-            cli::serve::ServeOptions {
-                listen,
-                domain,
-                model,
-                voice,
-                store,
-                log,
-                max_conversations,
-            },
-        ),
+        Command::Serve(args) => cli::serve::run(&models, threads, args),
         Command::Devices { json, all } => devices(json, all),
         Command::Chat {
             domain,

@@ -115,21 +115,20 @@ async fn a_spoken_request_over_websocket_gets_a_spoken_answer() {
         Some(&json!({"type": "ready", "sample_rate": rate, "domain": "customer-service"})),
         "{messages:#?}"
     );
-    let events: Vec<&Value> = messages.iter().filter(|m| m["type"] == "event").collect();
-    let finals: Vec<&str> = events
-        .iter()
-        .filter(|e| e["event"] == "final")
-        .filter_map(|e| e["text"].as_str())
-        .collect();
+    // The texts of one kind of event ("final", "reply").
+    let texts = |kind: &str| -> Vec<&str> {
+        messages
+            .iter()
+            .filter(|m| m["type"] == "event" && m["event"] == kind)
+            .filter_map(|e| e["text"].as_str())
+            .collect()
+    };
+    let finals = texts("final");
     assert!(
         finals.iter().any(|t| t.to_lowercase().contains("password")),
         "{finals:?}"
     );
-    let replies: Vec<&str> = events
-        .iter()
-        .filter(|e| e["event"] == "reply")
-        .filter_map(|e| e["text"].as_str())
-        .collect();
+    let replies = texts("reply");
     // The greeting, then the password-reset flow asking for its first slot.
     assert!(
         replies.len() >= 2,

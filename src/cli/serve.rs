@@ -11,13 +11,26 @@ use hark::server::{serve, ConversationFactory, ServerConfig, ServerError};
 use hark::stt::whisper::WhisperModel;
 use hark::tts::{self, VoiceKind};
 
-pub struct ServeOptions {
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port; the address is printed).
+    #[arg(long, default_value = "127.0.0.1:8765")]
     pub listen: String,
+    /// Domain name under config/domains, or a domain folder.
+    #[arg(long, default_value = "customer-service")]
     pub domain: String,
+    #[arg(long, default_value = "tiny.en")]
     pub model: String,
+    #[arg(long, value_enum, default_value = "piper")]
     pub voice: VoiceKind,
+    /// Where sessions and user memory are kept: sqlite:PATH, redis://HOST:PORT, or none.
+    #[arg(long, default_value = crate::DEFAULT_STORE)]
     pub store: String,
+    /// Folder for privacy-safe conversation logs (`none` to keep none).
+    #[arg(long, default_value = crate::DEFAULT_LOG_DIR)]
     pub log: String,
+    /// Conversations at once; more are refused with an error.
+    #[arg(long, default_value_t = 4)]
     pub max_conversations: usize,
 }
 
@@ -59,7 +72,7 @@ impl ConversationFactory for Factory {
     }
 }
 
-pub fn run(models: &ModelDir, threads: usize, options: ServeOptions) -> Result<()> {
+pub fn run(models: &ModelDir, threads: usize, options: ServeArgs) -> Result<()> {
     let domain_dir = hark::dialogue::config::resolve(&options.domain, &crate::domains_dir())?;
     // Load and check everything once before listening: a broken domain, model or voice
     // is reported now, not to the first client.
