@@ -223,6 +223,35 @@ impl WordGrammar {
         self.transitions.len()
     }
 
+    /// Words in the longest sentence; None if sentences can be endless (a cycle, which
+    /// patterns never make).
+    pub fn longest_sentence(&self) -> Option<usize> {
+        // Longest path from each state, depth first; `on_path` finds cycles.
+        fn longest(
+            g: &WordGrammar,
+            s: usize,
+            memo: &mut [Option<usize>],
+            on_path: &mut [bool],
+        ) -> Option<usize> {
+            if let Some(n) = memo[s] {
+                return Some(n);
+            }
+            if on_path[s] {
+                return None;
+            }
+            on_path[s] = true;
+            let mut best = 0;
+            for &to in g.transitions[s].values() {
+                best = best.max(1 + longest(g, to, memo, on_path)?);
+            }
+            on_path[s] = false;
+            memo[s] = Some(best);
+            Some(best)
+        }
+        let n = self.states();
+        longest(self, 0, &mut vec![None; n], &mut vec![false; n])
+    }
+
     /// Every word the grammar knows.
     pub fn vocabulary(&self) -> BTreeSet<&str> {
         self.transitions
@@ -257,6 +286,15 @@ mod tests {
             vec![lead, article, drink, size, with],
         ])
         .unwrap()
+    }
+
+    #[test]
+    fn longest_sentence_counts_words_and_cycles_have_none() {
+        // "can i get a twelve ounce iced mocha with milk"
+        assert_eq!(coffee().longest_sentence(), Some(10));
+        let mut looping = coffee();
+        looping.transitions[1].insert("again".into(), 0);
+        assert_eq!(looping.longest_sentence(), None);
     }
 
     #[test]

@@ -24,6 +24,9 @@ const MAX_AUDIO_CTX: usize = 1500;
 const AUDIO_CTX_MARGIN: usize = 64;
 /// whisper.cpp skips input shorter than one second, so short clips are padded with silence.
 const MIN_SAMPLES: usize = SAMPLE_RATE + SAMPLE_RATE / 20;
+/// Tokens one word of a grammar sentence may take: the word's own (up to two for most
+/// words) and a comma.
+const TOKENS_PER_GRAMMAR_WORD: usize = 3;
 /// Prompts are capped well under the decoder's 448-token context.
 const MAX_PROMPT_TOKENS: usize = 120;
 
@@ -188,8 +191,14 @@ impl Transcriber for WhisperSession {
             // Timestamps stay on: without them a short window made tiny.en repeat itself.
             params.set_single_segment(true);
             params.set_audio_ctx(trimmed_audio_ctx(audio.len()) as i32);
-            // A trimmed window can still loop; the budget bounds what a loop costs.
-            params.set_max_tokens(token_budget(audio.len() as f64 / SAMPLE_RATE as f64) as i32);
+            // A trimmed window can still loop; the budget bounds what a loop costs. A
+            // grammar's sentences cannot loop, and a budget cut in noise (where every word
+            // may carry a comma) would end the text mid-word: its longest sentence bounds it.
+            let mut budget = token_budget(audio.len() as f64 / SAMPLE_RATE as f64);
+            if let Some(words) = options.grammar.as_ref().and_then(|g| g.longest_sentence()) {
+                budget = budget.max(TOKENS_PER_GRAMMAR_WORD * words + 4);
+            }
+            params.set_max_tokens(budget as i32);
         }
 
         {
@@ -267,32 +276,29 @@ pub fn inflections(grammar: &WordGrammar, is_word: impl Fn(&str) -> bool) -> Inf
 /// by letter. Every word starts with the space Whisper's tokens carry; its first letter may be
 /// a capital (sentence starts, "I"), the others are lowercase (a grammar open to any casing let
 /// noisy decodes wander into tokens like "rOaSt"). A word may be written as one of its
-/// `inflections`, leading where the word leads. A comma may follow any word; a full stop,
-/// question or exclamation mark only a word that can end the sentence: a full stop
-/// mid-sentence let a decode that lost the speech start a new sentence inside the grammar.
+/// `inflections`, leading where the word leads. A comma may follow any word but not end the
+/// sentence; a full stop, question or exclamation mark only a word that can end the sentence:
+/// a full stop mid-sentence let a decode that lost the speech start a new sentence inside the
+/// grammar.
 pub fn grammar_rules(
     grammar: &WordGrammar,
     inflections: &Inflections,
 ) -> Vec<Vec<WhisperGrammarElement>> {
     use WhisperGrammarElementType as E;
     let states = grammar.states();
-    let (comma, any_mark) = (states, states + 1);
-    let mut rules: Vec<Vec<WhisperGrammarElement>> = vec![Vec::new(); states + 2];
+    // Rules: one per state, then an optional comma, an optional closing mark, and per state
+    // what may follow a word that leads there; rules for the tries' branching points follow.
+    let (comma, closing_mark) = (states, states + 1);
+    let after = |state: usize| states + 2 + state;
+    let mut rules: Vec<Vec<WhisperGrammarElement>> = vec![Vec::new(); 2 * states + 2];
     rules[comma] = vec![element(E::Character, ','), element(E::Alternate, '\0')];
-    rules[any_mark] = {
-        let mut rule = vec![element(E::Character, ',')];
-        for c in ['.', '?', '!'] {
-            rule.push(element(E::CharacterAlternate, c));
-        }
-        rule.push(element(E::Alternate, '\0'));
-        rule
-    };
-    // How a word that leads to each state may end.
-    let endings: Vec<usize> = grammar
-        .accepting
-        .iter()
-        .map(|&end| if end { any_mark } else { comma })
-        .collect();
+    rules[closing_mark] = vec![
+        element(E::Character, '.'),
+        element(E::CharacterAlternate, '?'),
+        element(E::CharacterAlternate, '!'),
+        element(E::Alternate, '\0'),
+    ];
+    let after_word: Vec<usize> = (0..states).map(after).collect();
     for state in 0..states {
         let words: Vec<(Vec<char>, usize)> = grammar.transitions[state]
             .iter()
@@ -302,7 +308,25 @@ pub fn grammar_rules(
             })
             .map(|(form, to)| (std::iter::once(' ').chain(form.chars()).collect(), to))
             .collect();
-        let mut rule = trie_rule(&words, 0, &endings, &mut rules);
+        let words_rule = trie_rule(&words, 0, &after_word, &mut rules);
+        rules[after(state)] = if !grammar.accepting[state] {
+            vec![rule_ref(comma), rule_ref(state)]
+        } else if words_rule.is_empty() {
+            vec![rule_ref(closing_mark), rule_ref(state)]
+        } else {
+            // Where the sentence may end, a comma still promises more words: a transcript
+            // ending in a comma is a decode that stopped before the speech did.
+            let more_words = rules.len();
+            rules.push(words_rule.clone());
+            vec![
+                element(E::Character, ','),
+                rule_ref(more_words),
+                element(E::Alternate, '\0'),
+                rule_ref(closing_mark),
+                rule_ref(state),
+            ]
+        };
+        let mut rule = words_rule;
         if grammar.accepting[state] {
             rule.push(element(E::Alternate, '\0'));
         }
@@ -403,7 +427,7 @@ fn tokens_fitting<'a>(
 fn trie_rule(
     words: &[(Vec<char>, usize)],
     depth: usize,
-    endings: &[usize],
+    after_word: &[usize],
     rules: &mut Vec<Vec<WhisperGrammarElement>>,
 ) -> Vec<WhisperGrammarElement> {
     use WhisperGrammarElementType as E;
@@ -415,8 +439,7 @@ fn trie_rule(
     };
     if let Some((_, to)) = words.iter().find(|(w, _)| w.len() == depth) {
         alternative(&mut rule);
-        rule.push(rule_ref(endings[*to]));
-        rule.push(rule_ref(*to));
+        rule.push(rule_ref(after_word[*to]));
     }
     let mut by_letter: BTreeMap<char, Vec<(Vec<char>, usize)>> = BTreeMap::new();
     for (word, to) in words.iter().filter(|(w, _)| w.len() > depth) {
@@ -438,12 +461,11 @@ fn trie_rule(
             at += 1;
         }
         if group.len() == 1 && group[0].0.len() == at {
-            rule.push(rule_ref(endings[group[0].1]));
-            rule.push(rule_ref(group[0].1));
+            rule.push(rule_ref(after_word[group[0].1]));
         } else {
             let index = rules.len();
             rules.push(Vec::new());
-            rules[index] = trie_rule(&group, at, endings, rules);
+            rules[index] = trie_rule(&group, at, after_word, rules);
             rule.push(rule_ref(index));
         }
     }
@@ -614,6 +636,8 @@ mod tests {
             " can I get. A large latte", // a full stop only where the sentence may end
             " cancel cancel",
             " can I get a large latted", // not a word
+            " can I get a large latte,", // a comma promises more
+            " cancel,",
             " cancels",
         ] {
             assert!(!accepts(&rules, bad), "{bad:?} should not match");
