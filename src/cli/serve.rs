@@ -9,7 +9,7 @@ use hark::dialogue::voice_loop::Engines;
 use hark::models::ModelDir;
 use hark::server::{serve, ConversationFactory, ServerConfig, ServerError};
 use hark::stt::whisper::WhisperModel;
-use hark::tts::{self, VoiceKind};
+use hark::tts::{self, SharedVoice, VoiceKind};
 
 #[derive(clap::Args)]
 pub struct ServeArgs {
@@ -34,15 +34,15 @@ pub struct ServeArgs {
     pub max_conversations: usize,
 }
 
-/// Engines for each conversation: one Whisper model shared by all (decodes take turns), a
-/// dialogue core and a voice of its own.
+/// Engines for each conversation: one Whisper model and one voice shared by all (decodes and
+/// sentences take turns), and a dialogue core of its own.
 struct Factory {
     whisper: WhisperModel,
     models: ModelDir,
     threads: usize,
     domain_dir: PathBuf,
     domain: String,
-    voice: VoiceKind,
+    voice: SharedVoice,
     store: String,
     log: String,
 }
@@ -62,8 +62,7 @@ impl ConversationFactory for Factory {
         Ok(Engines {
             transcriber: Box::new(self.whisper.session().map_err(|e| fail(&e))?),
             brain,
-            synthesizer: tts::open_voice(self.voice, &self.models, self.threads)
-                .map_err(|e| fail(&e))?,
+            synthesizer: Box::new(self.voice.clone()),
         })
     }
 
@@ -83,13 +82,12 @@ pub fn run(models: &ModelDir, threads: usize, options: ServeArgs) -> Result<()> 
         threads,
         domain_dir,
         domain: options.domain.clone(),
-        voice: options.voice,
+        voice: SharedVoice::new(tts::open_voice(options.voice, models, threads)?),
         store: options.store,
         log: options.log,
     };
     hark::dialogue::build_manager(&factory.domain_dir, models, threads)
         .with_context(|| format!("domain {}", factory.domain_dir.display()))?;
-    tts::open_voice(factory.voice, models, threads)?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

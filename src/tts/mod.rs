@@ -35,6 +35,44 @@ pub trait Synthesizer: Send {
     fn synthesize(&mut self, sentence: &str) -> Result<Vec<f32>, TtsError>;
 }
 
+/// One voice shared by several conversations (`hark serve`): loading the neural voice takes
+/// about a second, and espeak-ng keeps global state that two threads must not use at once, so
+/// conversations take turns on one engine. A sentence takes a few ms (Piper runs ~30× faster
+/// than real time), so the turns are short.
+#[derive(Clone)]
+pub struct SharedVoice {
+    engine: std::sync::Arc<std::sync::Mutex<Box<dyn Synthesizer>>>,
+    name: String,
+    sample_rate: u32,
+}
+
+impl SharedVoice {
+    pub fn new(engine: Box<dyn Synthesizer>) -> Self {
+        Self {
+            name: engine.name().to_string(),
+            sample_rate: engine.sample_rate(),
+            engine: std::sync::Arc::new(std::sync::Mutex::new(engine)),
+        }
+    }
+}
+
+impl Synthesizer for SharedVoice {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn sample_rate(&self) -> u32 {
+        self.sample_rate
+    }
+
+    fn synthesize(&mut self, sentence: &str) -> Result<Vec<f32>, TtsError> {
+        // A poisoned lock means another conversation panicked mid-sentence; the engine
+        // itself holds no half-done state between sentences.
+        let mut engine = self.engine.lock().unwrap_or_else(|p| p.into_inner());
+        engine.synthesize(sentence)
+    }
+}
+
 /// The built-in voices.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
