@@ -105,6 +105,8 @@ struct CompiledGrammar {
     /// The tokens a decode under the grammar may produce: the only ones whose logits are
     /// worth computing (see `grammar_tokens`).
     logit_tokens: Vec<i32>,
+    /// The most tokens its longest sentence can take (None if sentences could be endless).
+    token_bound: Option<usize>,
 }
 
 /// The encoder window for `samples` of audio: trimmed to the audio plus a margin.
@@ -176,6 +178,9 @@ impl Transcriber for WhisperSession {
                             source: grammar.clone(),
                             rules: grammar_rules(grammar, &inflections),
                             logit_tokens: grammar_tokens(grammar, &inflections, &self.context)?,
+                            token_bound: grammar
+                                .longest_sentence()
+                                .map(|words| TOKENS_PER_GRAMMAR_WORD * words + 4),
                         }
                     }
                 };
@@ -195,8 +200,9 @@ impl Transcriber for WhisperSession {
             // grammar's sentences cannot loop, and a budget cut in noise (where every word
             // may carry a comma) would end the text mid-word: its longest sentence bounds it.
             let mut budget = token_budget(audio.len() as f64 / SAMPLE_RATE as f64);
-            if let Some(words) = options.grammar.as_ref().and_then(|g| g.longest_sentence()) {
-                budget = budget.max(TOKENS_PER_GRAMMAR_WORD * words + 4);
+            let grammar_bound = options.grammar.as_ref().and(self.grammar.as_ref());
+            if let Some(bound) = grammar_bound.and_then(|g| g.token_bound) {
+                budget = budget.max(bound);
             }
             params.set_max_tokens(budget as i32);
         }
@@ -375,13 +381,8 @@ fn tokens_fitting<'a>(
     for word in words {
         let mut spellings = vec![String::new()];
         for (at, c) in word.chars().enumerate() {
-            let mut options = vec![c];
-            if at == 0 {
-                options.extend(c.to_uppercase().filter(|&u| u != c).take(1));
-            }
-            if c == '\'' {
-                options.push('’');
-            }
+            // Letter 0 of the rules is the space before the word.
+            let options = letter_spellings(c, at + 1);
             spellings = spellings
                 .iter()
                 .flat_map(|s| options.iter().map(move |&o| format!("{s}{o}")))
@@ -474,17 +475,28 @@ fn trie_rule(
 
 /// Letter `at` of a word (0 is the space before it).
 fn push_letter(rule: &mut Vec<WhisperGrammarElement>, letter: char, at: usize) {
-    rule.push(element(WhisperGrammarElementType::Character, letter));
+    for (i, c) in letter_spellings(letter, at).into_iter().enumerate() {
+        let kind = if i == 0 {
+            WhisperGrammarElementType::Character
+        } else {
+            WhisperGrammarElementType::CharacterAlternate
+        };
+        rule.push(element(kind, c));
+    }
+}
+
+/// The ways the rules let letter `at` of a word (0 is the space before it) be written: the
+/// letter, a capital if it is the first, ’ for '. `tokens_fitting` spells words the same way.
+fn letter_spellings(letter: char, at: usize) -> Vec<char> {
+    let mut spellings = vec![letter];
     let upper: Vec<char> = letter.to_uppercase().collect();
     if at == 1 && upper.len() == 1 && upper[0] != letter {
-        rule.push(element(
-            WhisperGrammarElementType::CharacterAlternate,
-            upper[0],
-        ));
+        spellings.push(upper[0]);
     }
     if letter == '\'' {
-        rule.push(element(WhisperGrammarElementType::CharacterAlternate, '’'));
+        spellings.push('’');
     }
+    spellings
 }
 
 fn element(kind: WhisperGrammarElementType, c: char) -> WhisperGrammarElement {
