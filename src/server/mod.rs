@@ -13,10 +13,11 @@ use std::sync::Arc;
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::audio::resample::StreamResampler;
+use crate::audio::SPEECH_RATE;
 use crate::dialogue::voice_loop::{run_voice_loop, Engines, Timing, VoiceLoopConfig};
 use crate::telemetry::events::EventLog;
 use protocol::{decode_pcm16, parse_client_message, ClientMessage, ProtocolError, ServerMessage};
@@ -116,13 +117,10 @@ async fn connection(
         let _ = to_client.close().await;
     });
     let refuse = |e: ProtocolError| {
-        let _ = out_tx.send(Outgoing::Message(ServerMessage::Error {
-            message: e.to_string(),
-        }));
+        let _ = out_tx.send(Outgoing::error(e));
     };
 
     let mut conversation: Option<Conversation> = None;
-    let mut slot = None;
     while let Some(message) = from_client.next().await {
         let message = match message {
             Ok(m) => m,
@@ -138,16 +136,13 @@ async fn connection(
                         refuse(ProtocolError::AlreadyStarted);
                         continue;
                     }
-                    let Ok(permit) = slots.clone().try_acquire_owned() else {
-                        let _ = out_tx.send(Outgoing::Message(ServerMessage::Error {
-                            message: format!(
-                                "the server is busy ({} conversations at once); try again later",
-                                config.max_conversations
-                            ),
-                        }));
+                    let Ok(slot) = slots.clone().try_acquire_owned() else {
+                        let _ = out_tx.send(Outgoing::error(format!(
+                            "the server is busy ({} conversations at once); try again later",
+                            config.max_conversations
+                        )));
                         break;
                     };
-                    slot = Some(permit);
                     let user = user.unwrap_or_else(|| format!("ws-{peer}"));
                     match Conversation::start(
                         factory.clone(),
@@ -155,12 +150,11 @@ async fn connection(
                         sample_rate,
                         config.greet,
                         out_tx.clone(),
+                        slot,
                     ) {
                         Ok(c) => conversation = Some(c),
                         Err(e) => {
-                            let _ = out_tx.send(Outgoing::Message(ServerMessage::Error {
-                                message: e.to_string(),
-                            }));
+                            let _ = out_tx.send(Outgoing::error(e));
                             break;
                         }
                     }
@@ -185,7 +179,6 @@ async fn connection(
         // The end of the client's audio ends the loop once the last reply is out.
         c.finish().await;
     }
-    drop(slot);
     drop(out_tx);
     let _ = writer.await;
     Ok(())
@@ -198,6 +191,8 @@ struct Conversation {
     resampled: Vec<f32>,
     decoded: Vec<f32>,
     thread: std::thread::JoinHandle<()>,
+    /// Its place among the server's conversations, given back when it ends.
+    _slot: OwnedSemaphorePermit,
 }
 
 impl Conversation {
@@ -207,8 +202,9 @@ impl Conversation {
         sample_rate: u32,
         greet: bool,
         out: mpsc::UnboundedSender<Outgoing>,
+        slot: OwnedSemaphorePermit,
     ) -> Result<Self, ServerError> {
-        let resampler = StreamResampler::new(sample_rate, 16_000, RESAMPLE_CHUNK_MS)
+        let resampler = StreamResampler::new(sample_rate, SPEECH_RATE, RESAMPLE_CHUNK_MS)
             .map_err(|e| ServerError::Engines(e.to_string()))?;
         let (audio_tx, audio_rx) = mpsc::channel(AUDIO_QUEUE);
         let user = user.to_string();
@@ -221,9 +217,8 @@ impl Conversation {
                 let engines = match factory.open(&user) {
                     Ok(e) => e,
                     Err(e) => {
-                        return send(ServerMessage::Error {
-                            message: e.to_string(),
-                        })
+                        let _ = out.send(Outgoing::error(e));
+                        return;
                     }
                 };
                 send(ServerMessage::Ready {
@@ -251,9 +246,9 @@ impl Conversation {
                     &mut log,
                 ) {
                     Ok(summary) => send(ServerMessage::Summary { summary }),
-                    Err(e) => send(ServerMessage::Error {
-                        message: format!("the conversation failed: {e}"),
-                    }),
+                    Err(e) => {
+                        let _ = out.send(Outgoing::error(format!("the conversation failed: {e}")));
+                    }
                 }
             })
             .map_err(|e| ServerError::Engines(format!("no thread for the conversation: {e}")))?;
@@ -263,6 +258,7 @@ impl Conversation {
             resampled: Vec::new(),
             decoded: Vec::new(),
             thread,
+            _slot: slot,
         })
     }
 

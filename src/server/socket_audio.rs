@@ -3,7 +3,7 @@
 use tokio::sync::mpsc;
 
 use super::protocol::{encode_pcm16, ServerMessage};
-use crate::audio::{AudioError, AudioSink, AudioSource};
+use crate::audio::{AudioError, AudioSink, AudioSource, SPEECH_RATE};
 
 /// What the connection's writer sends to the client.
 #[derive(Debug)]
@@ -13,8 +13,13 @@ pub enum Outgoing {
     Audio(Vec<u8>),
 }
 
-/// The rate the voice loop reads.
-const LOOP_RATE: u32 = 16_000;
+impl Outgoing {
+    pub fn error(message: impl std::fmt::Display) -> Self {
+        Self::Message(ServerMessage::Error {
+            message: message.to_string(),
+        })
+    }
+}
 
 /// The client's audio, already at 16 kHz, as the voice loop reads it: `read` blocks until
 /// the connection delivers more, and the stream ends when the client stops or goes away.
@@ -36,7 +41,7 @@ impl SocketSource {
 
 impl AudioSource for SocketSource {
     fn sample_rate(&self) -> u32 {
-        LOOP_RATE
+        SPEECH_RATE
     }
 
     fn read(&mut self, buf: &mut [f32]) -> Result<usize, AudioError> {
