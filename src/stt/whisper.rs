@@ -22,6 +22,9 @@ const SAMPLES_PER_FRAME: usize = 320;
 const MAX_AUDIO_CTX: usize = 1500;
 /// Extra encoder frames beyond the audio; fewer made tiny.en cut off final words here.
 const AUDIO_CTX_MARGIN: usize = 64;
+/// The same under a grammar, which cannot end before its sentence is complete: a quarter of
+/// the margin kept barista acceptance (96.8 → 96.9 % noisy on dev) and cut ~15 ms per command.
+const GRAMMAR_AUDIO_CTX_MARGIN: usize = 16;
 /// whisper.cpp skips input shorter than one second, so short clips are padded with silence.
 const MIN_SAMPLES: usize = SAMPLE_RATE + SAMPLE_RATE / 20;
 /// Tokens one word of a grammar sentence may take: the word's own (up to two for most
@@ -109,9 +112,9 @@ struct CompiledGrammar {
     token_bound: Option<usize>,
 }
 
-/// The encoder window for `samples` of audio: trimmed to the audio plus a margin.
-pub fn trimmed_audio_ctx(samples: usize) -> usize {
-    (samples.div_ceil(SAMPLES_PER_FRAME) + AUDIO_CTX_MARGIN).min(MAX_AUDIO_CTX)
+/// The encoder window for `samples` of audio: trimmed to the audio plus `margin` frames.
+pub fn trimmed_audio_ctx(samples: usize, margin: usize) -> usize {
+    (samples.div_ceil(SAMPLES_PER_FRAME) + margin).min(MAX_AUDIO_CTX)
 }
 
 impl Transcriber for WhisperSession {
@@ -195,7 +198,12 @@ impl Transcriber for WhisperSession {
         if trimmed {
             // Timestamps stay on: without them a short window made tiny.en repeat itself.
             params.set_single_segment(true);
-            params.set_audio_ctx(trimmed_audio_ctx(audio.len()) as i32);
+            let margin = if options.grammar.is_some() {
+                GRAMMAR_AUDIO_CTX_MARGIN
+            } else {
+                AUDIO_CTX_MARGIN
+            };
+            params.set_audio_ctx(trimmed_audio_ctx(audio.len(), margin) as i32);
             // A trimmed window can still loop; the budget bounds what a loop costs. A
             // grammar's sentences cannot loop, and a budget cut in noise (where every word
             // may carry a comma) would end the text mid-word: its longest sentence bounds it.

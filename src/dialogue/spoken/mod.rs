@@ -132,6 +132,8 @@ const MARGIN: usize = 10 * FRAME;
 /// the VAD also calls kitchen noise voice, and a noisy recording trimmed by the VAD alone was
 /// encoded whole. A frame stands out when its level is at least a third of the way (in dB)
 /// from the background (the 20th percentile of frame levels) to the loudest frames (98th).
+/// Of several stretches of speech apart by more than a pause, the main one is kept (see
+/// `main_stretch`).
 pub fn speech_span(pcm_16k: &[f32]) -> &[f32] {
     let frames: Vec<&[f32]> = pcm_16k.chunks_exact(FRAME).collect();
     let levels: Vec<f32> = frames.iter().map(|f| level_db(f)).collect();
@@ -157,7 +159,7 @@ pub fn speech_span(pcm_16k: &[f32]) -> &[f32] {
     let onsets: Vec<usize> = (0..voiced.len().saturating_sub(ONSET_FRAMES - 1))
         .filter(|&i| voiced[i..i + ONSET_FRAMES].iter().all(|&v| v))
         .collect();
-    let (Some(&first), Some(&last)) = (onsets.first(), onsets.last()) else {
+    let Some((first, last)) = main_stretch(&onsets, &voiced) else {
         return pcm_16k;
     };
     let begin = (first * FRAME).saturating_sub(MARGIN);
@@ -165,8 +167,64 @@ pub fn speech_span(pcm_16k: &[f32]) -> &[f32] {
     &pcm_16k[begin..end]
 }
 
+/// The stretch of onsets (frame indices where speech starts) that holds the command: onsets
+/// closer than `MAX_PAUSE_FRAMES` belong to one stretch, and the stretch with the most voiced
+/// frames wins. A clatter in the kitchen a second away from the command is its own stretch;
+/// spanning from the first onset to the last encoded it with the command.
+fn main_stretch(onsets: &[usize], voiced: &[bool]) -> Option<(usize, usize)> {
+    let mut best: Option<(usize, usize, usize)> = None;
+    let mut rest = onsets;
+    while let Some(&first) = rest.first() {
+        let len = rest
+            .windows(2)
+            .position(|w| w[1] - w[0] > MAX_PAUSE_FRAMES)
+            .map_or(rest.len(), |at| at + 1);
+        let last = rest[len - 1];
+        let weight = voiced[first..last + ONSET_FRAMES]
+            .iter()
+            .filter(|&&v| v)
+            .count();
+        if best.is_none_or(|(_, _, w)| weight > w) {
+            best = Some((first, last, weight));
+        }
+        rest = &rest[len..];
+    }
+    best.map(|(first, last, _)| (first, last))
+}
+
+/// The longest pause inside a command (1.2 s); hesitations are shorter.
+const MAX_PAUSE_FRAMES: usize = 40;
+
 /// A frame's level in dB (full scale 0 dB).
 fn level_db(frame: &[f32]) -> f32 {
     let power = frame.iter().map(|s| s * s).sum::<f32>() / frame.len().max(1) as f32;
     10.0 * (power + 1e-10).log10()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn onsets_of(voiced: &[bool]) -> Vec<usize> {
+        (0..voiced.len() - (ONSET_FRAMES - 1))
+            .filter(|&i| voiced[i..i + ONSET_FRAMES].iter().all(|&v| v))
+            .collect()
+    }
+
+    #[test]
+    fn the_command_is_the_longest_stretch_of_speech_and_keeps_its_pauses() {
+        let mut voiced = vec![false; 300];
+        let mut voice = |range: std::ops::Range<usize>| range.for_each(|i| voiced[i] = true);
+        voice(5..9); // a clatter before
+        voice(60..100); // the command, a hesitation of a second (30 frames), the rest
+        voice(130..160);
+        voice(250..256); // a clatter after
+        let onsets = onsets_of(&voiced);
+        assert_eq!(main_stretch(&onsets, &voiced), Some((60, 157)));
+        // A pause longer than any hesitation parts two stretches; the longer one is kept.
+        let mut voiced = vec![false; 300];
+        (10..40).chain(100..180).for_each(|i| voiced[i] = true);
+        assert_eq!(main_stretch(&onsets_of(&voiced), &voiced), Some((100, 177)));
+        assert_eq!(main_stretch(&[], &voiced), None);
+    }
 }
