@@ -575,7 +575,8 @@ fn run_conversation(
     let brain: Box<dyn hark::dialogue::Brain> = match &io.domain {
         Some(domain) => {
             let dir = hark::dialogue::config::resolve(domain, &domains_dir())?;
-            dialogue_brain(&dir, models, threads, &io.user, &io.store, &io.log)?
+            let manager = hark::dialogue::build_manager(&dir, models, threads)?;
+            dialogue_brain(manager, &io.user, &io.store, &io.log)?
         }
         None => Box::new(hark::dialogue::builtin::KeywordResponder::new()),
     };
@@ -679,14 +680,11 @@ fn run_conversation(
 /// The dialogue core of one conversation with `user`: the domain's manager, with the
 /// conversation log and the session store when they are configured.
 fn dialogue_brain(
-    domain_dir: &Path,
-    models: &ModelDir,
-    threads: usize,
+    manager: hark::dialogue::manager::DialogueManager,
     user: &str,
     store: &str,
     log: &str,
 ) -> Result<Box<dyn hark::dialogue::Brain>> {
-    let manager = hark::dialogue::build_manager(domain_dir, models, threads)?;
     let mut brain = hark::dialogue::brain::DialogueBrain::new(manager, user);
     if let Some(log) = conversation_log(log)? {
         brain = brain.with_log(log);

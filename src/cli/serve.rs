@@ -1,10 +1,11 @@
 //! `hark serve`: conversations over WebSocket (see `hark::server`).
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
+use hark::dialogue::config::Domain;
+use hark::dialogue::nlu::IntentRecognizer;
 use hark::dialogue::voice_loop::Engines;
 use hark::models::ModelDir;
 use hark::server::{serve, ConversationFactory, ServerConfig, ServerError};
@@ -34,14 +35,13 @@ pub struct ServeArgs {
     pub max_conversations: usize,
 }
 
-/// Engines for each conversation: one Whisper model and one voice shared by all (decodes and
-/// sentences take turns), and a dialogue core of its own.
+/// Engines for each conversation: one Whisper model, one voice and one trained intent
+/// recognizer shared by all (decodes and sentences take turns), and a dialogue core of its own.
 struct Factory {
     whisper: WhisperModel,
-    models: ModelDir,
-    threads: usize,
-    domain_dir: PathBuf,
-    domain: String,
+    domain: Domain,
+    recognizer: IntentRecognizer,
+    domain_name: String,
     voice: SharedVoice,
     store: String,
     log: String,
@@ -50,15 +50,10 @@ struct Factory {
 impl ConversationFactory for Factory {
     fn open(&self, user: &str) -> Result<Engines, ServerError> {
         let fail = |e: &dyn std::fmt::Display| ServerError::Engines(e.to_string());
-        let brain = crate::dialogue_brain(
-            &self.domain_dir,
-            &self.models,
-            self.threads,
-            user,
-            &self.store,
-            &self.log,
-        )
-        .map_err(|e| fail(&format!("{e:#}")))?;
+        let manager = hark::dialogue::manager_for(self.domain.clone(), self.recognizer.clone())
+            .map_err(|e| fail(&e))?;
+        let brain = crate::dialogue_brain(manager, user, &self.store, &self.log)
+            .map_err(|e| fail(&format!("{e:#}")))?;
         Ok(Engines {
             transcriber: Box::new(self.whisper.session().map_err(|e| fail(&e))?),
             brain,
@@ -67,7 +62,7 @@ impl ConversationFactory for Factory {
     }
 
     fn domain(&self) -> &str {
-        &self.domain
+        &self.domain_name
     }
 }
 
@@ -76,18 +71,22 @@ pub fn run(models: &ModelDir, threads: usize, options: ServeArgs) -> Result<()> 
     // Load and check everything once before listening: a broken domain, model or voice
     // is reported now, not to the first client.
     let whisper = WhisperModel::load(&models.whisper(&options.model), threads)?;
+    let in_domain = || format!("domain {}", domain_dir.display());
+    let domain = hark::dialogue::config::load(&domain_dir).with_context(in_domain)?;
+    let recognizer =
+        hark::dialogue::train_recognizer(&domain, models, threads).with_context(in_domain)?;
+    // A conversation's manager is checked now too (a language model misconfigured in the
+    // environment is reported before listening).
+    hark::dialogue::manager_for(domain.clone(), recognizer.clone()).with_context(in_domain)?;
     let factory = Factory {
         whisper,
-        models: models.clone(),
-        threads,
-        domain_dir,
-        domain: options.domain.clone(),
+        domain,
+        recognizer,
+        domain_name: options.domain.clone(),
         voice: SharedVoice::new(tts::open_voice(options.voice, models, threads)?),
         store: options.store,
         log: options.log,
     };
-    hark::dialogue::build_manager(&factory.domain_dir, models, threads)
-        .with_context(|| format!("domain {}", factory.domain_dir.display()))?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
