@@ -275,9 +275,25 @@ enum ModelsAction {
 
 fn main() {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Run { .. } | Command::Serve(_)) {
+        quit_quietly_on_closed_pipe();
+    }
     if let Err(error) = run(cli) {
         eprintln!("error: {error:#}");
         std::process::exit(1);
+    }
+}
+
+/// A command whose output is cut short by its reader (`hark eval … | head`) ends there, as
+/// any Unix tool does. Rust ignores SIGPIPE, so printing to a closed pipe panicked instead.
+/// The long-running `run` and `serve` keep ignoring it: a helper process or peer that goes
+/// away must be an error they report, not their end.
+fn quit_quietly_on_closed_pipe() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in main, before any thread exists; restores the default
+    // disposition of one signal.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

@@ -158,3 +158,22 @@ fn unknown_model_and_empty_text_are_refused_clearly() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("empty"));
 }
+
+#[test]
+fn output_cut_short_by_its_reader_ends_hark_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+    // `hark domain check … | head -0`: the reader is gone before hark prints.
+    let mut child = Command::new(common::hark_bin())
+        .args(["domain", "check", "barista"])
+        .current_dir(common::root())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    let stderr = stderr(&output);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(output.status.signal(), Some(libc::SIGPIPE), "{stderr}");
+}
