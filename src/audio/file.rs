@@ -81,7 +81,7 @@ impl WavFileSink {
     pub fn create(path: &Path, rate: u32) -> Result<Self, AudioError> {
         let io = |e| AudioError::Io {
             path: path.to_path_buf(),
-            source: e,
+            error: e,
         };
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(io)?;
@@ -105,9 +105,9 @@ impl WavFileSink {
 
 fn hound_error(path: &Path, e: hound::Error) -> AudioError {
     match e {
-        hound::Error::IoError(source) => AudioError::Io {
+        hound::Error::IoError(error) => AudioError::Io {
             path: path.to_path_buf(),
-            source,
+            error,
         },
         other => AudioError::Unsupported(format!("{}: {other}", path.display())),
     }
@@ -136,7 +136,7 @@ impl AudioSink for WavFileSink {
             writer.finalize().map_err(|e| hound_error(&self.path, e))?;
             std::fs::rename(&self.partial, &self.path).map_err(|e| AudioError::Io {
                 path: self.path.clone(),
-                source: e,
+                error: e,
             })?;
         }
         Ok(())

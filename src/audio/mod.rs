@@ -14,10 +14,11 @@ pub const SPEECH_RATE: u32 = 16_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AudioError {
-    #[error("{path}: {source}")]
+    // The OS error is part of the message, not a `source` (printed again by error chains).
+    #[error("{path}: {error}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{path} is not a readable WAV file: {reason}")]
     BadWav { path: PathBuf, reason: String },

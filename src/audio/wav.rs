@@ -30,7 +30,7 @@ pub fn read_wav(path: &Path) -> Result<WavAudio, AudioError> {
     if !path.exists() {
         return Err(AudioError::Io {
             path: path.to_path_buf(),
-            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+            error: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
         });
     }
     let reader = hound::WavReader::open(path).map_err(|e| bad(e.to_string()))?;
@@ -76,7 +76,7 @@ pub fn read_wav_for_speech(path: &Path) -> Result<Pcm, AudioError> {
 pub fn write_wav(path: &Path, pcm: &Pcm) -> Result<(), AudioError> {
     let io = |e: std::io::Error| AudioError::Io {
         path: path.to_path_buf(),
-        source: e,
+        error: e,
     };
     let hound_err = |e: hound::Error| match e {
         hound::Error::IoError(e) => io(e),

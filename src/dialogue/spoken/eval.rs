@@ -22,12 +22,13 @@ pub enum EvalError {
     Audio { path: PathBuf, reason: String },
     #[error("no WAV file in {dir} has a label in {labels}")]
     NothingToEvaluate { dir: PathBuf, labels: PathBuf },
-    #[error("{path}: {source}")]
-    Noise { path: PathBuf, source: NoiseError },
+    // Causes are part of the messages, not `source`s (printed again by error chains).
+    #[error("{path}: {error}")]
+    Noise { path: PathBuf, error: NoiseError },
     #[error("a noisy condition needs a noise recording")]
     NoNoise,
-    #[error("{path}: {source}")]
-    Reading { path: PathBuf, source: SpokenError },
+    #[error("{path}: {error}")]
+    Reading { path: PathBuf, error: SpokenError },
 }
 
 /// What a recording asks for.
@@ -174,7 +175,7 @@ pub fn evaluate(
                     mixed = mix_at_snr(&speech, noise, db, &mut rng).map_err(|source| {
                         EvalError::Noise {
                             path: path.clone(),
-                            source,
+                            error: source,
                         }
                     })?;
                     &mixed
@@ -182,7 +183,7 @@ pub fn evaluate(
             };
             let command = reader.read(audio).map_err(|source| EvalError::Reading {
                 path: path.clone(),
-                source,
+                error: source,
             })?;
             let ok = accepted(label, command.intent.as_deref(), &command.slots);
             tally.0 += usize::from(ok);
