@@ -156,15 +156,22 @@ pub fn speech_span(pcm_16k: &[f32]) -> &[f32] {
         .zip(&levels)
         .map(|(f, &level)| vad.is_speech(f).unwrap_or(false) && level >= gate)
         .collect();
-    let onsets: Vec<usize> = (0..voiced.len().saturating_sub(ONSET_FRAMES - 1))
-        .filter(|&i| voiced[i..i + ONSET_FRAMES].iter().all(|&v| v))
-        .collect();
-    let Some((first, last)) = main_stretch(&onsets, &voiced) else {
+    let Some((first, last)) = main_stretch(&onsets(&voiced), &voiced) else {
         return pcm_16k;
     };
     let begin = (first * FRAME).saturating_sub(MARGIN);
     let end = ((last + ONSET_FRAMES) * FRAME + MARGIN).min(pcm_16k.len());
     &pcm_16k[begin..end]
+}
+
+/// Frames where speech starts: the first of `ONSET_FRAMES` voiced frames in a row.
+fn onsets(voiced: &[bool]) -> Vec<usize> {
+    voiced
+        .windows(ONSET_FRAMES)
+        .enumerate()
+        .filter(|(_, frames)| frames.iter().all(|&v| v))
+        .map(|(at, _)| at)
+        .collect()
 }
 
 /// The stretch of onsets (frame indices where speech starts) that holds the command: onsets
@@ -205,12 +212,6 @@ fn level_db(frame: &[f32]) -> f32 {
 mod tests {
     use super::*;
 
-    fn onsets_of(voiced: &[bool]) -> Vec<usize> {
-        (0..voiced.len() - (ONSET_FRAMES - 1))
-            .filter(|&i| voiced[i..i + ONSET_FRAMES].iter().all(|&v| v))
-            .collect()
-    }
-
     #[test]
     fn the_command_is_the_longest_stretch_of_speech_and_keeps_its_pauses() {
         let mut voiced = vec![false; 300];
@@ -219,12 +220,11 @@ mod tests {
         voice(60..100); // the command, a hesitation of a second (30 frames), the rest
         voice(130..160);
         voice(250..256); // a clatter after
-        let onsets = onsets_of(&voiced);
-        assert_eq!(main_stretch(&onsets, &voiced), Some((60, 157)));
+        assert_eq!(main_stretch(&onsets(&voiced), &voiced), Some((60, 157)));
         // A pause longer than any hesitation parts two stretches; the longer one is kept.
         let mut voiced = vec![false; 300];
         (10..40).chain(100..180).for_each(|i| voiced[i] = true);
-        assert_eq!(main_stretch(&onsets_of(&voiced), &voiced), Some((100, 177)));
+        assert_eq!(main_stretch(&onsets(&voiced), &voiced), Some((100, 177)));
         assert_eq!(main_stretch(&[], &voiced), None);
     }
 }
