@@ -46,23 +46,10 @@ async fn next_json(socket: &mut Socket) -> Option<Value> {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_spoken_request_over_websocket_gets_a_spoken_answer() {
-    let server = start_server(&[]);
-    let models = common::models();
-    let mut voice = tts::open_voice(VoiceKind::Piper, &models, 2).unwrap();
-    let recording = conversation::build(
-        voice.as_mut(),
-        &[
-            Part::Silence(4000), // the greeting plays
-            Part::Say("Please reset my password."),
-            Part::Silence(5000),
-        ],
-    );
-    let rate = 48_000;
-    let audio = resample::resample(&recording.samples, SPEECH_RATE, rate).unwrap();
-
-    let socket = connect(&server).await;
+/// One conversation: `audio` (at `rate`) streamed as a microphone would, in real time, then
+/// stop. Returns the JSON messages (ending with the summary) and the audio that came back.
+async fn converse(server: &Server, audio: Vec<f32>, rate: u32) -> (Vec<Value>, Vec<f32>) {
+    let socket = connect(server).await;
     let (mut to_server, mut from_server) = socket.split();
     to_server
         .send(Message::Text(
@@ -109,26 +96,47 @@ async fn a_spoken_request_over_websocket_gets_a_spoken_answer() {
         }
     }
     let _ = microphone.await;
+    (messages, heard)
+}
+
+/// The texts of one kind of event ("final", "reply") in a conversation's messages.
+fn texts<'a>(messages: &'a [Value], kind: &str) -> Vec<&'a str> {
+    messages
+        .iter()
+        .filter(|m| m["type"] == "event" && m["event"] == kind)
+        .filter_map(|e| e["text"].as_str())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spoken_request_over_websocket_gets_a_spoken_answer() {
+    let server = start_server(&[]);
+    let models = common::models();
+    let mut voice = tts::open_voice(VoiceKind::Piper, &models, 2).unwrap();
+    let recording = conversation::build(
+        voice.as_mut(),
+        &[
+            Part::Silence(4000), // the greeting plays
+            Part::Say("Please reset my password."),
+            Part::Silence(5000),
+        ],
+    );
+    let rate = 48_000;
+    let audio = resample::resample(&recording.samples, SPEECH_RATE, rate).unwrap();
+
+    let (messages, heard) = converse(&server, audio, rate).await;
 
     assert_eq!(
         messages.first(),
         Some(&json!({"type": "ready", "sample_rate": rate, "domain": "customer-service"})),
         "{messages:#?}"
     );
-    // The texts of one kind of event ("final", "reply").
-    let texts = |kind: &str| -> Vec<&str> {
-        messages
-            .iter()
-            .filter(|m| m["type"] == "event" && m["event"] == kind)
-            .filter_map(|e| e["text"].as_str())
-            .collect()
-    };
-    let finals = texts("final");
+    let finals = texts(&messages, "final");
     assert!(
         finals.iter().any(|t| t.to_lowercase().contains("password")),
         "{finals:?}"
     );
-    let replies = texts("reply");
+    let replies = texts(&messages, "reply");
     // The greeting, then the password-reset flow asking for its first slot.
     assert!(
         replies.len() >= 2,
@@ -155,6 +163,59 @@ async fn a_spoken_request_over_websocket_gets_a_spoken_answer() {
     let answer_from = recording.spans[0].1 + 200;
     let answer = conversation::rms(&heard, rate, answer_from, answer_from + 4000);
     assert!(answer > 0.01, "the answer is audible: RMS {answer}");
+}
+
+/// Two people at once: each conversation hears only its own speaker and follows its own flow,
+/// though the Whisper model, the voice and the intent recognizer are shared.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_conversations_at_once_keep_to_their_own_requests() {
+    let server = start_server(&[]);
+    let models = common::models();
+    let mut voice = tts::open_voice(VoiceKind::Piper, &models, 2).unwrap();
+    let rate = 16_000;
+    let mut request = |sentence: &'static str| {
+        conversation::build(
+            voice.as_mut(),
+            &[
+                Part::Silence(4000),
+                Part::Say(sentence),
+                Part::Silence(5000),
+            ],
+        )
+        .samples
+    };
+    let password = request("Please reset my password.");
+    let table = request("I would like to book a table.");
+    let ((first, _), (second, _)) = tokio::join!(
+        converse(&server, password, rate),
+        converse(&server, table, rate)
+    );
+    let heard = |messages: &[Value], word: &str| {
+        texts(messages, "final")
+            .iter()
+            .any(|t| t.to_lowercase().contains(word))
+    };
+    assert!(heard(&first, "password"), "{:?}", texts(&first, "final"));
+    assert!(!heard(&first, "table"), "{:?}", texts(&first, "final"));
+    assert!(heard(&second, "table"), "{:?}", texts(&second, "final"));
+    assert!(!heard(&second, "password"), "{:?}", texts(&second, "final"));
+    // Each flow asks for its own first slot.
+    let last_reply = |messages: &[Value]| {
+        texts(messages, "reply")
+            .last()
+            .map(|r| r.to_lowercase())
+            .unwrap_or_default()
+    };
+    assert!(
+        last_reply(&first).contains("account"),
+        "{:?}",
+        texts(&first, "reply")
+    );
+    assert!(
+        last_reply(&second).contains("what would you like to book"),
+        "{:?}",
+        texts(&second, "reply")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
