@@ -347,20 +347,14 @@ fn the_grammar_holds_recognition_to_the_domain_and_short_answers_are_confirmed()
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Where in `outer` the slice `inner` (a sub-slice of it) starts and ends, in samples.
-fn bounds(outer: &[f32], inner: &[f32]) -> (usize, usize) {
-    let start = (inner.as_ptr() as usize - outer.as_ptr() as usize) / std::mem::size_of::<f32>();
-    (start, start + inner.len())
-}
-
 #[test]
 fn speech_is_found_in_kitchen_noise_not_only_in_quiet() {
-    use hark::dialogue::spoken::{eval::read_recording, speech_span};
+    use hark::dialogue::spoken::{eval::read_recording, speech_range};
     let noise = read_recording(&barista_data().join("kitchen.wav")).unwrap();
     let files = dev_files(8);
     for (i, file) in files.iter().enumerate() {
         let clean = read_recording(file).unwrap();
-        let (begin, end) = bounds(&clean, speech_span(&clean));
+        let std::ops::Range { start: begin, end } = speech_range(&clean);
         assert!(
             end - begin < clean.len(),
             "{}: silence trimmed",
@@ -368,7 +362,10 @@ fn speech_is_found_in_kitchen_noise_not_only_in_quiet() {
         );
         let mut rng = hark::rng::SplitMix::new(i as u64);
         let noisy = hark::audio::noise::mix_at_snr(&clean, &noise, 15.0, &mut rng).unwrap();
-        let (noisy_begin, noisy_end) = bounds(&noisy, speech_span(&noisy));
+        let std::ops::Range {
+            start: noisy_begin,
+            end: noisy_end,
+        } = speech_range(&noisy);
         // The voiced stretch found in quiet (the span less its 300 ms margins) is kept whole
         // in noise...
         let margin = 4800;

@@ -135,6 +135,11 @@ const MARGIN: usize = 10 * FRAME;
 /// Of several stretches of speech apart by more than a pause, the main one is kept (see
 /// `main_stretch`).
 pub fn speech_span(pcm_16k: &[f32]) -> &[f32] {
+    &pcm_16k[speech_range(pcm_16k)]
+}
+
+/// Where `speech_span` lies in `pcm_16k`, in samples.
+pub fn speech_range(pcm_16k: &[f32]) -> std::ops::Range<usize> {
     let frames: Vec<&[f32]> = pcm_16k.chunks_exact(FRAME).collect();
     let levels: Vec<f32> = frames.iter().map(|f| level_db(f)).collect();
     let gate = {
@@ -157,11 +162,11 @@ pub fn speech_span(pcm_16k: &[f32]) -> &[f32] {
         .map(|(f, &level)| vad.is_speech(f).unwrap_or(false) && level >= gate)
         .collect();
     let Some((first, last)) = main_stretch(&onsets(&voiced), &voiced) else {
-        return pcm_16k;
+        return 0..pcm_16k.len();
     };
     let begin = (first * FRAME).saturating_sub(MARGIN);
     let end = ((last + ONSET_FRAMES) * FRAME + MARGIN).min(pcm_16k.len());
-    &pcm_16k[begin..end]
+    begin..end
 }
 
 /// Frames where speech starts: the first of `ONSET_FRAMES` voiced frames in a row.
