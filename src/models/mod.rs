@@ -33,10 +33,10 @@ pub enum ModelError {
 }
 
 impl ModelError {
-    pub fn io(path: &Path, source: std::io::Error) -> Self {
+    pub fn io(path: &Path, error: std::io::Error) -> Self {
         Self::Io {
             path: path.to_path_buf(),
-            error: source,
+            error,
         }
     }
 }

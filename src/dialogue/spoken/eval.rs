@@ -172,18 +172,18 @@ pub fn evaluate(
                 Condition::Snr(db) => {
                     let noise = noise.ok_or(EvalError::NoNoise)?;
                     let mut rng = SplitMix::new(seed_from(&format!("{name}@{db}")));
-                    mixed = mix_at_snr(&speech, noise, db, &mut rng).map_err(|source| {
+                    mixed = mix_at_snr(&speech, noise, db, &mut rng).map_err(|error| {
                         EvalError::Noise {
                             path: path.clone(),
-                            error: source,
+                            error,
                         }
                     })?;
                     &mixed
                 }
             };
-            let command = reader.read(audio).map_err(|source| EvalError::Reading {
+            let command = reader.read(audio).map_err(|error| EvalError::Reading {
                 path: path.clone(),
-                error: source,
+                error,
             })?;
             let ok = accepted(label, command.intent.as_deref(), &command.slots);
             tally.0 += usize::from(ok);
