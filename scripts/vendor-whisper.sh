@@ -10,11 +10,13 @@
 #   step (more than doubling decoding time); now the likeliest first, until enough pass. The
 #   text may not end before the grammar is complete.
 #   (3) whisper_set_logit_tokens: a step computes logits only for the tokens a grammar allows
-#   (2,680 of 51,864 for barista).
+#   (2,680 of 51,864 for barista). (4) whisper_token_logprobs_with_state scores a given
+#   continuation of the cached prompt token by token, to compare whole sentences (rescoring).
 # whisper-rs-grammar-rules.patch: whisper-rs's set_grammar handed whisper.cpp a flat array of
 #   grammar elements where it reads an array of pointers to rules, so no grammar could work.
 #   It now takes the rules and builds the pointer array.
-#   WhisperState::set_logit_tokens exposes (3) above.
+#   WhisperState::set_logit_tokens, token_logprobs, logits_row and last_prompt expose (3) and
+#   (4) above.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"

@@ -449,6 +449,7 @@ fn transcribe(
         },
         prompt,
         grammar: None,
+        alternatives: None,
     };
     let mut failures = 0;
     for file in files {

@@ -30,6 +30,10 @@ pub struct ReaderArgs {
     /// Recognise any sentence, even where the domain's templates define a grammar.
     #[arg(long)]
     pub no_grammar: bool,
+    /// Keep the sentence the grammar-held decoder wrote, without comparing it with the same
+    /// sentence with another value of a slot.
+    #[arg(long)]
+    pub no_rescoring: bool,
 }
 
 /// Loads the domain, its intent recognizer and Whisper once.
@@ -53,6 +57,9 @@ fn reader(models: &ModelDir, threads: usize, args: &ReaderArgs) -> Result<Comman
     }
     if args.no_grammar {
         reader = reader.without_grammar();
+    }
+    if args.no_rescoring {
+        reader = reader.without_rescoring();
     }
     Ok(reader)
 }
@@ -135,6 +142,7 @@ pub fn eval_spoken(
     let noise = options.noise.map(read_recording).transpose()?;
     let mut reader = reader(models, threads, args)?;
     let grammar = reader.has_grammar();
+    let rescoring = reader.rescores();
     let mut conditions = vec![Condition::Clean];
     conditions.extend(options.snr.iter().map(|&db| Condition::Snr(db)));
     let show_errors = options.show_errors;
@@ -168,6 +176,11 @@ pub fn eval_spoken(
         (false, false) => "vocabulary prompt",
         (true, true) => "grammar",
         (true, false) => "unbiased",
+    };
+    let recognition = if rescoring {
+        format!("{recognition} + rescoring")
+    } else {
+        recognition.to_string()
     };
     println!(
         "{} commands, domain {}, model {} ({recognition}), {} threads, {}",

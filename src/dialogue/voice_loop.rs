@@ -164,6 +164,7 @@ fn spawn_stt(
                     window,
                     prompt: job.prompt,
                     grammar: None,
+                    alternatives: None,
                 };
                 let start = Instant::now();
                 let text = transcriber

@@ -4,6 +4,7 @@ pub mod bias;
 pub mod grammar;
 pub mod partial;
 pub mod repetition;
+pub mod rescore;
 pub mod wer;
 pub mod whisper;
 
@@ -40,6 +41,9 @@ pub struct TranscribeOptions {
     pub prompt: Option<String>,
     /// The only sentences recognition may produce (a closed command domain).
     pub grammar: Option<std::sync::Arc<grammar::WordGrammar>>,
+    /// Under a grammar: phrases that may have been heard for one another (slot values); the
+    /// sentence decoded is compared with its alternatives (see `rescore`).
+    pub alternatives: Option<std::sync::Arc<rescore::PhraseClasses>>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]

@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use super::manager::{DialogueError, DialogueManager};
 use crate::stt::bias::vocabulary_prompt;
+use crate::stt::rescore::PhraseClasses;
 use crate::stt::{DecodeWindow, SttError, TranscribeOptions, Transcriber};
 use crate::vad::VoiceDetector;
 
@@ -50,6 +51,14 @@ impl CommandReader {
     pub fn new(transcriber: Box<dyn Transcriber>, manager: DialogueManager) -> Self {
         let prompt = vocabulary_prompt(manager.domain_vocabulary(), PROMPT_CHARS);
         let grammar = manager.domain.command_grammar().map(Arc::new);
+        // Each slot's values may be heard for one another.
+        let alternatives = PhraseClasses::new(
+            manager
+                .domain
+                .flows
+                .values()
+                .flat_map(|flow| flow.slots.iter().map(|slot| flow.slot_phrases(&slot.name))),
+        );
         Self {
             transcriber,
             manager,
@@ -57,6 +66,7 @@ impl CommandReader {
                 window: DecodeWindow::Trimmed,
                 prompt,
                 grammar,
+                alternatives: (!alternatives.is_empty()).then(|| Arc::new(alternatives)),
             },
         }
     }
@@ -70,6 +80,18 @@ impl CommandReader {
     /// Whether recognition is held to the domain's grammar.
     pub fn has_grammar(&self) -> bool {
         self.options.grammar.is_some()
+    }
+
+    /// The sentence the grammar-held decoder wrote stands, without comparing it with its
+    /// slot-value alternatives (to measure what rescoring brings).
+    pub fn without_rescoring(mut self) -> Self {
+        self.options.alternatives = None;
+        self
+    }
+
+    /// Whether a grammar-held decode is compared with its slot-value alternatives.
+    pub fn rescores(&self) -> bool {
+        self.options.grammar.is_some() && self.options.alternatives.is_some()
     }
 
     /// Recognition without the domain's vocabulary (to measure what biasing brings).

@@ -1,0 +1,234 @@
+//! The sentences a constrained decode might have meant instead: the same sentence with one
+//! phrase swapped for another of its class (one slot value for another). Greedy decoding
+//! commits to a phrase on its first token ("iced coffee" once " coffee" beat " m"); the
+//! recogniser then scores each alternative as a whole, its later tokens included, and the
+//! likeliest sentence stands (see `whisper::WhisperSession`).
+
+use super::grammar::words_of;
+
+/// Phrases that can stand in for one another in a sentence: the values (and synonyms) of
+/// one slot, class by class, each phrase as lowercase words.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PhraseClasses {
+    classes: Vec<Vec<Vec<String>>>,
+}
+
+/// One word of a transcript as it was written, and as the grammar spells it.
+struct WrittenWord {
+    /// Where the word starts in the text.
+    start: usize,
+    /// Where its letters end (before trailing punctuation).
+    end: usize,
+    /// Lowercase, without punctuation.
+    word: String,
+}
+
+impl PhraseClasses {
+    /// Classes of two phrases or more (a phrase alone has no alternative); duplicates within
+    /// a class are dropped.
+    pub fn new<C, P>(classes: C) -> Self
+    where
+        C: IntoIterator<Item = P>,
+        P: IntoIterator<Item = String>,
+    {
+        let classes = classes
+            .into_iter()
+            .map(|phrases| {
+                let mut class: Vec<Vec<String>> = Vec::new();
+                for phrase in phrases {
+                    let words = words_of(&phrase);
+                    if !words.is_empty() && !class.contains(&words) {
+                        class.push(words);
+                    }
+                }
+                class
+            })
+            .filter(|class| class.len() > 1)
+            .collect();
+        Self { classes }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.classes.is_empty()
+    }
+
+    /// `text` with one phrase of a class replaced by each other phrase of that class, for
+    /// every phrase heard in it (the longest match where phrases overlap). The text around
+    /// the phrase is kept as written; an "a"/"an" before it follows the new phrase.
+    pub fn alternatives(&self, text: &str) -> Vec<String> {
+        let words = written_words(text);
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < words.len() {
+            let Some((class, heard)) = self.longest_phrase_at(&words[i..]) else {
+                i += 1;
+                continue;
+            };
+            let (first, last) = (&words[i], &words[i + heard.len() - 1]);
+            let capitalised = text[first.start..].starts_with(char::is_uppercase);
+            for phrase in class.iter().filter(|p| *p != heard) {
+                let mut replacement = phrase.join(" ");
+                if capitalised {
+                    replacement = capitalise(&replacement);
+                }
+                let mut before = text[..first.start].to_string();
+                if let Some(article) = i.checked_sub(1).map(|a| &words[a]) {
+                    if article.word == "a" || article.word == "an" {
+                        let fitting = if starts_with_vowel(&replacement) {
+                            "an"
+                        } else {
+                            "a"
+                        };
+                        let written = &text[article.start..article.end];
+                        let fitting = if written.starts_with(char::is_uppercase) {
+                            capitalise(fitting)
+                        } else {
+                            fitting.to_string()
+                        };
+                        before = format!(
+                            "{}{}{}",
+                            &text[..article.start],
+                            fitting,
+                            &text[article.end..first.start]
+                        );
+                    }
+                }
+                out.push(format!("{before}{replacement}{}", &text[last.end..]));
+            }
+            i += heard.len();
+        }
+        out
+    }
+
+    /// The class and phrase of the longest phrase that `words` start with.
+    fn longest_phrase_at(
+        &self,
+        words: &[WrittenWord],
+    ) -> Option<(&Vec<Vec<String>>, &Vec<String>)> {
+        let mut best: Option<(&Vec<Vec<String>>, &Vec<String>)> = None;
+        for class in &self.classes {
+            for phrase in class {
+                let matches = phrase.len() <= words.len()
+                    && phrase.iter().zip(words).all(|(p, w)| same_word(&w.word, p));
+                if matches && best.is_none_or(|(_, b)| phrase.len() > b.len()) {
+                    best = Some((class, phrase));
+                }
+            }
+        }
+        best
+    }
+}
+
+/// The words of `text`, split at whitespace, with where each is written.
+fn written_words(text: &str) -> Vec<WrittenWord> {
+    let mut words = Vec::new();
+    let mut offset = 0;
+    for piece in text.split_inclusive(char::is_whitespace) {
+        let start = offset;
+        offset += piece.len();
+        let trimmed = piece.trim_end();
+        let letters = trimmed.trim_matches(|c: char| c.is_ascii_punctuation() && c != '\'');
+        if letters.is_empty() {
+            continue;
+        }
+        let lead = trimmed.len()
+            - trimmed
+                .trim_start_matches(|c: char| c.is_ascii_punctuation() && c != '\'')
+                .len();
+        words.push(WrittenWord {
+            start: start + lead,
+            end: start + lead + letters.len(),
+            word: letters.to_lowercase(),
+        });
+    }
+    words
+}
+
+/// Whether `heard` is `word` or an inflection of it the recogniser writes ("roasted",
+/// "shots").
+fn same_word(heard: &str, word: &str) -> bool {
+    heard
+        .strip_prefix(word)
+        .is_some_and(|rest| ["", "s", "es", "d", "ed"].contains(&rest))
+}
+
+fn starts_with_vowel(phrase: &str) -> bool {
+    phrase
+        .chars()
+        .next()
+        .is_some_and(|c| "aeiouAEIOU".contains(c))
+}
+
+fn capitalise(word: &str) -> String {
+    let mut chars = word.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn coffee() -> PhraseClasses {
+        let class = |phrases: &[&str]| phrases.iter().map(|p| p.to_string()).collect::<Vec<_>>();
+        PhraseClasses::new([
+            class(&["coffee", "iced coffee", "mocha", "iced mocha", "americano"]),
+            class(&[
+                "sugar",
+                "brown sugar",
+                "a bit of brown sugar",
+                "a little bit of brown sugar",
+            ]),
+            class(&["light roast", "dark roast"]),
+            class(&["alone"]),
+        ])
+    }
+
+    #[test]
+    fn each_phrase_heard_is_swapped_for_the_others_of_its_class() {
+        let alternatives = coffee().alternatives("Can I get a light roast iced coffee with sugar?");
+        for expected in [
+            "Can I get a dark roast iced coffee with sugar?",
+            "Can I get a light roast iced mocha with sugar?",
+            "Can I get a light roast coffee with sugar?",
+            "Can I get a light roast americano with sugar?",
+            "Can I get a light roast iced coffee with brown sugar?",
+            "Can I get a light roast iced coffee with a little bit of brown sugar?",
+        ] {
+            assert!(
+                alternatives.iter().any(|a| a == expected),
+                "{expected} missing from {alternatives:?}"
+            );
+        }
+        // 1 other roast, 4 other drinks, 3 other sugars; "coffee" inside "iced coffee" is
+        // not a phrase of its own.
+        assert_eq!(alternatives.len(), 1 + 4 + 3, "{alternatives:?}");
+    }
+
+    #[test]
+    fn the_article_follows_the_new_phrase_and_inflections_count_as_the_word() {
+        let alternatives = coffee().alternatives("Make me an Americano, light, roasted.");
+        assert!(
+            alternatives.contains(&"Make me a Mocha, light, roasted.".to_string()),
+            "{alternatives:?}"
+        );
+        assert!(
+            alternatives.contains(&"Make me an Americano, dark roast.".to_string()),
+            "{alternatives:?}"
+        );
+        let alternatives = coffee().alternatives("A mocha.");
+        assert!(
+            alternatives.contains(&"An americano.".to_string()),
+            "{alternatives:?}"
+        );
+    }
+
+    #[test]
+    fn nothing_to_swap_gives_nothing() {
+        assert!(coffee().alternatives("hello there").is_empty());
+        assert!(coffee().alternatives("").is_empty());
+        assert!(PhraseClasses::new([vec!["alone".to_string()]]).is_empty());
+    }
+}
