@@ -274,6 +274,9 @@ impl Transcriber for WhisperSession {
 /// alternatives that won had their first token within 1.5 nats; 2 leaves room and scores a
 /// third of the alternatives 4 did, with the same results.
 const ALTERNATIVE_PRUNE_NATS: f32 = 2.0;
+/// A token the decoder chose with at least this probability leaves every other token at
+/// least ln(p / (1 - p)) nats behind it: 2.2 nats, past `ALTERNATIVE_PRUNE_NATS`.
+const SURE_TOKEN_PROBABILITY: f32 = 0.9;
 
 impl WhisperSession {
     /// After a constrained decode of one segment: the alternative sentence (see
@@ -292,12 +295,27 @@ impl WhisperSession {
         let Some(segment) = self.state.get_segment(0) else {
             return Ok(None);
         };
+        let end_of_text = self.context.token_eot();
+        // An alternative departs from the sentence at one of its words' tokens, and its own
+        // token there is at most 1 - p as likely; where the decoder was sure of every word
+        // (punctuation does not count: no alternative departs there), none could come within
+        // the pruning margin, and there is nothing to score.
+        let sure = (0..segment.n_tokens())
+            .filter_map(|i| segment.get_token(i))
+            .filter(|t| t.token_id() < end_of_text)
+            .filter(|t| {
+                t.to_bytes()
+                    .is_ok_and(|b| b.iter().any(u8::is_ascii_alphabetic))
+            })
+            .all(|t| t.token_probability() >= SURE_TOKEN_PROBABILITY);
+        if sure {
+            return Ok(None);
+        }
         let text = segment.to_str_lossy().map_err(decode)?.into_owned();
         let alternatives = classes.alternatives(&text);
         if alternatives.is_empty() {
             return Ok(None);
         }
-        let end_of_text = self.context.token_eot();
         let decoded: Vec<i32> = (0..segment.n_tokens())
             .filter_map(|i| segment.get_token(i).map(|t| t.token_id()))
             .collect();
@@ -341,26 +359,41 @@ impl WhisperSession {
                 candidates.push((departs, tokens, alternative));
             }
         }
-        // The cache holds the prompt; the sentences are decoded from its last token on.
+        let Some(earliest) = candidates.iter().map(|c| c.0).min() else {
+            return Ok(None);
+        };
+        // The cache holds the prompt (its last token at `base`) and then the tokens decoded,
+        // as far as they match the sentence heard spelled afresh; the sentences are scored
+        // from just before the earliest departure, or where the cache stops matching. What
+        // comes before is common to all and left out of every score.
         let base = prompt.len() - 1;
+        let cached = heard[1..]
+            .iter()
+            .zip(&decoded)
+            .take_while(|(a, b)| a == b)
+            .count();
+        let from = (earliest - 1).min(cached);
+        // heard_logprobs[i - 1 - from] is the log-probability of heard[i], from logits row
+        // i - 1 - from.
         let heard_logprobs = self
             .state
-            .token_logprobs(&heard, base, self.threads)
+            .token_logprobs(&heard[from..], base + from, self.threads)
             .map_err(decode)?;
         let heard_score: f32 = heard_logprobs.iter().sum();
 
         // Alternatives whose first own token is nearly as likely as the one heard there.
         let mut normalisers: HashMap<usize, f32> = HashMap::new();
         candidates.retain(|(departs, tokens, _)| {
-            let Some(row) = self.state.logits_row(departs - 1) else {
+            let row_index = departs - 1 - from;
+            let Some(row) = self.state.logits_row(row_index) else {
                 return false;
             };
             let log_sum = *normalisers
-                .entry(departs - 1)
+                .entry(row_index)
                 .or_insert_with(|| log_sum_exp(row));
             let logit = row.get(tokens[*departs] as usize).copied();
             let first = logit.unwrap_or(f32::NEG_INFINITY) - log_sum;
-            heard_logprobs[departs - 1] - first <= ALTERNATIVE_PRUNE_NATS
+            heard_logprobs[row_index] - first <= ALTERNATIVE_PRUNE_NATS
         });
         // Latest departure first: scoring one rewrites the cache from its departure on, and
         // each later one needs the sentence heard before its own.
@@ -371,8 +404,8 @@ impl WhisperSession {
                 .state
                 .token_logprobs(&tokens[departs - 1..], base + departs - 1, self.threads)
                 .map_err(decode)?;
-            let score =
-                heard_logprobs[..departs - 1].iter().sum::<f32>() + rest.iter().sum::<f32>();
+            let shared: f32 = heard_logprobs[..departs - 1 - from].iter().sum();
+            let score = shared + rest.iter().sum::<f32>();
             if score > best.as_ref().map_or(heard_score, |(s, _)| *s) {
                 best = Some((score, alternative));
             }
