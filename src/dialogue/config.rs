@@ -282,7 +282,9 @@ impl FlowSpec {
         if chosen.is_empty() {
             chosen.extend(self.examples.first().cloned());
         }
-        chosen
+        // Templates offer "[a, an]" and the draw may pick the wrong one; a prompt that says
+        // "an double shot" teaches the decoder to write it.
+        chosen.iter().map(|s| fit_articles(s)).collect()
     }
 
     /// Words the flow's sentences put around slot values (for the slot spotter).
@@ -568,9 +570,51 @@ fn validate_flow(flow: &FlowSpec) -> Result<(), String> {
     Ok(())
 }
 
+/// `sentence` with each "a" or "an" made to fit the word after it ("an iced mocha", "a
+/// double shot"; by its first letter, which English mostly follows).
+pub fn fit_articles(sentence: &str) -> String {
+    let words: Vec<&str> = sentence.split(' ').collect();
+    let mut out = Vec::with_capacity(words.len());
+    for (i, word) in words.iter().enumerate() {
+        let next = words.get(i + 1).and_then(|w| w.chars().next());
+        let fitting = match (word.to_lowercase().as_str(), next) {
+            ("a" | "an", Some(c)) if c.is_alphabetic() => {
+                if "aeiouAEIOU".contains(c) {
+                    "an"
+                } else {
+                    "a"
+                }
+            }
+            _ => {
+                out.push(word.to_string());
+                continue;
+            }
+        };
+        let capital = word.starts_with(char::is_uppercase);
+        out.push(if capital {
+            fitting.replacen('a', "A", 1)
+        } else {
+            fitting.to_string()
+        });
+    }
+    out.join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn articles_fit_the_word_after_them() {
+        assert_eq!(
+            fit_articles("I want an double shot and a eight ounce a"),
+            "I want a double shot and an eight ounce a"
+        );
+        assert_eq!(
+            fit_articles("An mocha, a iced latte."),
+            "A mocha, an iced latte."
+        );
+    }
 
     #[test]
     fn finds_placeholders() {

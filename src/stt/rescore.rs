@@ -74,11 +74,7 @@ impl PhraseClasses {
                 let mut before = text[..first.start].to_string();
                 if let Some(article) = i.checked_sub(1).map(|a| &words[a]) {
                     if article.word == "a" || article.word == "an" {
-                        let fitting = if starts_with_vowel(&replacement) {
-                            "an"
-                        } else {
-                            "a"
-                        };
+                        let fitting = article_for(&replacement);
                         let written = &text[article.start..article.end];
                         let fitting = if written.starts_with(char::is_uppercase) {
                             capitalise(fitting)
@@ -152,11 +148,18 @@ fn same_word(heard: &str, word: &str) -> bool {
         .is_some_and(|rest| ["", "s", "es", "d", "ed"].contains(&rest))
 }
 
-fn starts_with_vowel(phrase: &str) -> bool {
-    phrase
+/// The indefinite article before `phrase`: "an" before a vowel letter, else "a" (English
+/// mostly goes by the sound, which the letter gives for a domain's words so far).
+pub fn article_for(phrase: &str) -> &'static str {
+    let vowel = phrase
         .chars()
         .next()
-        .is_some_and(|c| "aeiouAEIOU".contains(c))
+        .is_some_and(|c| "aeiouAEIOU".contains(c));
+    if vowel {
+        "an"
+    } else {
+        "a"
+    }
 }
 
 fn capitalise(word: &str) -> String {
