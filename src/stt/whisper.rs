@@ -296,29 +296,16 @@ impl WhisperSession {
             return Ok(None);
         };
         let end_of_text = self.context.token_eot();
-        // An alternative departs from the sentence at one of its words' tokens, and its own
-        // token there is at most 1 - p as likely; where the decoder was sure of every word
-        // (punctuation does not count: no alternative departs there), none could come within
-        // the pruning margin, and there is nothing to score.
-        let sure = (0..segment.n_tokens())
-            .filter_map(|i| segment.get_token(i))
-            .filter(|t| t.token_id() < end_of_text)
-            .filter(|t| {
-                t.to_bytes()
-                    .is_ok_and(|b| b.iter().any(u8::is_ascii_alphabetic))
-            })
-            .all(|t| t.token_probability() >= SURE_TOKEN_PROBABILITY);
-        if sure {
-            return Ok(None);
-        }
         let text = segment.to_str_lossy().map_err(decode)?.into_owned();
         let alternatives = classes.alternatives(&text);
         if alternatives.is_empty() {
             return Ok(None);
         }
-        let decoded: Vec<i32> = (0..segment.n_tokens())
-            .filter_map(|i| segment.get_token(i).map(|t| t.token_id()))
-            .collect();
+        // The tokens decoded, and how sure the decoder was of each.
+        let (decoded, certainty): (Vec<i32>, Vec<f32>) = (0..segment.n_tokens())
+            .filter_map(|i| segment.get_token(i))
+            .map(|t| (t.token_id(), t.token_probability()))
+            .unzip();
         // The timestamps around the text stay as decoded; the text is tokenized afresh, so
         // that the decoded sentence and its alternatives are spelled alike.
         let Some(first_text) = decoded.iter().position(|&t| t < end_of_text) else {
@@ -359,19 +346,25 @@ impl WhisperSession {
                 candidates.push((departs, tokens, alternative));
             }
         }
-        let Some(earliest) = candidates.iter().map(|c| c.0).min() else {
-            return Ok(None);
-        };
         // The cache holds the prompt (its last token at `base`) and then the tokens decoded,
-        // as far as they match the sentence heard spelled afresh; the sentences are scored
-        // from just before the earliest departure, or where the cache stops matching. What
-        // comes before is common to all and left out of every score.
+        // as far as they match the sentence heard spelled afresh (heard[i] is decoded[i - 1]).
         let base = prompt.len() - 1;
         let cached = heard[1..]
             .iter()
             .zip(&decoded)
             .take_while(|(a, b)| a == b)
             .count();
+        // Where the decoder chose a token with probability p, any other token was at most
+        // 1 - p as likely: an alternative departing where it was sure cannot come within the
+        // pruning margin, and needs no scoring.
+        candidates.retain(|(departs, _, _)| {
+            *departs > cached || certainty[departs - 1] < SURE_TOKEN_PROBABILITY
+        });
+        let Some(earliest) = candidates.iter().map(|c| c.0).min() else {
+            return Ok(None);
+        };
+        // The sentences are scored from just before the earliest departure, or where the
+        // cache stops matching. What comes before is common to all and left out of every score.
         let from = (earliest - 1).min(cached);
         // heard_logprobs[i - 1 - from] is the log-probability of heard[i], from logits row
         // i - 1 - from.
