@@ -485,7 +485,7 @@ fn transcribe(
                 if json {
                     println!("{}", json!({"file": file, "error": format!("{error:#}")}));
                 } else {
-                    eprintln!("error: {}: {error:#}", file.display());
+                    eprintln!("error: {}", cli::file_error(file, &error));
                 }
             }
         }

@@ -141,6 +141,12 @@ fn a_bad_wav_is_reported_and_the_good_ones_still_transcribed() {
         .unwrap()
         .to_lowercase()
         .contains("lights"));
+    // In words, a missing file is named once (its reading error already names it).
+    let missing = dir.join("missing.wav");
+    let out = hark(&["--models", models, "transcribe", missing.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.matches(missing.to_str().unwrap()).count(), 1, "{err}");
     std::fs::remove_dir_all(dir).ok();
 }
 

@@ -110,7 +110,7 @@ pub fn understand(
                 if json_output {
                     println!("{}", json!({"file": file, "error": format!("{error:#}")}));
                 } else {
-                    eprintln!("error: {}: {error:#}", file.display());
+                    eprintln!("error: {}", super::file_error(file, &error));
                 }
             }
         }
