@@ -53,9 +53,11 @@ impl PhraseClasses {
     }
 
     /// `text` with one phrase of a class replaced by each other phrase of that class, for
-    /// every phrase heard in it (the longest match where phrases overlap). The text around
-    /// the phrase is kept as written; an "a"/"an" before it follows the new phrase.
-    pub fn alternatives(&self, text: &str) -> Vec<String> {
+    /// every phrase heard in it (the longest match where phrases overlap), and by each phrase
+    /// of another class where the sentence still `fits` (a grammar: "with sugar" may have
+    /// been "with soy milk"). The text around the phrase is kept as written; an "a"/"an"
+    /// before it follows the new phrase.
+    pub fn alternatives(&self, text: &str, fits: &dyn Fn(&str) -> bool) -> Vec<String> {
         let words = written_words(text);
         let mut out = Vec::new();
         let mut i = 0;
@@ -66,7 +68,12 @@ impl PhraseClasses {
             };
             let (first, last) = (&words[i], &words[i + heard.len() - 1]);
             let capitalised = text[first.start..].starts_with(char::is_uppercase);
-            for phrase in class.iter().filter(|p| *p != heard) {
+            let others = self.classes.iter().filter(|c| !std::ptr::eq(*c, class));
+            let phrases = class
+                .iter()
+                .map(|p| (p, true))
+                .chain(others.flatten().map(|p| (p, false)));
+            for (phrase, same_class) in phrases.filter(|(p, _)| *p != heard) {
                 let mut replacement = phrase.join(" ");
                 if capitalised {
                     replacement = capitalise(&replacement);
@@ -89,7 +96,10 @@ impl PhraseClasses {
                         );
                     }
                 }
-                out.push(format!("{before}{replacement}{}", &text[last.end..]));
+                let alternative = format!("{before}{replacement}{}", &text[last.end..]);
+                if same_class || fits(&alternative) {
+                    out.push(alternative);
+                }
             }
             i += heard.len();
         }
@@ -191,7 +201,10 @@ mod tests {
 
     #[test]
     fn each_phrase_heard_is_swapped_for_the_others_of_its_class() {
-        let alternatives = coffee().alternatives("Can I get a light roast iced coffee with sugar?");
+        let alternatives = coffee()
+            .alternatives("Can I get a light roast iced coffee with sugar?", &|_| {
+                false
+            });
         for expected in [
             "Can I get a dark roast iced coffee with sugar?",
             "Can I get a light roast iced mocha with sugar?",
@@ -212,7 +225,8 @@ mod tests {
 
     #[test]
     fn the_article_follows_the_new_phrase_and_inflections_count_as_the_word() {
-        let alternatives = coffee().alternatives("Make me an Americano, light, roasted.");
+        let alternatives =
+            coffee().alternatives("Make me an Americano, light, roasted.", &|_| false);
         assert!(
             alternatives.contains(&"Make me a Mocha, light, roasted.".to_string()),
             "{alternatives:?}"
@@ -221,7 +235,7 @@ mod tests {
             alternatives.contains(&"Make me an Americano, dark roast.".to_string()),
             "{alternatives:?}"
         );
-        let alternatives = coffee().alternatives("A mocha.");
+        let alternatives = coffee().alternatives("A mocha.", &|_| false);
         assert!(
             alternatives.contains(&"An americano.".to_string()),
             "{alternatives:?}"
@@ -229,9 +243,28 @@ mod tests {
     }
 
     #[test]
+    fn phrases_of_other_classes_come_where_the_sentence_still_fits() {
+        let fits = |s: &str| s.contains("with");
+        let alternatives = coffee().alternatives("A mocha with sugar.", &fits);
+        // "dark roast" for "sugar" fits (it keeps "with"), "dark roast" for "mocha" too; the
+        // made-up rule refuses nothing here, so every phrase of every class is offered.
+        assert!(
+            alternatives.contains(&"A mocha with dark roast.".to_string()),
+            "{alternatives:?}"
+        );
+        let refuse = |_: &str| false;
+        let alternatives = coffee().alternatives("A mocha with sugar.", &refuse);
+        assert!(
+            !alternatives.iter().any(|a| a.contains("roast")),
+            "{alternatives:?}"
+        );
+        assert!(alternatives.contains(&"A mocha with brown sugar.".to_string()));
+    }
+
+    #[test]
     fn nothing_to_swap_gives_nothing() {
-        assert!(coffee().alternatives("hello there").is_empty());
-        assert!(coffee().alternatives("").is_empty());
+        assert!(coffee().alternatives("hello there", &|_| true).is_empty());
+        assert!(coffee().alternatives("", &|_| true).is_empty());
         assert!(PhraseClasses::new([vec!["alone".to_string()]]).is_empty());
     }
 }

@@ -301,7 +301,9 @@ impl WhisperSession {
         };
         let end_of_text = self.context.token_eot();
         let text = segment.to_str_lossy().map_err(decode)?.into_owned();
-        let alternatives = classes.alternatives(&text);
+        let grammar = self.grammar.as_ref().map(|g| g.source.clone());
+        let fits = |sentence: &str| grammar.as_ref().is_some_and(|g| g.accepts(sentence));
+        let alternatives = classes.alternatives(&text, &fits);
         if alternatives.is_empty() {
             return Ok(None);
         }
