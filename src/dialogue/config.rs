@@ -571,20 +571,16 @@ fn validate_flow(flow: &FlowSpec) -> Result<(), String> {
 }
 
 /// `sentence` with each "a" or "an" made to fit the word after it ("an iced mocha", "a
-/// double shot"; by its first letter, which English mostly follows).
+/// double shot"; the rule the rescoring alternatives follow, `rescore::article_for`).
 pub fn fit_articles(sentence: &str) -> String {
     let words: Vec<&str> = sentence.split(' ').collect();
     let mut out = Vec::with_capacity(words.len());
     for (i, word) in words.iter().enumerate() {
-        let next = words.get(i + 1).and_then(|w| w.chars().next());
+        let next = words
+            .get(i + 1)
+            .filter(|w| w.starts_with(char::is_alphabetic));
         let fitting = match (word.to_lowercase().as_str(), next) {
-            ("a" | "an", Some(c)) if c.is_alphabetic() => {
-                if "aeiouAEIOU".contains(c) {
-                    "an"
-                } else {
-                    "a"
-                }
-            }
+            ("a" | "an", Some(next)) => crate::stt::rescore::article_for(next),
             _ => {
                 out.push(word.to_string());
                 continue;
