@@ -445,3 +445,47 @@ fn rescoring_recovers_slot_values_the_greedy_decoder_confused() {
         "{greedy:?} {rescored:?}"
     );
 }
+
+#[test]
+fn two_values_misheard_in_one_noisy_command_are_both_set_right() {
+    // A dev recording ("… a single shot large americano with soy milk") that greedy decoding
+    // under the grammar hears at 9 dB of kitchen noise as "… single shot light, roasted,
+    // iced mocha …": two slots wrong. Swapping one value at a time cannot fix it ("large"
+    // alone leaves the mocha); swaps at two places that each make the sentence likelier are
+    // made together.
+    let name = "cdb84aae-4762-49c9-8f24-6aebb201fde8.wav";
+    let dir = temp_dir("two-swaps");
+    let data = barista_data();
+    std::fs::copy(data.join("dev").join(name), dir.join(name)).unwrap();
+    let (labels, noise) = (data.join("dev/labels.json"), data.join("kitchen.wav"));
+    let eval = |extra: &[&str]| -> Value {
+        let mut args = vec![
+            "eval",
+            "spoken",
+            "--domain",
+            "barista",
+            "--data",
+            dir.to_str().unwrap(),
+            "--labels",
+            labels.to_str().unwrap(),
+            "--noise",
+            noise.to_str().unwrap(),
+            "--snr",
+            "9",
+            "--json",
+            "--show-errors",
+        ];
+        args.extend(extra);
+        let o = hark(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        eprintln!("{}", stderr(&o));
+        serde_json::from_str(&stdout(&o)).unwrap()
+    };
+    let accepted = |report: &Value| report["conditions"][1]["accepted"].as_u64();
+    let rescored = eval(&[]);
+    assert_eq!(rescored["conditions"][1]["condition"], "9 dB");
+    assert_eq!(accepted(&rescored), Some(1), "{rescored:#}");
+    let greedy = eval(&["--no-rescoring"]);
+    assert_eq!(accepted(&greedy), Some(0), "{greedy:#}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -13,6 +13,40 @@ pub struct PhraseClasses {
     classes: Vec<Vec<Vec<String>>>,
 }
 
+/// A sentence the decoder might have meant instead of the one it wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alternative {
+    pub text: String,
+    /// What was changed to make it.
+    pub swap: Swap,
+}
+
+/// A stretch of a sentence (byte offsets, at word boundaries) and what takes its place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Swap {
+    pub span: std::ops::Range<usize>,
+    pub with: String,
+}
+
+/// `text` with every one of `swaps` made; None where two of them overlap or a span is not in
+/// `text`.
+pub fn apply(text: &str, swaps: &[&Swap]) -> Option<String> {
+    let mut ordered = swaps.to_vec();
+    ordered.sort_by_key(|s| s.span.start);
+    if ordered.windows(2).any(|w| w[0].span.end > w[1].span.start) {
+        return None;
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut at = 0;
+    for swap in ordered {
+        out.push_str(text.get(at..swap.span.start)?);
+        out.push_str(&swap.with);
+        at = swap.span.end;
+    }
+    out.push_str(text.get(at..)?);
+    Some(out)
+}
+
 /// One word of a transcript as it was written, and as the grammar spells it.
 struct WrittenWord {
     /// Where the word starts in the text.
@@ -58,6 +92,12 @@ impl PhraseClasses {
     /// been "with soy milk"). The text around the phrase is kept as written; an "a"/"an"
     /// before it follows the new phrase.
     pub fn alternatives(&self, text: &str, fits: &dyn Fn(&str) -> bool) -> Vec<String> {
+        self.swaps(text, fits).into_iter().map(|a| a.text).collect()
+    }
+
+    /// The `alternatives` of `text`, each with the swap that makes it from `text` (so that
+    /// swaps at different places can be made together, see `apply`).
+    pub fn swaps(&self, text: &str, fits: &dyn Fn(&str) -> bool) -> Vec<Alternative> {
         let words = written_words(text);
         let mut out = Vec::new();
         let mut i = 0;
@@ -78,7 +118,10 @@ impl PhraseClasses {
                 if capitalised {
                     replacement = capitalise(&replacement);
                 }
-                let mut before = text[..first.start].to_string();
+                let mut swap = Swap {
+                    span: first.start..last.end,
+                    with: replacement.clone(),
+                };
                 if let Some(article) = i.checked_sub(1).map(|a| &words[a]) {
                     if article.word == "a" || article.word == "an" {
                         let fitting = article_for(&replacement);
@@ -88,17 +131,23 @@ impl PhraseClasses {
                         } else {
                             fitting.to_string()
                         };
-                        before = format!(
-                            "{}{}{}",
-                            &text[..article.start],
-                            fitting,
-                            &text[article.end..first.start]
-                        );
+                        swap = Swap {
+                            span: article.start..last.end,
+                            with: format!(
+                                "{fitting}{}{replacement}",
+                                &text[article.end..first.start]
+                            ),
+                        };
                     }
                 }
-                let alternative = format!("{before}{replacement}{}", &text[last.end..]);
+                let Some(alternative) = apply(text, &[&swap]) else {
+                    continue;
+                };
                 if same_class || fits(&alternative) {
-                    out.push(alternative);
+                    out.push(Alternative {
+                        text: alternative,
+                        swap,
+                    });
                 }
             }
             i += heard.len();
@@ -259,6 +308,44 @@ mod tests {
             "{alternatives:?}"
         );
         assert!(alternatives.contains(&"A mocha with brown sugar.".to_string()));
+    }
+
+    #[test]
+    fn swaps_at_different_places_combine_and_overlapping_ones_do_not() {
+        let text = "Can I get a light roast mocha with sugar?";
+        let swaps = coffee().swaps(text, &|_| false);
+        let find = |alternative: &str| {
+            swaps
+                .iter()
+                .find(|a| a.text == alternative)
+                .unwrap_or_else(|| panic!("{alternative} missing from {swaps:?}"))
+        };
+        let roast = find("Can I get a dark roast mocha with sugar?");
+        let drink = find("Can I get a light roast americano with sugar?");
+        let sugar = find("Can I get a light roast mocha with brown sugar?");
+        assert_eq!(
+            apply(text, &[&drink.swap, &roast.swap, &sugar.swap]).as_deref(),
+            Some("Can I get a dark roast americano with brown sugar?")
+        );
+        // Two values for one place cannot both be made.
+        let other_drink = find("Can I get a light roast iced mocha with sugar?");
+        assert_eq!(apply(text, &[&drink.swap, &other_drink.swap]), None);
+        // The article belongs to the swap that changes it.
+        let text = "A mocha with sugar.";
+        let swaps = coffee().swaps(text, &|_| false);
+        let americano = swaps
+            .iter()
+            .find(|a| a.text.starts_with("An americano"))
+            .unwrap();
+        let sugar = swaps
+            .iter()
+            .find(|a| a.text.ends_with("brown sugar."))
+            .unwrap();
+        assert_eq!(
+            apply(text, &[&americano.swap, &sugar.swap]).as_deref(),
+            Some("An americano with brown sugar.")
+        );
+        assert_eq!(apply(text, &[]).as_deref(), Some(text));
     }
 
     #[test]

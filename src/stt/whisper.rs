@@ -12,7 +12,7 @@ use whisper_rs::{
 
 use super::grammar::WordGrammar;
 use super::repetition::{collapse_repetition, token_budget};
-use super::rescore::PhraseClasses;
+use super::rescore::{self, PhraseClasses, Swap};
 use super::{
     DecodeWindow, SttError, TranscribeOptions, Transcriber, Transcript, TranscriptSegment,
 };
@@ -282,10 +282,25 @@ const MAX_ALTERNATIVES_SCORED: usize = 8;
 /// least ln(p / (1 - p)) nats behind it: 2.2 nats, past `ALTERNATIVE_PRUNE_NATS`.
 const SURE_TOKEN_PROBABILITY: f32 = 0.9;
 
+/// At most this many alternatives departing at one token are scored (the closest): each
+/// place in the sentence gets its chance before the cap.
+const ALTERNATIVES_PER_PLACE: usize = 2;
+
+/// The sentence decoded, as rescoring sees it.
+struct Heard {
+    text: String,
+    /// Its tokens, start-of-transcript and the decoded timestamps around the text included.
+    tokens: Vec<i32>,
+    /// `tokens[..=cached]` are in the decoder's cache (after the prompt).
+    cached: usize,
+    /// How sure the greedy decoder was of `tokens[i]`: `certainty[i - 1]`.
+    certainty: Vec<f32>,
+}
+
 impl WhisperSession {
     /// After a constrained decode of one segment: the alternative sentence (see
-    /// `PhraseClasses::alternatives`) the decoder finds likelier than the one decoded, as a
-    /// whole sentence given the audio and the prompt, if there is one. Scoring reuses the
+    /// `PhraseClasses::swaps`) the decoder finds likelier than the one decoded, as a whole
+    /// sentence given the audio and the prompt, if there is one. Scoring reuses the
     /// decoder's cache of the prompt, and of the decoded sentence up to where each
     /// alternative departs from it.
     fn likeliest_alternative(
@@ -301,12 +316,6 @@ impl WhisperSession {
         };
         let end_of_text = self.context.token_eot();
         let text = segment.to_str_lossy().map_err(decode)?.into_owned();
-        let grammar = self.grammar.as_ref().map(|g| g.source.clone());
-        let fits = |sentence: &str| grammar.as_ref().is_some_and(|g| g.accepts(sentence));
-        let alternatives = classes.alternatives(&text, &fits);
-        if alternatives.is_empty() {
-            return Ok(None);
-        }
         // The tokens decoded, and how sure the decoder was of each.
         let (decoded, certainty): (Vec<i32>, Vec<f32>) = (0..segment.n_tokens())
             .filter_map(|i| segment.get_token(i))
@@ -325,58 +334,67 @@ impl WhisperSession {
         let Some(&start) = prompt.last() else {
             return Ok(None);
         };
-        let mut sequence = |text: &str| -> Result<Vec<i32>, SttError> {
-            let mut tokens = vec![start];
-            tokens.extend_from_slice(&decoded[..first_text]);
-            for word in spaced_words(text) {
-                if !self.word_tokens.contains_key(word) {
-                    let word_tokens = self.context.tokenize(word, 64).map_err(|e| {
-                        SttError::Decode(format!("could not tokenize {word:?}: {e}"))
-                    })?;
-                    self.word_tokens.insert(word.to_string(), word_tokens);
-                }
-                tokens.extend_from_slice(&self.word_tokens[word]);
-            }
-            tokens.extend_from_slice(&decoded[last_text + 1..]);
-            tokens.push(end_of_text);
-            Ok(tokens)
+        let frame = SentenceFrame {
+            start,
+            before: decoded[..first_text].to_vec(),
+            after: decoded[last_text + 1..].to_vec(),
+            end_of_text,
+            // The cache holds the prompt, its last token at `base`, then the decoded tokens.
+            base: prompt.len() - 1,
         };
-        let heard = sequence(&text)?;
-        let mut candidates = Vec::with_capacity(alternatives.len());
-        for alternative in alternatives {
-            let tokens = sequence(&alternative)?;
-            // Where it departs from the sentence heard (never at the first token, shared).
-            if let Some(departs) =
-                (1..tokens.len().min(heard.len())).find(|&i| tokens[i] != heard[i])
-            {
-                candidates.push((departs, tokens, alternative));
-            }
-        }
-        // The cache holds the prompt (its last token at `base`) and then the tokens decoded,
-        // as far as they match the sentence heard spelled afresh (heard[i] is decoded[i - 1]).
-        let base = prompt.len() - 1;
-        let cached = heard[1..]
+        let tokens = self.sentence_tokens(&frame, &text)?;
+        // heard[i] is decoded[i - 1] as far as the text spelled afresh matches the decode.
+        let cached = tokens[1..]
             .iter()
             .zip(&decoded)
             .take_while(|(a, b)| a == b)
             .count();
+        let heard = Heard {
+            text,
+            tokens,
+            cached,
+            certainty,
+        };
+        let likeliest = self.likeliest_swaps(classes, &frame, &heard)?;
+        Ok(likeliest.map(|text| text.trim().to_string()))
+    }
+
+    /// The swaps of `heard` worth scoring are scored; the likeliest sentence, with every
+    /// swap at another place that makes it likelier still, if it beats `heard`.
+    fn likeliest_swaps(
+        &mut self,
+        classes: &PhraseClasses,
+        frame: &SentenceFrame,
+        heard: &Heard,
+    ) -> Result<Option<String>, SttError> {
+        let decode = |e: whisper_rs::WhisperError| SttError::Decode(e.to_string());
+        let grammar = self.grammar.as_ref().map(|g| g.source.clone());
+        let fits = |sentence: &str| grammar.as_ref().is_some_and(|g| g.accepts(sentence));
+        let mut candidates = Vec::new();
+        for alternative in classes.swaps(&heard.text, &fits) {
+            let tokens = self.sentence_tokens(frame, &alternative.text)?;
+            // Where it departs from the sentence heard (never at the first token, shared).
+            if let Some(departs) = departure(&tokens, &heard.tokens) {
+                candidates.push((departs, tokens, alternative));
+            }
+        }
         // Where the decoder chose a token with probability p, any other token was at most
         // 1 - p as likely: an alternative departing where it was sure cannot come within the
         // pruning margin, and needs no scoring.
         candidates.retain(|(departs, _, _)| {
-            *departs > cached || certainty[departs - 1] < SURE_TOKEN_PROBABILITY
+            *departs > heard.cached || heard.certainty[departs - 1] < SURE_TOKEN_PROBABILITY
         });
         let Some(earliest) = candidates.iter().map(|c| c.0).min() else {
             return Ok(None);
         };
         // The sentences are scored from just before the earliest departure, or where the
         // cache stops matching. What comes before is common to all and left out of every score.
-        let from = (earliest - 1).min(cached);
+        let from = (earliest - 1).min(heard.cached);
         // heard_logprobs[i - 1 - from] is the log-probability of heard[i], from logits row
         // i - 1 - from.
         let heard_logprobs = self
             .state
-            .token_logprobs(&heard[from..], base + from, self.threads)
+            .token_logprobs(&heard.tokens[from..], frame.base + from, self.threads)
             .map_err(decode)?;
         let heard_score: f32 = heard_logprobs.iter().sum();
 
@@ -402,27 +420,105 @@ impl WhisperSession {
             .zip(candidates)
             .filter(|(gap, _)| *gap <= ALTERNATIVE_PRUNE_NATS)
             .collect();
-        // The closest few: a noisy sentence of uncertain words can pass dozens.
+        // The closest few, a few at each place: a noisy sentence of uncertain words can pass
+        // dozens, and the uncertain words of one place could fill the cap alone.
         candidates.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let mut per_place: HashMap<usize, usize> = HashMap::new();
+        candidates.retain(|(_, (departs, _, _))| {
+            let taken = per_place.entry(*departs).or_default();
+            *taken += 1;
+            *taken <= ALTERNATIVES_PER_PLACE
+        });
         candidates.truncate(MAX_ALTERNATIVES_SCORED);
         // Latest departure first: scoring one rewrites the cache from its departure on, and
         // each later one needs the sentence heard before its own.
-        let mut candidates: Vec<_> = candidates.into_iter().map(|(_, c)| c).collect();
-        candidates.sort_by_key(|c| std::cmp::Reverse(c.0));
-        let mut best: Option<(f32, String)> = None;
-        for (departs, tokens, alternative) in candidates {
-            let rest = self
-                .state
-                .token_logprobs(&tokens[departs - 1..], base + departs - 1, self.threads)
-                .map_err(decode)?;
-            let shared: f32 = heard_logprobs[..departs - 1 - from].iter().sum();
-            let score = shared + rest.iter().sum::<f32>();
-            if score > best.as_ref().map_or(heard_score, |(s, _)| *s) {
-                best = Some((score, alternative));
+        candidates.sort_by_key(|(_, (departs, _, _))| std::cmp::Reverse(*departs));
+
+        // Each is scored from just before its departure: the cache holds the sentence heard
+        // up to `clean_until` (scoring a sentence rewrites the cache from where it starts on,
+        // with the tokens it shares with the sentence heard before its departure).
+        let mut clean_until = heard.tokens.len();
+        let threads = self.threads;
+        let mut score =
+            |state: &mut WhisperState, tokens: &[i32], departs: usize| -> Result<f32, SttError> {
+                let start = (departs - 1).min(clean_until);
+                let rest = state
+                    .token_logprobs(&tokens[start..], frame.base + start, threads)
+                    .map_err(decode)?;
+                clean_until = departs;
+                let shared: f32 = heard_logprobs[..start - from].iter().sum();
+                Ok(shared + rest.iter().sum::<f32>())
+            };
+        let mut likelier = Vec::new();
+        for (_, (departs, tokens, alternative)) in candidates {
+            let alternative_score = score(&mut self.state, &tokens, departs)?;
+            if alternative_score > heard_score {
+                likelier.push((alternative_score, alternative));
             }
         }
-        Ok(best.map(|(_, text)| text.trim().to_string()))
+        likelier.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let mut likelier = likelier.into_iter();
+        let Some((mut best_score, best)) = likelier.next() else {
+            return Ok(None);
+        };
+        // Swaps at different places that each made the sentence likelier may both be right
+        // ("large" for "light roast" and "americano" for "mocha"): the likeliest is kept, and
+        // each other one joins it where the sentence with both is likelier still.
+        let mut swaps = vec![best.swap];
+        let mut best_text = best.text;
+        for (_, other) in likelier {
+            let mut together: Vec<&Swap> = swaps.iter().collect();
+            together.push(&other.swap);
+            let Some(both) = rescore::apply(&heard.text, &together).filter(|t| fits(t)) else {
+                continue;
+            };
+            let tokens = self.sentence_tokens(frame, &both)?;
+            let Some(departs) = departure(&tokens, &heard.tokens) else {
+                continue;
+            };
+            let both_score = score(&mut self.state, &tokens, departs)?;
+            if both_score > best_score {
+                best_score = both_score;
+                swaps.push(other.swap);
+                best_text = both;
+            }
+        }
+        Ok(Some(best_text))
     }
+
+    /// The tokens of `text` as the sentence of `frame`; each word's tokens are cached.
+    fn sentence_tokens(&mut self, frame: &SentenceFrame, text: &str) -> Result<Vec<i32>, SttError> {
+        let mut tokens = vec![frame.start];
+        tokens.extend_from_slice(&frame.before);
+        for word in spaced_words(text) {
+            if !self.word_tokens.contains_key(word) {
+                let word_tokens = self
+                    .context
+                    .tokenize(word, 64)
+                    .map_err(|e| SttError::Decode(format!("could not tokenize {word:?}: {e}")))?;
+                self.word_tokens.insert(word.to_string(), word_tokens);
+            }
+            tokens.extend_from_slice(&self.word_tokens[word]);
+        }
+        tokens.extend_from_slice(&frame.after);
+        tokens.push(frame.end_of_text);
+        Ok(tokens)
+    }
+}
+
+/// What surrounds the text of a rescored sentence: the prompt's last token, the timestamps
+/// decoded before and after the text, end-of-text, and where the sentence starts in the cache.
+struct SentenceFrame {
+    start: i32,
+    before: Vec<i32>,
+    after: Vec<i32>,
+    end_of_text: i32,
+    base: usize,
+}
+
+/// Where `tokens` first differs from `heard` (never at the first token, which both share).
+fn departure(tokens: &[i32], heard: &[i32]) -> Option<usize> {
+    (1..tokens.len().min(heard.len())).find(|&i| tokens[i] != heard[i])
 }
 
 /// The words of `text`, each with the whitespace before it and the punctuation after it:
