@@ -302,7 +302,7 @@ const ALTERNATIVES_PER_PLACE: usize = 2;
 /// are anyway: in noise the second wins, and "coffee" beat "latte" or "mocha" that the audio
 /// supported. Its expectation without audio (the sentence's log-probability given the prompt
 /// and a second of silence) is subtracted at this weight, as in internal language model
-/// estimation. Barista dev (868 noisy decodes): 0 → 847 accepted, 0.3 → 849, 0.6 → 846
+/// estimation. Barista dev (868 noisy decodes): 0 → 847 accepted, 0.3 → 848, 0.6 → 846
 /// (rarer words then win where "coffee" was said); the weights used in the literature are
 /// 0.1 to 0.4.
 const PRIOR_WEIGHT: f32 = 0.3;
