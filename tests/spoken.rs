@@ -231,21 +231,7 @@ fn eval_spoken_on_dev_recordings_clean_and_in_kitchen_noise() {
         std::fs::copy(&file, dir.join(file.file_name().unwrap())).unwrap();
     }
     let data = barista_data();
-    let o = hark(&[
-        "eval",
-        "spoken",
-        "--domain",
-        "barista",
-        "--data",
-        dir.to_str().unwrap(),
-        "--labels",
-        data.join("dev/labels.json").to_str().unwrap(),
-        "--noise",
-        data.join("kitchen.wav").to_str().unwrap(),
-        "--snr",
-        "12",
-        "--json",
-    ]);
+    let o = eval_in_kitchen_noise(&dir, "12", &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     let report: Value = serde_json::from_str(&stdout(&o)).unwrap();
     eprintln!("{report:#}");
@@ -446,11 +432,10 @@ fn rescoring_recovers_slot_values_the_greedy_decoder_confused() {
     );
 }
 
-/// `eval spoken` on one dev recording at one SNR of kitchen noise: whether it was accepted.
-fn accepted_in_noise(name: &str, snr: &str, extra: &[&str]) -> bool {
-    let dir = temp_dir(&format!("one-{snr}-{}", extra.len()));
+/// `hark eval spoken --json` on the labelled recordings in `dir`, clean and at `snr` dB of
+/// kitchen noise.
+fn eval_in_kitchen_noise(dir: &Path, snr: &str, extra: &[&str]) -> std::process::Output {
     let data = barista_data();
-    std::fs::copy(data.join("dev").join(name), dir.join(name)).unwrap();
     let (labels, noise) = (data.join("dev/labels.json"), data.join("kitchen.wav"));
     let mut args = vec![
         "eval",
@@ -466,10 +451,19 @@ fn accepted_in_noise(name: &str, snr: &str, extra: &[&str]) -> bool {
         "--snr",
         snr,
         "--json",
-        "--show-errors",
     ];
     args.extend(extra);
-    let o = hark(&args);
+    hark(&args)
+}
+
+/// `eval spoken` on one dev recording at one SNR of kitchen noise: whether it was accepted.
+fn accepted_in_noise(name: &str, snr: &str, extra: &[&str]) -> bool {
+    let dir = temp_dir(&format!("one-{snr}-{}", extra.len()));
+    let data = barista_data();
+    std::fs::copy(data.join("dev").join(name), dir.join(name)).unwrap();
+    let mut args = vec!["--show-errors"];
+    args.extend(extra);
+    let o = eval_in_kitchen_noise(&dir, snr, &args);
     assert!(o.status.success(), "{}", stderr(&o));
     eprintln!("{}", stderr(&o));
     let report: Value = serde_json::from_str(&stdout(&o)).unwrap();

@@ -167,21 +167,8 @@ impl Transcriber for WhisperSession {
             _ => Vec::new(),
         };
 
-        let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
-        params.set_n_threads(self.threads as i32);
-        params.set_print_special(false);
-        params.set_print_progress(false);
-        params.set_print_realtime(false);
-        params.set_print_timestamps(false);
-        params.set_no_context(true);
+        let mut params = self.decode_params();
         params.set_suppress_blank(true);
-        // Greedy at temperature 0 only: the fallback re-decodes at random temperatures, which
-        // costs latency spikes and makes results differ run to run.
-        params.set_temperature(0.0);
-        params.set_temperature_inc(0.0);
-        if !self.context.is_multilingual() {
-            params.set_language(Some("en"));
-        }
         if !prompt_tokens.is_empty() {
             params.set_tokens(&prompt_tokens);
         }
@@ -528,6 +515,25 @@ impl WhisperSession {
         Ok(Some(best_text))
     }
 
+    /// Greedy decoding at temperature 0, printing nothing, without the previous text, in
+    /// English for English-only models. No temperature fallback: it re-decodes at random
+    /// temperatures, which costs latency spikes and makes results differ run to run.
+    fn decode_params(&self) -> FullParams<'static, 'static> {
+        let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
+        params.set_n_threads(self.threads as i32);
+        params.set_print_special(false);
+        params.set_print_progress(false);
+        params.set_print_realtime(false);
+        params.set_print_timestamps(false);
+        params.set_no_context(true);
+        params.set_temperature(0.0);
+        params.set_temperature_inc(0.0);
+        if !self.context.is_multilingual() {
+            params.set_language(Some("en"));
+        }
+        params
+    }
+
     /// The prior decoder for the last decode's prompt, with the same logit tokens: built
     /// (one second of silence read with the prompt) when the prompt changed. None where it
     /// could not be made to hold the same prompt, and the sentences are then scored
@@ -546,20 +552,9 @@ impl WhisperSession {
                 _ => Vec::new(),
             };
             let mut state = self.context.create_state().map_err(decode)?;
-            let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
-            params.set_n_threads(self.threads as i32);
-            params.set_print_special(false);
-            params.set_print_progress(false);
-            params.set_print_realtime(false);
-            params.set_print_timestamps(false);
-            params.set_no_context(true);
+            let mut params = self.decode_params();
             params.set_single_segment(true);
-            params.set_temperature(0.0);
-            params.set_temperature_inc(0.0);
             params.set_audio_ctx(trimmed_audio_ctx(MIN_SAMPLES, GRAMMAR_AUDIO_CTX_MARGIN) as i32);
-            if !self.context.is_multilingual() {
-                params.set_language(Some("en"));
-            }
             if !initial.is_empty() {
                 params.set_tokens(&initial);
             }
