@@ -61,6 +61,7 @@ fn reader(models: &ModelDir, threads: usize, args: &ReaderArgs) -> Result<Comman
     if args.no_rescoring {
         reader = reader.without_rescoring();
     }
+    reader.warm_up()?;
     Ok(reader)
 }
 

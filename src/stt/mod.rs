@@ -70,4 +70,10 @@ pub trait Transcriber: Send {
         pcm_16k: &[f32],
         options: &TranscribeOptions,
     ) -> Result<Transcript, SttError>;
+
+    /// Sets up what the first decode with `options` would (a grammar's rules, rescoring's
+    /// prior decoder), so that the first utterance is not slower than the others.
+    fn warm_up(&mut self, _options: &TranscribeOptions) -> Result<(), SttError> {
+        Ok(())
+    }
 }

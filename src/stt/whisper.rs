@@ -266,6 +266,18 @@ impl Transcriber for WhisperSession {
             decode_ms: start.elapsed().as_secs_f64() * 1000.0,
         })
     }
+
+    fn warm_up(&mut self, options: &TranscribeOptions) -> Result<(), SttError> {
+        // A second of silence decoded with the options compiles the grammar and leaves the
+        // prompt in the cache; the prior decoder is then built for that prompt.
+        self.transcribe(&[0.0; MIN_SAMPLES], options)?;
+        if options.grammar.is_some() && options.alternatives.is_some() {
+            let decode_lock = self.decode_lock.clone();
+            let _turn = decode_lock.lock().unwrap_or_else(|p| p.into_inner());
+            self.prior_decoder()?;
+        }
+        Ok(())
+    }
 }
 
 /// An alternative sentence whose first differing token the decoder found this much less

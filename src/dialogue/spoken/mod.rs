@@ -100,6 +100,12 @@ impl CommandReader {
         self
     }
 
+    /// Sets up what the first command would (see `Transcriber::warm_up`), so that its time is
+    /// like the others'.
+    pub fn warm_up(&mut self) -> Result<(), SpokenError> {
+        Ok(self.transcriber.warm_up(&self.options)?)
+    }
+
     /// Understands one command: `pcm_16k` is 16 kHz mono audio holding one utterance.
     pub fn read(&mut self, pcm_16k: &[f32]) -> Result<SpokenCommand, SpokenError> {
         let start = Instant::now();
