@@ -90,13 +90,8 @@ impl PhraseClasses {
     /// every phrase heard in it (the longest match where phrases overlap), and by each phrase
     /// of another class where the sentence still `fits` (a grammar: "with sugar" may have
     /// been "with soy milk"). The text around the phrase is kept as written; an "a"/"an"
-    /// before it follows the new phrase.
-    pub fn alternatives(&self, text: &str, fits: &dyn Fn(&str) -> bool) -> Vec<String> {
-        self.swaps(text, fits).into_iter().map(|a| a.text).collect()
-    }
-
-    /// The `alternatives` of `text`, each with the swap that makes it from `text` (so that
-    /// swaps at different places can be made together, see `apply`).
+    /// before it follows the new phrase. Each comes with the swap that makes it from `text`,
+    /// so that swaps at different places can be made together (see `apply`).
     pub fn swaps(&self, text: &str, fits: &dyn Fn(&str) -> bool) -> Vec<Alternative> {
         let words = written_words(text);
         let mut out = Vec::new();
@@ -233,6 +228,15 @@ fn capitalise(word: &str) -> String {
 mod tests {
     use super::*;
 
+    /// The alternative sentences `swaps` offers for `text`.
+    fn offered(classes: &PhraseClasses, text: &str, fits: &dyn Fn(&str) -> bool) -> Vec<String> {
+        classes
+            .swaps(text, fits)
+            .into_iter()
+            .map(|a| a.text)
+            .collect()
+    }
+
     fn coffee() -> PhraseClasses {
         let class = |phrases: &[&str]| phrases.iter().map(|p| p.to_string()).collect::<Vec<_>>();
         PhraseClasses::new([
@@ -250,10 +254,11 @@ mod tests {
 
     #[test]
     fn each_phrase_heard_is_swapped_for_the_others_of_its_class() {
-        let alternatives = coffee()
-            .alternatives("Can I get a light roast iced coffee with sugar?", &|_| {
-                false
-            });
+        let alternatives = offered(
+            &coffee(),
+            "Can I get a light roast iced coffee with sugar?",
+            &|_| false,
+        );
         for expected in [
             "Can I get a dark roast iced coffee with sugar?",
             "Can I get a light roast iced mocha with sugar?",
@@ -274,8 +279,9 @@ mod tests {
 
     #[test]
     fn the_article_follows_the_new_phrase_and_inflections_count_as_the_word() {
-        let alternatives =
-            coffee().alternatives("Make me an Americano, light, roasted.", &|_| false);
+        let alternatives = offered(&coffee(), "Make me an Americano, light, roasted.", &|_| {
+            false
+        });
         assert!(
             alternatives.contains(&"Make me a Mocha, light, roasted.".to_string()),
             "{alternatives:?}"
@@ -284,7 +290,7 @@ mod tests {
             alternatives.contains(&"Make me an Americano, dark roast.".to_string()),
             "{alternatives:?}"
         );
-        let alternatives = coffee().alternatives("A mocha.", &|_| false);
+        let alternatives = offered(&coffee(), "A mocha.", &|_| false);
         assert!(
             alternatives.contains(&"An americano.".to_string()),
             "{alternatives:?}"
@@ -294,7 +300,7 @@ mod tests {
     #[test]
     fn phrases_of_other_classes_come_where_the_sentence_still_fits() {
         let fits = |s: &str| s.contains("with");
-        let alternatives = coffee().alternatives("A mocha with sugar.", &fits);
+        let alternatives = offered(&coffee(), "A mocha with sugar.", &fits);
         // "dark roast" for "sugar" fits (it keeps "with"), "dark roast" for "mocha" too; the
         // made-up rule refuses nothing here, so every phrase of every class is offered.
         assert!(
@@ -302,7 +308,7 @@ mod tests {
             "{alternatives:?}"
         );
         let refuse = |_: &str| false;
-        let alternatives = coffee().alternatives("A mocha with sugar.", &refuse);
+        let alternatives = offered(&coffee(), "A mocha with sugar.", &refuse);
         assert!(
             !alternatives.iter().any(|a| a.contains("roast")),
             "{alternatives:?}"
@@ -350,8 +356,8 @@ mod tests {
 
     #[test]
     fn nothing_to_swap_gives_nothing() {
-        assert!(coffee().alternatives("hello there", &|_| true).is_empty());
-        assert!(coffee().alternatives("", &|_| true).is_empty());
+        assert!(offered(&coffee(), "hello there", &|_| true).is_empty());
+        assert!(offered(&coffee(), "", &|_| true).is_empty());
         assert!(PhraseClasses::new([vec!["alone".to_string()]]).is_empty());
     }
 }

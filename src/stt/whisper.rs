@@ -449,6 +449,9 @@ impl WhisperSession {
             *taken <= ALTERNATIVES_PER_PLACE
         });
         candidates.truncate(MAX_ALTERNATIVES_SCORED);
+        if candidates.is_empty() {
+            return Ok(None); // nothing close enough: no pass of the prior decoder either
+        }
         // Latest departure first: scoring one rewrites the cache from its departure on, and
         // each later one needs the sentence heard before its own.
         candidates.sort_by_key(|(_, (departs, _, _))| std::cmp::Reverse(*departs));
@@ -456,13 +459,13 @@ impl WhisperSession {
         // Each sentence's score: its log-probability given the audio, less `PRIOR_WEIGHT` of
         // its log-probability given no audio; both from the same point on.
         let threads = self.threads;
-        let mut heard_decoder = CachedScoring {
+        let mut audio_scoring = CachedScoring {
             base: frame.base,
             from,
             heard_logprobs,
             clean_until: heard.tokens.len(),
         };
-        let mut prior_decoder = match self.prior_decoder()? {
+        let mut prior_scoring = match self.prior_decoder()? {
             Some(prior) => {
                 // The prior decoder's cache holds the prompt only: the sentence heard is
                 // read whole, and scored from `from` like the others.
@@ -478,14 +481,14 @@ impl WhisperSession {
             }
             None => None,
         };
-        let heard_score = heard_decoder.heard_score()
-            - prior_decoder
+        let heard_score = audio_scoring.heard_score()
+            - prior_scoring
                 .as_ref()
                 .map_or(0.0, |p| PRIOR_WEIGHT * p.heard_score());
         let mut score = |session: &mut Self, tokens: &[i32], departs: usize| {
-            let mut score = heard_decoder.score(&mut session.state, tokens, departs, threads)?;
+            let mut score = audio_scoring.score(&mut session.state, tokens, departs, threads)?;
             let prior = session.prior.as_mut().and_then(|p| p.state.as_mut());
-            if let (Some(prior), Some(scoring)) = (prior, prior_decoder.as_mut()) {
+            if let (Some(prior), Some(scoring)) = (prior, prior_scoring.as_mut()) {
                 score -= PRIOR_WEIGHT * scoring.score(prior, tokens, departs, threads)?;
             }
             Ok::<f32, SttError>(score)
