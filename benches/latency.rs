@@ -17,16 +17,18 @@
 mod conversation;
 
 use std::path::Path;
+use std::sync::Arc;
 
 use conversation::{Part, Recording};
 use hark::audio::file::{WavFileSink, WavFileSource};
 use hark::audio::{wav, SPEECH_RATE};
 use hark::dialogue::builtin::KeywordResponder;
-use hark::dialogue::voice_loop::{run_voice_loop, Engines, RunSummary, Timing, VoiceLoopConfig};
 use hark::models::ModelDir;
-use hark::stt::whisper::WhisperModel;
+use hark::pipeline::{run_voice_loop, Engines, LoopConfig, RunSummary};
+use hark::stt::recognizer::Recognizer;
 use hark::telemetry::events::{Event, EventLog, TimedEvent};
 use hark::telemetry::{cpu_seconds, machine, LatencySummary};
+use hark::tts::stream::Synthesizer;
 use hark::tts::{self, VoiceKind};
 
 /// Requests a user makes, each followed by enough silence for the whole reply.
@@ -64,16 +66,18 @@ struct Run {
     cpu_s: f64,
 }
 
-fn converse(models: &ModelDir, whisper: &WhisperModel, parts: &[Part]) -> Run {
+fn converse(
+    models: &ModelDir,
+    recognizer: &dyn Recognizer,
+    synthesizer: &Arc<dyn Synthesizer>,
+    parts: &[Part],
+) -> Run {
     let mut user_voice = tts::open_voice(VoiceKind::Piper, models, 2).unwrap();
     let recording = conversation::build(user_voice.as_mut(), parts);
-    let mut synthesizer =
-        tts::open_voice(VoiceKind::Piper, models, hark::default_threads()).unwrap();
-    synthesizer.synthesize("Ready.").unwrap();
     let engines = Engines {
-        transcriber: Box::new(whisper.session().unwrap()),
+        recognizer: recognizer.open_session().unwrap(),
         brain: Box::new(KeywordResponder::new()),
-        synthesizer,
+        synthesizer: synthesizer.clone(),
     };
     let out_path = std::env::temp_dir().join(format!("hark-latency-{}.wav", std::process::id()));
     let mut source = WavFileSource::from_samples(recording.samples.clone(), SPEECH_RATE, true);
@@ -81,8 +85,7 @@ fn converse(models: &ModelDir, whisper: &WhisperModel, parts: &[Part]) -> Run {
     let mut log = EventLog::new();
     let cpu_before = cpu_seconds().unwrap_or(0.0);
     let summary = run_voice_loop(
-        VoiceLoopConfig::default(),
-        Timing::RealTime,
+        LoopConfig::default(),
         &mut source,
         &mut sink,
         engines,
@@ -147,7 +150,11 @@ fn report(name: &str, samples: &[f64]) {
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let models = ModelDir::new(root.join("models"));
-    let whisper = WhisperModel::load(&models.whisper("tiny.en"), hark::default_threads())
+    let threads = hark::default_threads();
+    let recognizer =
+        hark::engines::whisper_recognizer(&models, "tiny.en", threads, Default::default())
+            .expect("run scripts/setup.sh");
+    let synthesizer = hark::engines::local_synthesizer(VoiceKind::Piper, &models, threads)
         .expect("run scripts/setup.sh");
 
     // 1. Turns: each request, then silence while hark answers.
@@ -156,7 +163,7 @@ fn main() {
         parts.push(Part::Say(request));
         parts.push(Part::Silence(PAUSE_AFTER_MS));
     }
-    let run = converse(&models, &whisper, &parts);
+    let run = converse(&models, recognizer.as_ref(), &synthesizer, &parts);
     let (mut v2v, mut endpoint, mut stt, mut tts_first) = (vec![], vec![], vec![], vec![]);
     let mut slowest: Vec<(f64, u64, String)> = vec![];
     for &(_, end) in &run.recording.spans {
@@ -198,7 +205,7 @@ fn main() {
         parts.push(Part::Say("What time is it?"));
         parts.push(Part::Silence(4000));
     }
-    let barge = converse(&models, &whisper, &parts);
+    let barge = converse(&models, recognizer.as_ref(), &synthesizer, &parts);
     let mut reaction = vec![];
     for pair in barge.recording.spans.chunks(2) {
         let interruption_start = pair[1].0;

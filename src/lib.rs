@@ -6,7 +6,9 @@
 
 pub mod audio;
 pub mod dialogue;
+pub mod engines;
 pub mod models;
+pub mod pipeline;
 pub mod rng;
 pub mod server;
 pub mod stt;

@@ -99,10 +99,6 @@ enum Command {
         /// Stop after this many seconds (default: until the input ends, or forever live).
         #[arg(long)]
         seconds: Option<f64>,
-        /// Read the input WAV as fast as possible, as if computing took no time
-        /// (deterministic; latencies in the log are then not real).
-        #[arg(long)]
-        fast: bool,
         #[arg(long, value_enum, default_value = "piper")]
         voice: VoiceKind,
         #[arg(long, default_value = "tiny.en")]
@@ -322,7 +318,6 @@ fn run(cli: Cli) -> Result<()> {
             output_device,
             no_aec,
             seconds,
-            fast,
             voice,
             model,
             domain,
@@ -345,7 +340,6 @@ fn run(cli: Cli) -> Result<()> {
                 user,
                 log,
                 seconds,
-                fast,
             },
             voice,
             &model,
@@ -448,8 +442,7 @@ fn transcribe(
             Window::Trimmed => DecodeWindow::Trimmed,
         },
         prompt,
-        grammar: None,
-        alternatives: None,
+        ..Default::default()
     };
     let mut failures = 0;
     for file in files {
@@ -566,7 +559,6 @@ struct RunIo {
     user: String,
     log: String,
     seconds: Option<f64>,
-    fast: bool,
 }
 
 fn run_conversation(
@@ -579,16 +571,12 @@ fn run_conversation(
     use hark::audio::device::{Microphone, Speaker};
     use hark::audio::file::{WavFileSink, WavFileSource};
     use hark::audio::{AudioSink, AudioSource};
-    use hark::dialogue::voice_loop::{run_voice_loop, Engines, Timing, VoiceLoopConfig};
+    use hark::pipeline::turn::TurnConfig;
+    use hark::pipeline::{run_voice_loop, Engines, LoopConfig};
     use hark::telemetry::events::{Event, EventLog};
 
-    if io.fast && io.input.is_none() {
-        bail!("--fast needs --input FILE.wav (a microphone cannot be read faster than real time)");
-    }
-    let whisper = WhisperModel::load(&models.whisper(model), threads)?;
-    let mut synthesizer = tts::open_voice(voice, models, threads)?;
-    // The first synthesis sets up ONNX Runtime; do it before the user is waiting.
-    synthesizer.synthesize("Ready.")?;
+    let recognizer = hark::engines::whisper_recognizer(models, model, threads, Default::default())?;
+    let synthesizer = hark::engines::local_synthesizer(voice, models, threads)?;
     let brain: Box<dyn hark::dialogue::Brain> = match &io.domain {
         Some(domain) => {
             let dir = hark::dialogue::config::resolve(domain, &domains_dir())?;
@@ -599,7 +587,7 @@ fn run_conversation(
     };
     let greet = io.domain.is_some();
     let engines = Engines {
-        transcriber: Box::new(whisper.session()?),
+        recognizer: recognizer.open_session()?,
         brain,
         synthesizer,
     };
@@ -629,7 +617,7 @@ fn run_conversation(
             (Box::new(mic), rate)
         }
         (None, Some(path)) => {
-            let file = WavFileSource::open(path, !io.fast)?;
+            let file = WavFileSource::open(path, true)?;
             let rate = file.original_rate();
             (Box::new(file), rate)
         }
@@ -668,25 +656,16 @@ fn run_conversation(
             _ => {}
         }
     }));
-    let timing = if io.fast {
-        Timing::Batch
-    } else {
-        Timing::RealTime
-    };
-    let config = VoiceLoopConfig {
+    let config = LoopConfig {
         // A live speaker may be heard by the microphone: gate hark's own echo.
         echo_gate: sink_is_live.then(Default::default),
-        greet,
+        turns: TurnConfig {
+            greet,
+            ..Default::default()
+        },
         ..Default::default()
     };
-    let summary = run_voice_loop(
-        config,
-        timing,
-        source.as_mut(),
-        sink.as_mut(),
-        engines,
-        &mut log,
-    )?;
+    let summary = run_voice_loop(config, source.as_mut(), sink.as_mut(), engines, &mut log)?;
     println!("{}", serde_json::to_string(&summary)?);
     if log.write_failed() {
         bail!("some events could not be written to the events file (disk full?)");

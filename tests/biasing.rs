@@ -7,6 +7,7 @@ mod common;
 
 use hark::dialogue::builtin::KeywordResponder;
 use hark::dialogue::Brain;
+use hark::stt::bias::vocabulary_prompt;
 use hark::stt::wer::word_errors;
 use hark::stt::{TranscribeOptions, Transcriber};
 use hark::tts::{self, VoiceKind};
@@ -16,9 +17,8 @@ fn expected_vocabulary_helps_recognition_and_keeps_punctuation() {
     let models = common::models();
     let mut voice = tts::open_voice(VoiceKind::Espeak, &models, 2).unwrap();
     let mut session = common::whisper().session().unwrap();
-    let prompt = KeywordResponder::new()
-        .expected_vocabulary()
-        .expect("a vocabulary");
+    let prompt =
+        vocabulary_prompt(&KeywordResponder::new().expected_phrases(), 300).expect("a vocabulary");
     let sentences: Vec<String> =
         std::fs::read_to_string(common::root().join("assets/sentences/service.txt"))
             .unwrap()

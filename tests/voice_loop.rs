@@ -1,6 +1,7 @@
-//! The real-time voice loop with real engines: recorded user speech (a Piper voice) goes
-//! through webrtc-vad, the endpointer, Whisper tiny.en, the built-in responder and Piper,
-//! and the loop's recording of the speaker and its event log are checked.
+//! The real-time voice loop with real engines: recorded user speech (a Piper voice) goes,
+//! in real time, through webrtc-vad, the endpointer, streaming Whisper tiny.en, the
+//! built-in responder (or the dialogue core) and Piper, and the loop's recording of the
+//! speaker and its event log are checked.
 
 mod common;
 
@@ -8,7 +9,8 @@ use common::conversation::{self, Part, Recording};
 use hark::audio::file::{WavFileSink, WavFileSource};
 use hark::audio::{wav, SPEECH_RATE};
 use hark::dialogue::builtin::KeywordResponder;
-use hark::dialogue::voice_loop::{run_voice_loop, Engines, RunSummary, Timing, VoiceLoopConfig};
+use hark::pipeline::turn::TurnConfig;
+use hark::pipeline::{run_voice_loop, Engines, LoopConfig, RunSummary};
 use hark::telemetry::events::{Event, EventLog, StopReason, TimedEvent};
 use hark::tts::{self, VoiceKind};
 
@@ -21,27 +23,22 @@ struct Outcome {
     played: Vec<f32>,
 }
 
-fn converse(name: &str, parts: &[Part], timing: Timing) -> (Recording, Outcome) {
+fn converse(name: &str, parts: &[Part]) -> (Recording, Outcome) {
     let models = common::models();
     let mut user_voice = tts::open_voice(VoiceKind::Piper, &models, 2).unwrap();
     let recording = conversation::build(user_voice.as_mut(), parts);
     let engines = Engines {
-        transcriber: Box::new(common::whisper().session().unwrap()),
+        recognizer: common::recognizer().open_session().unwrap(),
         brain: Box::new(KeywordResponder::new()),
-        synthesizer: tts::open_voice(VoiceKind::Piper, &models, 2).unwrap(),
+        synthesizer: common::piper(),
     };
     let dir = common::temp_dir(name);
     let out_path = dir.join("speaker.wav");
-    let mut source = WavFileSource::from_samples(
-        recording.samples.clone(),
-        SPEECH_RATE,
-        timing == Timing::RealTime,
-    );
+    let mut source = WavFileSource::from_samples(recording.samples.clone(), SPEECH_RATE, true);
     let mut sink = WavFileSink::create(&out_path, OUT_RATE).unwrap();
     let mut log = EventLog::new();
     let summary = run_voice_loop(
-        VoiceLoopConfig::default(),
-        timing,
+        LoopConfig::default(),
         &mut source,
         &mut sink,
         engines,
@@ -97,7 +94,6 @@ fn two_turns_get_two_replies_in_order() {
             Part::Say("Can you check the status of my order?"),
             Part::Silence(1000),
         ],
-        Timing::Batch,
     );
     let finals = finals(&o);
     assert_eq!(finals.len(), 2, "{finals:?}");
@@ -164,7 +160,6 @@ fn barge_in_stops_the_reply_and_the_new_question_is_answered() {
             Part::Say("What time is it?"),
             Part::Silence(1000),
         ],
-        Timing::Batch,
     );
     let interruption = rec.spans[1];
     let barge_in = o
@@ -235,7 +230,6 @@ fn a_backchannel_does_not_stop_the_reply() {
             Part::Say("Okay."),
             Part::Silence(6000),
         ],
-        Timing::Batch,
     );
     assert_eq!(
         o.summary.barge_ins, 0,
@@ -277,7 +271,6 @@ fn real_time_conversation_on_a_paced_input() {
             Part::Say("Please reset my password."),
             Part::Silence(1500),
         ],
-        Timing::RealTime,
     );
     let finals = finals(&o);
     assert_eq!(finals.len(), 2, "{finals:?}");
@@ -323,28 +316,27 @@ fn dialogue_engines(models: &hark::models::ModelDir) -> Engines {
         hark::dialogue::build_manager(&domain, models, 2).expect("the default domain loads");
     manager.today = chrono::NaiveDate::from_ymd_opt(2026, 11, 25);
     Engines {
-        transcriber: Box::new(common::whisper().session().unwrap()),
+        recognizer: common::recognizer().open_session().unwrap(),
         brain: Box::new(hark::dialogue::brain::DialogueBrain::new(manager, "tester")),
-        synthesizer: tts::open_voice(VoiceKind::Piper, models, 2).unwrap(),
+        synthesizer: common::piper(),
     }
 }
 
-/// Runs `parts` (spoken by Piper) through the loop with the dialogue core, batch timing.
+/// Runs `parts` (spoken by Piper) through the loop with the dialogue core, in real time.
 fn converse_with_dialogue(
     name: &str,
     parts: &[Part],
-    config: VoiceLoopConfig,
+    config: LoopConfig,
 ) -> (RunSummary, Vec<TimedEvent>) {
     let models = common::models();
     let mut user_voice = tts::open_voice(VoiceKind::Piper, &models, 2).unwrap();
     let recording = conversation::build(user_voice.as_mut(), parts);
     let dir = common::temp_dir(name);
-    let mut source = WavFileSource::from_samples(recording.samples.clone(), SPEECH_RATE, false);
+    let mut source = WavFileSource::from_samples(recording.samples.clone(), SPEECH_RATE, true);
     let mut sink = WavFileSink::create(&dir.join("speaker.wav"), OUT_RATE).unwrap();
     let mut log = EventLog::new();
     let summary = run_voice_loop(
         config,
-        Timing::Batch,
         &mut source,
         &mut sink,
         dialogue_engines(&models),
@@ -352,6 +344,9 @@ fn converse_with_dialogue(
     )
     .unwrap();
     std::fs::remove_dir_all(dir).ok();
+    for e in log.events() {
+        eprintln!("{:>6} {:?}", e.t_ms, e.event);
+    }
     (summary, log.events().to_vec())
 }
 
@@ -362,7 +357,7 @@ fn silence_after_a_question_gets_it_asked_again_twice_at_most() {
         Part::Say("I'd like to book an appointment."),
         Part::Silence(40_000),
     ];
-    let (_, events) = converse_with_dialogue("no-input", &parts, VoiceLoopConfig::default());
+    let (_, events) = converse_with_dialogue("no-input", &parts, LoopConfig::default());
     let reprompts: Vec<u64> = events
         .iter()
         .filter_map(|e| match &e.event {
@@ -388,8 +383,11 @@ fn a_spoken_booking_through_the_dialogue_core() {
         Part::Say("Yes, please."),
         Part::Silence(8000),
     ];
-    let config = VoiceLoopConfig {
-        greet: true,
+    let config = LoopConfig {
+        turns: TurnConfig {
+            greet: true,
+            ..Default::default()
+        },
         ..Default::default()
     };
     let (summary, events) = converse_with_dialogue("spoken-booking", &parts, config);
@@ -425,7 +423,7 @@ fn a_spoken_request_for_a_person_is_a_handoff_event() {
         Part::Say("Let me speak to a real person, please."),
         Part::Silence(6000),
     ];
-    let (_, events) = converse_with_dialogue("handoff-event", &parts, VoiceLoopConfig::default());
+    let (_, events) = converse_with_dialogue("handoff-event", &parts, LoopConfig::default());
     let handoff = events
         .iter()
         .find_map(|e| match &e.event {

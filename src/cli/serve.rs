@@ -6,11 +6,12 @@ use anyhow::{Context, Result};
 
 use hark::dialogue::config::Domain;
 use hark::dialogue::nlu::IntentRecognizer;
-use hark::dialogue::voice_loop::Engines;
 use hark::models::ModelDir;
+use hark::pipeline::Engines;
 use hark::server::{serve, ConversationFactory, ServerConfig, ServerError};
-use hark::stt::whisper::WhisperModel;
-use hark::tts::{self, SharedVoice, VoiceKind};
+use hark::stt::recognizer::Recognizer;
+use hark::tts::stream::Synthesizer;
+use hark::tts::VoiceKind;
 
 #[derive(clap::Args)]
 pub struct ServeArgs {
@@ -38,11 +39,11 @@ pub struct ServeArgs {
 /// Engines for each conversation: one Whisper model, one voice and one trained intent
 /// recognizer shared by all (decodes and sentences take turns), and a dialogue core of its own.
 struct Factory {
-    whisper: WhisperModel,
+    speech: Arc<dyn Recognizer>,
     domain: Domain,
     recognizer: IntentRecognizer,
     domain_name: String,
-    voice: SharedVoice,
+    voice: Arc<dyn Synthesizer>,
     store: String,
     log: String,
 }
@@ -55,9 +56,9 @@ impl ConversationFactory for Factory {
         let brain = crate::dialogue_brain(manager, user, &self.store, &self.log)
             .map_err(|e| fail(&format!("{e:#}")))?;
         Ok(Engines {
-            transcriber: Box::new(self.whisper.session().map_err(|e| fail(&e))?),
+            recognizer: self.speech.open_session().map_err(|e| fail(&e))?,
             brain,
-            synthesizer: Box::new(self.voice.clone()),
+            synthesizer: self.voice.clone(),
         })
     }
 
@@ -70,7 +71,8 @@ pub fn run(models: &ModelDir, threads: usize, options: ServeArgs) -> Result<()> 
     let domain_dir = hark::dialogue::config::resolve(&options.domain, &crate::domains_dir())?;
     // Load and check everything once before listening: a broken domain, model or voice
     // is reported now, not to the first client.
-    let whisper = WhisperModel::load(&models.whisper(&options.model), threads)?;
+    let speech =
+        hark::engines::whisper_recognizer(models, &options.model, threads, Default::default())?;
     let in_domain = || format!("domain {}", domain_dir.display());
     let domain = hark::dialogue::config::load(&domain_dir).with_context(in_domain)?;
     let recognizer =
@@ -79,11 +81,11 @@ pub fn run(models: &ModelDir, threads: usize, options: ServeArgs) -> Result<()> 
     // environment is reported before listening).
     hark::dialogue::manager_for(domain.clone(), recognizer.clone()).with_context(in_domain)?;
     let factory = Factory {
-        whisper,
+        speech,
         domain,
         recognizer,
         domain_name: options.domain.clone(),
-        voice: SharedVoice::new(tts::open_voice(options.voice, models, threads)?),
+        voice: hark::engines::local_synthesizer(options.voice, models, threads)?,
         store: options.store,
         log: options.log,
     };

@@ -4,7 +4,6 @@
 use super::manager::{DialogueError, DialogueManager, Session, Turn};
 use super::store::SessionStore;
 use super::{Brain, BrainError};
-use crate::stt::bias::vocabulary_prompt;
 
 pub struct DialogueBrain {
     manager: DialogueManager,
@@ -135,7 +134,7 @@ impl Brain for DialogueBrain {
         Some(self.manager.greet(&mut self.session))
     }
 
-    fn expected_vocabulary(&self) -> Option<String> {
-        vocabulary_prompt(&self.manager.expected_vocabulary(&self.session), 300)
+    fn expected_phrases(&self) -> Vec<String> {
+        self.manager.expected_vocabulary(&self.session)
     }
 }

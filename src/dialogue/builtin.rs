@@ -64,9 +64,9 @@ impl Brain for KeywordResponder {
         }
     }
 
-    /// What this responder understands, as Whisper's prompt.
-    fn expected_vocabulary(&self) -> Option<String> {
-        crate::stt::bias::vocabulary_prompt(VOCABULARY, 400)
+    /// What this responder understands.
+    fn expected_phrases(&self) -> Vec<String> {
+        VOCABULARY.iter().map(|p| p.to_string()).collect()
     }
 }
 

@@ -1,8 +1,6 @@
-//! The conversation: turn-taking with barge-in (the real-time voice loop) and the `Brain`
-//! that decides what to say.
+//! The conversation: the `Brain` that decides what to say, and the dialogue manager behind it.
 
 pub mod actions;
-pub mod backchannel;
 pub mod brain;
 pub mod builtin;
 pub mod config;
@@ -15,7 +13,6 @@ pub mod sounds;
 pub mod spoken;
 pub mod spotter;
 pub mod store;
-pub mod voice_loop;
 
 use std::path::Path;
 
@@ -113,8 +110,9 @@ pub trait Brain: Send {
         None
     }
 
-    /// Words the next user utterance is likely to contain, to bias speech recognition.
-    fn expected_vocabulary(&self) -> Option<String> {
-        None
+    /// Phrases the next user utterance is likely to contain, most likely first, to bias
+    /// speech recognition.
+    fn expected_phrases(&self) -> Vec<String> {
+        Vec::new()
     }
 }

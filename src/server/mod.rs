@@ -18,7 +18,8 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::audio::resample::StreamResampler;
 use crate::audio::SPEECH_RATE;
-use crate::dialogue::voice_loop::{run_voice_loop, Engines, Timing, VoiceLoopConfig};
+use crate::pipeline::turn::TurnConfig;
+use crate::pipeline::{run_voice_loop, Engines, LoopConfig};
 use crate::telemetry::events::EventLog;
 use protocol::{decode_pcm16, parse_client_message, ClientMessage, ProtocolError, ServerMessage};
 use socket_audio::{Outgoing, SocketSink, SocketSource};
@@ -233,18 +234,14 @@ impl Conversation {
                     let _ =
                         events.send(Outgoing::Message(ServerMessage::Event { event: e.clone() }));
                 }));
-                let config = VoiceLoopConfig {
-                    greet,
+                let config = LoopConfig {
+                    turns: TurnConfig {
+                        greet,
+                        ..Default::default()
+                    },
                     ..Default::default()
                 };
-                match run_voice_loop(
-                    config,
-                    Timing::RealTime,
-                    &mut source,
-                    &mut sink,
-                    engines,
-                    &mut log,
-                ) {
+                match run_voice_loop(config, &mut source, &mut sink, engines, &mut log) {
                     Ok(summary) => send(ServerMessage::Summary { summary }),
                     Err(e) => {
                         let _ = out.send(Outgoing::error(format!("the conversation failed: {e}")));

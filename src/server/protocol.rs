@@ -11,7 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::dialogue::voice_loop::RunSummary;
+use crate::pipeline::RunSummary;
 use crate::telemetry::events::TimedEvent;
 
 /// The rate audio is exchanged at unless the client asks otherwise.

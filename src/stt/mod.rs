@@ -1,8 +1,11 @@
-//! Speech-to-text behind the `Transcriber` trait; local Whisper (whisper.cpp) is the engine.
+//! Speech-to-text: the streaming seam the pipeline meets every recognizer through
+//! ([`recognizer`]), the batch [`Transcriber`] for whole clips, and local Whisper
+//! (whisper.cpp) behind both.
 
 pub mod bias;
 pub mod grammar;
 pub mod partial;
+pub mod recognizer;
 pub mod repetition;
 pub mod rescore;
 pub mod wer;
@@ -44,6 +47,8 @@ pub struct TranscribeOptions {
     /// Under a grammar: phrases that may have been heard for one another (slot values); the
     /// sentence decoded is compared with its alternatives (see `rescore`).
     pub alternatives: Option<std::sync::Arc<rescore::PhraseClasses>>,
+    /// At most this many tokens (a tighter bound than the audio's length gives).
+    pub max_tokens: Option<usize>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -62,8 +67,10 @@ pub struct TranscriptSegment {
     pub no_speech_probability: f32,
 }
 
-/// A speech recogniser session: 16 kHz mono in, text out. One per conversation; sessions
-/// share the loaded model.
+/// A batch recogniser session: a whole 16 kHz mono clip in, text out (`transcribe`,
+/// `understand`, `eval spoken`). The live pipeline meets recognizers through the streaming
+/// [`recognizer::Recognizer`] instead. One session per user of it; sessions share the
+/// loaded model.
 pub trait Transcriber: Send {
     fn transcribe(
         &mut self,

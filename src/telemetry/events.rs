@@ -23,6 +23,8 @@ pub enum TurnState {
 pub enum StopReason {
     Finished,
     BargeIn,
+    /// The user went on talking before it was heard, or a newer reply took its place.
+    Superseded,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

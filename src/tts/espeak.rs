@@ -7,7 +7,7 @@
 use std::ffi::{c_char, c_int, c_short, c_uint, c_void, CStr, CString};
 use std::sync::Mutex;
 
-use super::{Synthesizer, TtsError};
+use super::{TtsError, Voice};
 
 mod ffi {
     use super::*;
@@ -237,7 +237,7 @@ impl EspeakVoice {
     }
 }
 
-impl Synthesizer for EspeakVoice {
+impl Voice for EspeakVoice {
     fn name(&self) -> &str {
         "espeak"
     }

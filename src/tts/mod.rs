@@ -1,9 +1,12 @@
-//! Text-to-speech: engines behind one `Synthesizer` trait, and per-sentence streaming so the
-//! first sentence plays while later ones are still being made.
+//! Text-to-speech: the streaming seam every engine meets the pipeline through
+//! ([`stream::Synthesizer`]), and the local voices behind it (Piper, espeak-ng), spoken a
+//! sentence at a time so the first sentence plays while later ones are still being made.
 
 pub mod espeak;
+pub mod local;
 pub mod piper;
 pub mod sentences;
+pub mod stream;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -28,49 +31,13 @@ pub enum TtsError {
     UnknownVoice(String),
 }
 
-/// A speech engine. One sentence (or clause) in, mono audio at `sample_rate()` out.
-pub trait Synthesizer: Send {
+/// A local voice: one sentence (or clause) in, mono audio at `sample_rate()` out. The
+/// pipeline meets voices through [`stream::Synthesizer`]; [`local::LocalSynthesizer`] makes
+/// a voice into one.
+pub trait Voice: Send {
     fn name(&self) -> &str;
     fn sample_rate(&self) -> u32;
     fn synthesize(&mut self, sentence: &str) -> Result<Vec<f32>, TtsError>;
-}
-
-/// One voice shared by several conversations (`hark serve`): loading the neural voice takes
-/// about a second, and espeak-ng keeps global state that two threads must not use at once, so
-/// conversations take turns on one engine. A sentence takes a few ms (Piper runs ~30× faster
-/// than real time), so the turns are short.
-#[derive(Clone)]
-pub struct SharedVoice {
-    engine: std::sync::Arc<std::sync::Mutex<Box<dyn Synthesizer>>>,
-    name: String,
-    sample_rate: u32,
-}
-
-impl SharedVoice {
-    pub fn new(engine: Box<dyn Synthesizer>) -> Self {
-        Self {
-            name: engine.name().to_string(),
-            sample_rate: engine.sample_rate(),
-            engine: std::sync::Arc::new(std::sync::Mutex::new(engine)),
-        }
-    }
-}
-
-impl Synthesizer for SharedVoice {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn sample_rate(&self) -> u32 {
-        self.sample_rate
-    }
-
-    fn synthesize(&mut self, sentence: &str) -> Result<Vec<f32>, TtsError> {
-        // A poisoned lock means another conversation panicked mid-sentence; the engine
-        // itself holds no half-done state between sentences.
-        let mut engine = self.engine.lock().unwrap_or_else(|p| p.into_inner());
-        engine.synthesize(sentence)
-    }
 }
 
 /// The built-in voices.
@@ -101,7 +68,7 @@ pub fn open_voice(
     kind: VoiceKind,
     models: &ModelDir,
     threads: usize,
-) -> Result<Box<dyn Synthesizer>, TtsError> {
+) -> Result<Box<dyn Voice>, TtsError> {
     Ok(match kind {
         VoiceKind::Piper => Box::new(piper::PiperVoice::open(
             &models.piper_voice(PIPER_VOICE),
@@ -124,7 +91,7 @@ pub struct SpeechChunk {
 /// Synthesizes `text` one sentence at a time, handing each to `sink` as soon as it exists.
 /// Returning `false` from `sink` stops synthesis (barge-in).
 pub fn speak_streaming(
-    synth: &mut dyn Synthesizer,
+    synth: &mut dyn Voice,
     text: &str,
     sink: &mut dyn FnMut(SpeechChunk) -> bool,
 ) -> Result<(), TtsError> {

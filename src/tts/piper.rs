@@ -10,7 +10,7 @@ use ort::session::Session;
 use ort::value::Tensor;
 use serde::Deserialize;
 
-use super::{espeak, Synthesizer, TtsError};
+use super::{espeak, TtsError, Voice};
 
 /// The voice's `.onnx.json` (only the fields used).
 #[derive(Debug, Deserialize)]
@@ -129,7 +129,7 @@ impl PiperVoice {
     }
 }
 
-impl Synthesizer for PiperVoice {
+impl Voice for PiperVoice {
     fn name(&self) -> &str {
         "piper"
     }

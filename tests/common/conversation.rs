@@ -2,7 +2,7 @@
 //! voice, placed on a 16 kHz timeline with silence between them, as a microphone would hear.
 
 use hark::audio::{resample, SPEECH_RATE};
-use hark::tts::Synthesizer;
+use hark::tts::Voice;
 
 pub enum Part<'a> {
     Silence(u64),
@@ -23,7 +23,7 @@ impl Recording {
 
 /// Speaks each `Say` with `voice` (trimmed of its own leading and trailing silence, so the
 /// spans are where the speech is) and lays the parts end to end.
-pub fn build(voice: &mut dyn Synthesizer, parts: &[Part]) -> Recording {
+pub fn build(voice: &mut dyn Voice, parts: &[Part]) -> Recording {
     let mut samples = Vec::new();
     let mut spans = Vec::new();
     let ms = |n: usize| n as u64 * 1000 / SPEECH_RATE as u64;

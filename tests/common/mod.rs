@@ -45,6 +45,27 @@ pub fn whisper() -> &'static WhisperModel {
     MODEL.get_or_init(|| WhisperModel::load(&models().whisper("tiny.en"), 2).expect("load tiny.en"))
 }
 
+/// The streaming recognizer over that model (one decode queue for the process's tests,
+/// as `hark serve` has for its conversations).
+pub fn recognizer() -> std::sync::Arc<dyn hark::stt::recognizer::Recognizer> {
+    use hark::stt::whisper::{
+        queue::DecodeQueue, streaming::WhisperRecognizer, threads::ThreadBudget,
+    };
+    static QUEUE: OnceLock<std::sync::Arc<DecodeQueue>> = OnceLock::new();
+    let queue = QUEUE.get_or_init(|| {
+        std::sync::Arc::new(
+            DecodeQueue::start(whisper(), ThreadBudget::adaptive(2)).expect("a decode queue"),
+        )
+    });
+    std::sync::Arc::new(WhisperRecognizer::new(queue.clone(), Default::default()))
+}
+
+/// The Piper voice as a streaming synthesizer, warmed up.
+pub fn piper() -> std::sync::Arc<dyn hark::tts::stream::Synthesizer> {
+    hark::engines::local_synthesizer(hark::tts::VoiceKind::Piper, &models(), 2)
+        .expect("the Piper voice")
+}
+
 /// The assistant-style requests in assets/sentences/assistant.txt.
 pub fn sentences() -> Vec<String> {
     std::fs::read_to_string(root().join("assets/sentences/assistant.txt"))

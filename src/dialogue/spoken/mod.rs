@@ -67,6 +67,7 @@ impl CommandReader {
                 prompt,
                 grammar,
                 alternatives: (!alternatives.is_empty()).then(|| Arc::new(alternatives)),
+                max_tokens: None,
             },
         }
     }

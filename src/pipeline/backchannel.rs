@@ -1,15 +1,16 @@
 //! Backchannels: the "uh-huh", "yeah", "okay" a listener says while someone else talks.
-//! They acknowledge; they are not a request to stop talking.
+//! They acknowledge; they are not a request to stop talking. Once the listener has heard a
+//! question, though, "yes" or "okay" is its answer: only the sounds of listening stay
+//! backchannels then.
 
-const BACKCHANNELS: &[&str] = &[
-    "uh huh",
-    "uhhuh",
-    "mm hmm",
-    "mmhmm",
-    "mhm",
-    "mm",
-    "hmm",
-    "hm",
+/// Sounds of listening: never an answer.
+const LISTENER_SOUNDS: &[&str] = &[
+    "uh huh", "uhhuh", "mm hmm", "mmhmm", "mhm", "mm", "hmm", "hm", "aha", "ah", "oh", "uh", "um",
+    "i see",
+];
+
+/// Acknowledgements that answer a question when one was asked.
+const AFFIRMATIONS: &[&str] = &[
     "yeah",
     "yes",
     "yep",
@@ -18,23 +19,21 @@ const BACKCHANNELS: &[&str] = &[
     "okay",
     "right",
     "sure",
-    "i see",
     "got it",
     "alright",
     "all right",
-    "aha",
-    "ah",
-    "oh",
-    "uh",
-    "um",
     "cool",
     "nice",
     "great",
 ];
 
-/// Whether a (short) transcript is only acknowledgement. An empty transcript (a cough, a
-/// noise Whisper heard no words in) counts too: it is no reason to stop.
-pub fn is_backchannel(transcript: &str) -> bool {
+/// Whether a (short) transcript is only acknowledgement, said over a reply of which the
+/// listener has (`after_question`) or has not yet heard a question. An empty transcript (a
+/// cough, a noise the recognizer heard no words in) counts too: it is no reason to stop.
+pub fn is_backchannel(transcript: &str, after_question: bool) -> bool {
+    let known = |phrase: &str| {
+        LISTENER_SOUNDS.contains(&phrase) || (!after_question && AFFIRMATIONS.contains(&phrase))
+    };
     // Hyphens separate too: "uh-huh" and "mm-hmm" match "uh huh" and "mm hmm".
     let cleaned: String = transcript
         .chars()
@@ -56,11 +55,9 @@ pub fn is_backchannel(transcript: &str) -> bool {
     // Every word (or two-word phrase) must be a backchannel: "yeah okay", "uh-huh right".
     let mut i = 0;
     while i < words.len() {
-        if i + 1 < words.len()
-            && BACKCHANNELS.contains(&format!("{} {}", words[i], words[i + 1]).as_str())
-        {
+        if i + 1 < words.len() && known(&format!("{} {}", words[i], words[i + 1])) {
             i += 2;
-        } else if BACKCHANNELS.contains(&words[i]) {
+        } else if known(words[i]) {
             i += 1;
         } else {
             return false;
@@ -86,7 +83,17 @@ mod tests {
             " . ",
             "Yeah, I see.",
         ] {
-            assert!(is_backchannel(t), "{t:?}");
+            assert!(is_backchannel(t, false), "{t:?}");
+        }
+    }
+
+    #[test]
+    fn after_a_question_an_affirmation_is_an_answer() {
+        for t in ["Yes.", "Yeah, sure.", "Okay.", "Right."] {
+            assert!(!is_backchannel(t, true), "{t:?}");
+        }
+        for t in ["Uh-huh.", "Mm-hmm.", "Hmm.", ""] {
+            assert!(is_backchannel(t, true), "{t:?}");
         }
     }
 
@@ -99,7 +106,7 @@ mod tests {
             "Cancel it",
             "What time is it?",
         ] {
-            assert!(!is_backchannel(t), "{t:?}");
+            assert!(!is_backchannel(t, false), "{t:?}");
         }
     }
 }

@@ -1,4 +1,9 @@
-//! Local Whisper through whisper-rs: one context per process, one state per session.
+//! Local Whisper through whisper-rs: one context per process, one state per session; the
+//! streaming recognizer (`streaming`) decodes on one shared queue (`queue`).
+
+pub mod queue;
+pub mod streaming;
+pub mod threads;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -213,6 +218,9 @@ impl Transcriber for WhisperSession {
             // grammar's sentences cannot loop, and a budget cut in noise (where every word
             // may carry a comma) would end the text mid-word: its longest sentence bounds it.
             let mut budget = token_budget(audio.len() as f64 / SAMPLE_RATE as f64);
+            if let Some(cap) = options.max_tokens {
+                budget = budget.min(cap);
+            }
             let grammar_bound = options.grammar.as_ref().and(self.grammar.as_ref());
             if let Some(bound) = grammar_bound.and_then(|g| g.token_bound) {
                 budget = budget.max(bound);
@@ -533,6 +541,11 @@ impl WhisperSession {
     /// Greedy decoding at temperature 0, printing nothing, without the previous text, in
     /// English for English-only models. No temperature fallback: it re-decodes at random
     /// temperatures, which costs latency spikes and makes results differ run to run.
+    /// Threads for the decodes from now on.
+    pub fn set_threads(&mut self, threads: usize) {
+        self.threads = threads.max(1);
+    }
+
     fn decode_params(&self) -> FullParams<'static, 'static> {
         let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
         params.set_n_threads(self.threads as i32);

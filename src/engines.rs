@@ -1,0 +1,42 @@
+//! Where engines are chosen: the one place that names a concrete recognizer or synthesizer.
+//! Everything else meets them through the streaming seams (`stt::recognizer`,
+//! `tts::stream`).
+
+use std::sync::Arc;
+
+use crate::models::ModelDir;
+use crate::stt::recognizer::Recognizer;
+use crate::stt::whisper::queue::DecodeQueue;
+use crate::stt::whisper::streaming::{WhisperRecognizer, WhisperStreamConfig};
+use crate::stt::whisper::threads::ThreadBudget;
+use crate::stt::whisper::WhisperModel;
+use crate::stt::SttError;
+use crate::tts::local::LocalSynthesizer;
+use crate::tts::stream::Synthesizer;
+use crate::tts::{self, TtsError, VoiceKind};
+
+/// Local Whisper (`models/ggml-NAME.bin`) as a streaming recognizer, its decodes on one
+/// queue for every conversation, with as many threads as the machine's load leaves room for
+/// (at most `threads`).
+pub fn whisper_recognizer(
+    models: &ModelDir,
+    model: &str,
+    threads: usize,
+    config: WhisperStreamConfig,
+) -> Result<Arc<dyn Recognizer>, SttError> {
+    let whisper = WhisperModel::load(&models.whisper(model), threads)?;
+    let queue = DecodeQueue::start(&whisper, ThreadBudget::adaptive(threads))?;
+    Ok(Arc::new(WhisperRecognizer::new(Arc::new(queue), config)))
+}
+
+/// A local voice as a streaming synthesizer, warmed up (ONNX Runtime sets up on its first
+/// run, so the first reply is not slower than the others).
+pub fn local_synthesizer(
+    kind: VoiceKind,
+    models: &ModelDir,
+    threads: usize,
+) -> Result<Arc<dyn Synthesizer>, TtsError> {
+    let mut voice = tts::open_voice(kind, models, threads)?;
+    voice.synthesize("Ready.")?;
+    Ok(Arc::new(LocalSynthesizer::new(voice)))
+}

@@ -1,0 +1,1239 @@
+//! Turn-taking as a pure state machine: who has the floor, when the user's turn has ended,
+//! and what an interruption means. It sees the conversation only through its inputs (the
+//! endpointer's events, the recognizer's, the reply's playback, the clock) and answers with
+//! actions the loop carries out; it starts no thread and reads no clock, so every rule here
+//! is tested with scripted events and no models.
+//!
+//! The two sides have their own states: the user is [`User::Silent`] or talking, each
+//! utterance with a [`Role`] (a request to hark, or an interruption of a reply that is
+//! judged a barge-in or a backchannel); hark is [`Hark::Quiet`], preparing a reply, or
+//! playing one (possibly paused by the user). The event log's [`TurnState`] is derived
+//! from the two.
+
+use std::collections::VecDeque;
+
+use super::backchannel::is_backchannel;
+use crate::stt::recognizer::RecognizerEvent;
+use crate::telemetry::events::{Event, StopReason, TurnState};
+use crate::vad::endpointer::{EndpointEvent, SpeechProgress};
+
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct TurnConfig {
+    /// Silence that ends the turn when the recognizer judged the utterance complete
+    /// (otherwise the endpointer's full hangover applies).
+    pub quick_hangover_ms: u64,
+    /// Voiced time over a reply after which the interruption is a barge-in even before
+    /// its words are known.
+    pub barge_in_confirm_ms: u64,
+    /// Silence after the last sound (user or hark) before hark may ask again (0: never).
+    pub no_input_ms: u64,
+    /// With no reply audio this long after the user stopped, hark acknowledges that the
+    /// answer is coming (0: never).
+    pub late_reply_ms: u64,
+    /// Speak the brain's greeting when the conversation starts.
+    pub greet: bool,
+    /// Voice again this soon after a turn ended early (on the recognizer's word) is the
+    /// same turn going on, even over the start of its reply: the endpointer's hangover.
+    pub continuation_ms: u64,
+}
+
+impl Default for TurnConfig {
+    fn default() -> Self {
+        Self {
+            quick_hangover_ms: 200,
+            barge_in_confirm_ms: 700,
+            no_input_ms: 7000,
+            late_reply_ms: 1500,
+            greet: false,
+            continuation_ms: 600,
+        }
+    }
+}
+
+/// What a reply answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplyInput {
+    User(String),
+    /// The conversation starts: the brain's greeting.
+    Greeting,
+    /// The user said nothing for a while after a question.
+    Silence,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    /// The conversation begins.
+    Start,
+    /// A 20 ms frame ending at `now_ms` went through the endpointer.
+    Frame {
+        now_ms: u64,
+        speech: SpeechProgress,
+    },
+    Endpoint(EndpointEvent),
+    Recognizer(RecognizerEvent),
+    /// A sentence of reply `turn` is ready to play.
+    ReplyText {
+        turn: u64,
+        text: String,
+    },
+    /// Playback of reply `turn` reached this sentence.
+    SentenceStarted {
+        turn: u64,
+        text: String,
+    },
+    /// Reply `turn` could not be (completely) produced.
+    ReplyFailed {
+        turn: u64,
+        message: String,
+    },
+    /// Reply `turn`'s first sample played at `at_ms`.
+    PlaybackStarted {
+        turn: u64,
+        at_ms: u64,
+    },
+    /// Reply `turn` is over: played to its end at `at_ms`, or it had no audio at all.
+    PlaybackFinished {
+        turn: u64,
+        at_ms: u64,
+        played: bool,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    Emit {
+        t_ms: u64,
+        event: Event,
+    },
+    /// Stop playing now (the speaker's queue is dropped); the reply waits where it is.
+    PausePlayback,
+    ResumePlayback,
+    /// Drop reply `turn`: its audio and synthesis stop. On a barge-in the conversation keeps
+    /// only what the user heard.
+    StopReply {
+        turn: u64,
+        reason: StopReason,
+    },
+    StartReply {
+        turn: u64,
+        input: ReplyInput,
+    },
+    /// The recognizer heard a complete sentence: end the utterance without waiting out the
+    /// endpointer's hangover.
+    EndUtterance,
+    /// Say that the answer is coming (it is late).
+    Acknowledge,
+}
+
+/// What an utterance is to the conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// Said to hark: its final transcript is a turn.
+    Request,
+    /// Said over reply `turn`, which is paused until the words decide.
+    Interruption { turn: u64 },
+    /// An acknowledgement; the reply went on and the rest of the utterance is ignored.
+    Backchannel,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Utterance {
+    role: Role,
+    /// The recognizer's latest final text of it, whether it judged the turn over, and how
+    /// long it took.
+    heard: Option<(String, bool, Option<f64>)>,
+    /// Text of an earlier utterance whose reply was dropped because the user went on: the
+    /// two are answered together.
+    carried: String,
+    /// Where its voice ended, once it has.
+    ended_ms: Option<u64>,
+}
+
+impl Utterance {
+    fn new(role: Role) -> Self {
+        Self {
+            role,
+            heard: None,
+            carried: String::new(),
+            ended_ms: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum User {
+    Silent,
+    Talking(Utterance),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Answers {
+    /// What the user said, and when their voice ended.
+    User {
+        text: String,
+        ended_ms: u64,
+    },
+    Unprompted,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Hark {
+    Quiet,
+    /// Asked for, no audio yet.
+    Preparing {
+        turn: u64,
+        answers: Answers,
+    },
+    Playing {
+        turn: u64,
+        answers: Answers,
+        paused: bool,
+        /// The user has started hearing a question in it.
+        question_heard: bool,
+    },
+}
+
+/// Counters for the run's summary.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct TurnCounts {
+    pub user_turns: u64,
+    pub replies: u64,
+    pub barge_ins: u64,
+    pub false_interruptions: u64,
+}
+
+pub struct TurnMachine {
+    config: TurnConfig,
+    user: User,
+    /// Utterances the endpointer ended whose final transcript the recognizer still owes,
+    /// oldest first (it answers in order).
+    finishing: VecDeque<Utterance>,
+    hark: Hark,
+    turn: u64,
+    now_ms: u64,
+    speech: SpeechProgress,
+    /// When the conversation last had sound or work in it, for the no-input timer.
+    active_ms: u64,
+    /// The request the late-reply acknowledgement has been said for.
+    acknowledged: Option<u64>,
+    state: TurnState,
+    counts: TurnCounts,
+    actions: Vec<Action>,
+}
+
+impl TurnMachine {
+    pub fn new(config: TurnConfig) -> Self {
+        Self {
+            config,
+            user: User::Silent,
+            finishing: VecDeque::new(),
+            hark: Hark::Quiet,
+            turn: 0,
+            now_ms: 0,
+            speech: SpeechProgress::default(),
+            active_ms: 0,
+            acknowledged: None,
+            state: TurnState::Listening,
+            counts: TurnCounts::default(),
+            actions: Vec::new(),
+        }
+    }
+
+    pub fn counts(&self) -> &TurnCounts {
+        &self.counts
+    }
+
+    pub fn state(&self) -> TurnState {
+        self.state
+    }
+
+    /// The user is talking over a paused reply.
+    pub fn interrupted(&self) -> bool {
+        matches!(&self.user, User::Talking(u) if matches!(u.role, Role::Interruption { .. }))
+    }
+
+    /// Nothing is going on: nobody talks, no transcript is owed, no reply is under way.
+    pub fn idle(&self) -> bool {
+        self.user == User::Silent && self.finishing.is_empty() && self.hark == Hark::Quiet
+    }
+
+    /// Takes one input; returns what to do, in order.
+    pub fn step(&mut self, input: Input) -> Vec<Action> {
+        match input {
+            Input::Start => {
+                if self.config.greet {
+                    self.start_reply(ReplyInput::Greeting);
+                }
+            }
+            Input::Frame { now_ms, speech } => self.on_frame(now_ms, speech),
+            Input::Endpoint(event) => self.on_endpoint(event),
+            Input::Recognizer(event) => self.on_recognizer(event),
+            Input::ReplyText { turn, text } => {
+                if self.reply_turn() == Some(turn) {
+                    self.emit(Event::Reply { turn, text });
+                }
+            }
+            Input::SentenceStarted { turn, text } => {
+                if let Hark::Playing {
+                    turn: playing,
+                    question_heard,
+                    ..
+                } = &mut self.hark
+                {
+                    if *playing == turn && text.trim_end().ends_with('?') {
+                        *question_heard = true;
+                    }
+                }
+            }
+            Input::ReplyFailed { turn, message } => {
+                if self.reply_turn() == Some(turn) {
+                    self.emit(Event::Error { message });
+                }
+            }
+            Input::PlaybackStarted { turn, at_ms } => {
+                if let Hark::Preparing { turn: t, answers } = &self.hark {
+                    if *t != turn {
+                        return self.finish_step();
+                    }
+                    self.hark = Hark::Playing {
+                        turn,
+                        answers: answers.clone(),
+                        paused: false,
+                        question_heard: false,
+                    };
+                    self.counts.replies += 1;
+                    self.emit_at(at_ms, Event::AudioOutStart { turn });
+                }
+            }
+            Input::PlaybackFinished {
+                turn,
+                at_ms,
+                played,
+            } => {
+                if self.reply_turn() == Some(turn) {
+                    if played {
+                        self.emit_at(
+                            at_ms,
+                            Event::AudioOutStop {
+                                turn,
+                                reason: StopReason::Finished,
+                            },
+                        );
+                    }
+                    self.hark = Hark::Quiet;
+                }
+            }
+        }
+        self.finish_step()
+    }
+
+    fn finish_step(&mut self) -> Vec<Action> {
+        self.update_state();
+        std::mem::take(&mut self.actions)
+    }
+
+    fn reply_turn(&self) -> Option<u64> {
+        match self.hark {
+            Hark::Quiet => None,
+            Hark::Preparing { turn, .. } | Hark::Playing { turn, .. } => Some(turn),
+        }
+    }
+
+    fn emit(&mut self, event: Event) {
+        self.emit_at(self.now_ms, event);
+    }
+
+    fn emit_at(&mut self, t_ms: u64, event: Event) {
+        self.actions.push(Action::Emit { t_ms, event });
+    }
+
+    fn on_frame(&mut self, now_ms: u64, speech: SpeechProgress) {
+        self.now_ms = now_ms;
+        self.speech = speech;
+        if let User::Talking(u) = &self.user {
+            match u.role {
+                Role::Request if self.engine_ended_turn(u) => self.end_turn_early(),
+                Role::Interruption { .. }
+                    if speech.voiced_ms >= self.config.barge_in_confirm_ms =>
+                {
+                    self.barge_in()
+                }
+                _ => {}
+            }
+        }
+        self.acknowledge_if_late();
+        if !self.idle() || speech.in_speech {
+            self.active_ms = now_ms;
+        } else if self.config.no_input_ms > 0 && now_ms >= self.active_ms + self.config.no_input_ms
+        {
+            self.active_ms = now_ms;
+            self.start_reply(ReplyInput::Silence);
+        }
+    }
+
+    /// The recognizer judged the utterance complete and the user has been silent long
+    /// enough to believe it.
+    fn engine_ended_turn(&self, u: &Utterance) -> bool {
+        u.heard.as_ref().is_some_and(|(_, end, _)| *end)
+            && self.speech.in_speech
+            && self.speech.silence_ms >= self.config.quick_hangover_ms
+    }
+
+    fn acknowledge_if_late(&mut self) {
+        if self.config.late_reply_ms == 0 {
+            return;
+        }
+        let waiting_since = match (&self.hark, self.finishing.front()) {
+            (
+                Hark::Preparing {
+                    answers: Answers::User { ended_ms, .. },
+                    ..
+                },
+                _,
+            ) => Some(*ended_ms),
+            (Hark::Quiet, Some(u)) if u.role == Role::Request => u.ended_ms,
+            _ => None,
+        };
+        if let Some(since) = waiting_since {
+            if self.now_ms >= since + self.config.late_reply_ms && self.acknowledged != Some(since)
+            {
+                self.acknowledged = Some(since);
+                self.actions.push(Action::Acknowledge);
+            }
+        }
+    }
+
+    fn on_endpoint(&mut self, event: EndpointEvent) {
+        match event {
+            EndpointEvent::SpeechStart { at_ms, .. } => {
+                self.emit(Event::SpeechStart { at_ms });
+                self.user = User::Talking(Utterance::new(Role::Request));
+                let role = self.hold_the_floor(at_ms);
+                if let User::Talking(u) = &mut self.user {
+                    u.role = role;
+                }
+            }
+            EndpointEvent::Paused { .. } => {}
+            EndpointEvent::Resumed { .. } => {
+                let mut pause_again = false;
+                if let User::Talking(u) = &mut self.user {
+                    // Whatever the recognizer judged complete, the user is going on.
+                    if let Some((_, end, _)) = u.heard.as_mut() {
+                        *end = false;
+                    }
+                    pause_again = u.role == Role::Backchannel;
+                }
+                if pause_again {
+                    // Talking again over the reply that went on after an "uh-huh".
+                    let role = self.hold_the_floor(self.now_ms);
+                    if let User::Talking(u) = &mut self.user {
+                        u.role = role;
+                    }
+                }
+            }
+            EndpointEvent::SpeechEnd { at_ms, .. } => {
+                self.emit(Event::SpeechEnd { at_ms });
+                if let User::Talking(mut u) = std::mem::replace(&mut self.user, User::Silent) {
+                    u.ended_ms = Some(at_ms);
+                    self.finishing.push_back(u);
+                }
+            }
+            EndpointEvent::Discarded { voiced_ms, .. } => {
+                self.emit(Event::Noise { voiced_ms });
+                if let User::Talking(u) = std::mem::replace(&mut self.user, User::Silent) {
+                    match u.role {
+                        Role::Interruption { .. } => self.resume(),
+                        Role::Request if !u.carried.is_empty() => {
+                            self.start_user_reply(u.carried, self.now_ms)
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// The user started talking at `at_ms`: what that does to hark's reply, and what their
+    /// words are.
+    fn hold_the_floor(&mut self, at_ms: u64) -> Role {
+        match std::mem::replace(&mut self.hark, Hark::Quiet) {
+            Hark::Playing {
+                turn,
+                answers: Answers::User { text, ended_ms },
+                ..
+            } if at_ms <= ended_ms + self.config.continuation_ms => {
+                // The turn was ended early, and the user was only pausing: its reply has
+                // barely begun. Answer the whole thing once they finish.
+                self.actions.push(Action::StopReply {
+                    turn,
+                    reason: StopReason::Superseded,
+                });
+                self.counts.user_turns -= 1;
+                self.carry(text);
+                Role::Request
+            }
+            Hark::Playing {
+                turn,
+                answers,
+                paused,
+                question_heard,
+            } => {
+                // Stop the sound now; the words decide later whether this is a barge-in.
+                if !paused {
+                    self.actions.push(Action::PausePlayback);
+                    self.emit(Event::PlaybackPaused { turn });
+                }
+                self.hark = Hark::Playing {
+                    turn,
+                    answers,
+                    paused: true,
+                    question_heard,
+                };
+                Role::Interruption { turn }
+            }
+            Hark::Preparing { turn, answers } => {
+                // Nothing has been heard yet. The user went on after a pause the
+                // endpointer took for the end: drop that reply and answer the whole thing
+                // once they finish. An unprompted reply (greeting, re-prompt) is moot.
+                self.actions.push(Action::StopReply {
+                    turn,
+                    reason: StopReason::Superseded,
+                });
+                if let Answers::User { text, .. } = answers {
+                    self.counts.user_turns -= 1;
+                    self.carry(text);
+                }
+                Role::Request
+            }
+            Hark::Quiet => Role::Request,
+        }
+    }
+
+    /// Text to answer together with the utterance under way.
+    fn carry(&mut self, text: String) {
+        if let User::Talking(u) = &mut self.user {
+            u.carried = join(&u.carried, &text);
+        }
+    }
+
+    fn on_recognizer(&mut self, event: RecognizerEvent) {
+        match event {
+            RecognizerEvent::SpeechStarted => {}
+            RecognizerEvent::Interim { text } => {
+                let barge_in = match &self.user {
+                    User::Talking(u) => {
+                        matches!(u.role, Role::Interruption { .. })
+                            && !is_backchannel(&text, self.question_heard())
+                    }
+                    User::Silent => false,
+                };
+                self.emit(Event::Partial { text });
+                if barge_in {
+                    self.barge_in();
+                }
+            }
+            RecognizerEvent::Final {
+                text,
+                end_of_turn,
+                latency_ms,
+            } => {
+                if end_of_turn && !self.finishing.is_empty() {
+                    let u = self.finishing.pop_front().expect("not empty");
+                    self.resolve(u, text, latency_ms);
+                } else if let User::Talking(u) = &mut self.user {
+                    u.heard = Some((text.clone(), end_of_turn, latency_ms));
+                    let role = u.role;
+                    self.heard_while_talking(role, &text);
+                }
+            }
+            RecognizerEvent::Error { message } => self.emit(Event::Error { message }),
+        }
+    }
+
+    fn question_heard(&self) -> bool {
+        matches!(
+            self.hark,
+            Hark::Playing {
+                question_heard: true,
+                ..
+            }
+        )
+    }
+
+    /// A final transcript of the utterance so far, while the user may still go on.
+    fn heard_while_talking(&mut self, role: Role, text: &str) {
+        match role {
+            Role::Interruption { .. } if !is_backchannel(text, self.question_heard()) => {
+                self.barge_in();
+            }
+            // Only an acknowledgement, and the user has paused: the reply goes on.
+            Role::Interruption { .. } if self.speech.silence_ms > 0 => {
+                self.resume();
+                if let User::Talking(u) = &mut self.user {
+                    u.role = Role::Backchannel;
+                }
+                return;
+            }
+            _ => {}
+        }
+        if let User::Talking(u) = &self.user {
+            if u.role == Role::Request && self.engine_ended_turn(u) {
+                self.end_turn_early();
+            }
+        }
+    }
+
+    /// The recognizer's answer for an utterance the endpointer ended.
+    fn resolve(&mut self, u: Utterance, text: String, latency_ms: Option<f64>) {
+        match u.role {
+            Role::Request => self.commit(u, text, latency_ms),
+            Role::Interruption { .. } if is_backchannel(&text, self.question_heard()) => {
+                self.emit_final(&text, latency_ms);
+                // Unless the user has started talking over the paused reply again.
+                if self.user == User::Silent {
+                    self.resume();
+                }
+            }
+            Role::Interruption { .. } => {
+                self.barge_in();
+                self.commit(u, text, latency_ms);
+            }
+            Role::Backchannel => self.emit_final(&text, latency_ms),
+        }
+    }
+
+    /// Ends the utterance under way on the recognizer's word, before the hangover.
+    fn end_turn_early(&mut self) {
+        let User::Talking(u) = std::mem::replace(&mut self.user, User::Silent) else {
+            return;
+        };
+        let ended_ms = self.now_ms.saturating_sub(self.speech.silence_ms);
+        self.emit(Event::SpeechEnd { at_ms: ended_ms });
+        self.actions.push(Action::EndUtterance);
+        let (text, _, latency_ms) = u.heard.clone().unwrap_or_default();
+        self.commit(
+            Utterance {
+                ended_ms: Some(ended_ms),
+                ..u
+            },
+            text,
+            latency_ms,
+        );
+    }
+
+    fn emit_final(&mut self, text: &str, latency_ms: Option<f64>) {
+        self.emit(Event::Final {
+            text: text.to_string(),
+            stt_ms: latency_ms.map_or(0.0, |ms| (ms * 10.0).round() / 10.0),
+        });
+    }
+
+    /// The user's request is known: answer it, unless they have started talking again.
+    fn commit(&mut self, u: Utterance, text: String, latency_ms: Option<f64>) {
+        self.emit_final(&text, latency_ms);
+        let full = join(&u.carried, &text);
+        if full.is_empty() {
+            return;
+        }
+        if matches!(self.user, User::Talking(_)) {
+            // Already talking again: this text is answered with what they say now.
+            self.carry(full);
+            return;
+        }
+        let ended_ms = u.ended_ms.unwrap_or(self.now_ms);
+        self.start_user_reply(full, ended_ms);
+    }
+
+    fn start_user_reply(&mut self, text: String, ended_ms: u64) {
+        self.counts.user_turns += 1;
+        self.start(
+            ReplyInput::User(text.clone()),
+            Answers::User { text, ended_ms },
+        );
+    }
+
+    fn start_reply(&mut self, input: ReplyInput) {
+        self.start(input, Answers::Unprompted);
+    }
+
+    fn start(&mut self, input: ReplyInput, answers: Answers) {
+        if let Some(turn) = self.reply_turn() {
+            self.actions.push(Action::StopReply {
+                turn,
+                reason: StopReason::Superseded,
+            });
+        }
+        self.turn += 1;
+        let turn = self.turn;
+        self.actions.push(Action::StartReply { turn, input });
+        self.hark = Hark::Preparing { turn, answers };
+    }
+
+    fn barge_in(&mut self) {
+        if let Some(turn) = self.reply_turn() {
+            self.actions.push(Action::StopReply {
+                turn,
+                reason: StopReason::BargeIn,
+            });
+            self.counts.barge_ins += 1;
+            self.hark = Hark::Quiet;
+        }
+        if let User::Talking(u) = &mut self.user {
+            u.role = Role::Request;
+        }
+    }
+
+    /// The interruption was no reason to stop: the reply goes on where it paused.
+    fn resume(&mut self) {
+        if let Hark::Playing {
+            turn,
+            paused: paused @ true,
+            ..
+        } = &mut self.hark
+        {
+            *paused = false;
+            let turn = *turn;
+            self.counts.false_interruptions += 1;
+            self.actions.push(Action::ResumePlayback);
+            self.emit(Event::PlaybackResumed { turn });
+        }
+    }
+
+    fn update_state(&mut self) {
+        let state = match (&self.user, &self.hark) {
+            (User::Talking(u), _) if u.role == Role::Request => TurnState::UserSpeaking,
+            (_, Hark::Playing { .. }) => TurnState::Speaking,
+            (_, Hark::Preparing { .. }) => TurnState::Thinking,
+            (User::Silent, Hark::Quiet) if !self.finishing.is_empty() => TurnState::Thinking,
+            _ => TurnState::Listening,
+        };
+        if state != self.state {
+            let from = self.state;
+            self.state = state;
+            self.emit(Event::State { from, to: state });
+        }
+    }
+}
+
+fn join(a: &str, b: &str) -> String {
+    format!("{} {}", a.trim(), b.trim()).trim().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Drives the machine on a scripted timeline, one 20 ms frame at a time.
+    struct Script {
+        machine: TurnMachine,
+        now: u64,
+        speech: SpeechProgress,
+        actions: Vec<Action>,
+    }
+
+    fn user(text: &str) -> ReplyInput {
+        ReplyInput::User(text.into())
+    }
+
+    fn final_(text: &str, end_of_turn: bool) -> Input {
+        Input::Recognizer(RecognizerEvent::Final {
+            text: text.into(),
+            end_of_turn,
+            latency_ms: Some(50.0),
+        })
+    }
+
+    fn interim(text: &str) -> Input {
+        Input::Recognizer(RecognizerEvent::Interim { text: text.into() })
+    }
+
+    impl Script {
+        fn new(config: TurnConfig) -> Self {
+            Self {
+                machine: TurnMachine::new(config),
+                now: 0,
+                speech: SpeechProgress::default(),
+                actions: Vec::new(),
+            }
+        }
+
+        fn step(&mut self, input: Input) -> Vec<Action> {
+            let actions = self.machine.step(input);
+            if actions.contains(&Action::EndUtterance) {
+                // As the loop does: the endpointer ends the utterance.
+                self.speech = SpeechProgress::default();
+            }
+            self.actions.extend(actions.clone());
+            actions
+        }
+
+        fn frame(&mut self) -> Vec<Action> {
+            self.now += 20;
+            if self.speech.in_speech {
+                self.speech.voiced_ms += if self.speech.silence_ms == 0 { 20 } else { 0 };
+            }
+            self.step(Input::Frame {
+                now_ms: self.now,
+                speech: self.speech,
+            })
+        }
+
+        /// `ms` of the user talking.
+        fn talk(&mut self, ms: u64) {
+            if !self.speech.in_speech {
+                self.speech = SpeechProgress {
+                    in_speech: true,
+                    voiced_ms: 0,
+                    silence_ms: 0,
+                };
+                let at_ms = self.now;
+                self.step(Input::Endpoint(EndpointEvent::SpeechStart {
+                    at_ms,
+                    audio_from_ms: at_ms.saturating_sub(300),
+                }));
+            } else if self.speech.silence_ms > 0 {
+                self.speech.silence_ms = 0;
+                let at_ms = self.now;
+                self.step(Input::Endpoint(EndpointEvent::Resumed { at_ms }));
+            }
+            for _ in 0..ms / 20 {
+                self.frame();
+            }
+        }
+
+        /// `ms` of silence after talking (the endpointer still in the utterance).
+        fn pause(&mut self, ms: u64) {
+            for _ in 0..ms / 20 {
+                if self.speech.in_speech {
+                    self.speech.silence_ms += 20;
+                }
+                self.frame();
+            }
+        }
+
+        /// The endpointer's hangover runs out.
+        fn stop(&mut self) {
+            let at_ms = self.now - self.speech.silence_ms;
+            let voiced_ms = self.speech.voiced_ms;
+            self.speech = SpeechProgress::default();
+            self.step(Input::Endpoint(EndpointEvent::SpeechEnd {
+                at_ms,
+                audio_to_ms: at_ms + 120,
+                voiced_ms,
+            }));
+        }
+
+        /// Nothing happening for `ms`.
+        fn wait(&mut self, ms: u64) {
+            for _ in 0..ms / 20 {
+                self.frame();
+            }
+        }
+
+        /// Reply `turn` starts playing now.
+        fn plays(&mut self, turn: u64, sentence: &str) {
+            self.step(Input::ReplyText {
+                turn,
+                text: sentence.into(),
+            });
+            let at_ms = self.now;
+            self.step(Input::PlaybackStarted { turn, at_ms });
+            self.step(Input::SentenceStarted {
+                turn,
+                text: sentence.into(),
+            });
+        }
+
+        fn replies(&self) -> Vec<(u64, ReplyInput)> {
+            self.actions
+                .iter()
+                .filter_map(|a| match a {
+                    Action::StartReply { turn, input } => Some((*turn, input.clone())),
+                    _ => None,
+                })
+                .collect()
+        }
+
+        fn stops(&self) -> Vec<(u64, StopReason)> {
+            self.actions
+                .iter()
+                .filter_map(|a| match a {
+                    Action::StopReply { turn, reason } => Some((*turn, *reason)),
+                    _ => None,
+                })
+                .collect()
+        }
+
+        fn did(&self, wanted: &Action) -> bool {
+            self.actions.contains(wanted)
+        }
+
+        fn emitted(&self, pred: impl Fn(&Event) -> bool) -> Vec<(u64, Event)> {
+            self.actions
+                .iter()
+                .filter_map(|a| match a {
+                    Action::Emit { t_ms, event } if pred(event) => Some((*t_ms, event.clone())),
+                    _ => None,
+                })
+                .collect()
+        }
+    }
+
+    /// A conversation in which reply 1 is playing `sentence`.
+    fn playing(sentence: &str) -> Script {
+        let mut s = Script::new(TurnConfig::default());
+        s.wait(200);
+        s.talk(800);
+        s.pause(200);
+        s.step(final_("Book a table.", true));
+        assert_eq!(s.replies(), vec![(1, user("Book a table."))]);
+        s.wait(100);
+        s.plays(1, sentence);
+        s.wait(500);
+        assert_eq!(s.machine.state(), TurnState::Speaking);
+        s
+    }
+
+    #[test]
+    fn a_complete_sentence_ends_the_turn_after_the_short_hangover() {
+        let mut s = Script::new(TurnConfig::default());
+        s.wait(1000);
+        s.talk(1000);
+        s.pause(60);
+        s.step(final_("Book a table.", true));
+        assert!(s.replies().is_empty(), "60 ms of silence is not enough");
+        s.pause(120);
+        assert!(s.replies().is_empty());
+        s.pause(20);
+        assert_eq!(s.replies(), vec![(1, user("Book a table."))]);
+        assert!(s.did(&Action::EndUtterance));
+        let ends = s.emitted(|e| matches!(e, Event::SpeechEnd { .. }));
+        assert_eq!(ends, vec![(2200, Event::SpeechEnd { at_ms: 2000 })]);
+        assert_eq!(s.machine.state(), TurnState::Thinking);
+        assert_eq!(s.machine.counts().user_turns, 1);
+    }
+
+    #[test]
+    fn an_open_sentence_waits_for_the_endpointer_and_its_final() {
+        let mut s = Script::new(TurnConfig::default());
+        s.talk(1000);
+        s.pause(60);
+        s.step(final_("I would like to", false));
+        s.pause(540);
+        assert!(s.replies().is_empty());
+        s.stop();
+        assert_eq!(s.machine.state(), TurnState::Thinking, "the final is owed");
+        assert!(!s.machine.idle());
+        s.wait(100);
+        s.step(final_("I would like to", true));
+        assert_eq!(s.replies(), vec![(1, user("I would like to"))]);
+        assert!(!s.did(&Action::EndUtterance));
+    }
+
+    #[test]
+    fn speech_resuming_during_the_hangover_is_one_turn() {
+        let mut s = Script::new(TurnConfig::default());
+        s.talk(800);
+        s.pause(80);
+        s.step(final_("Book a table.", true));
+        s.talk(600); // "… for two", within the hangover
+        s.pause(100);
+        assert!(s.replies().is_empty(), "the earlier final no longer counts");
+        s.step(final_("Book a table for two.", true));
+        s.pause(100);
+        assert_eq!(s.replies(), vec![(1, user("Book a table for two."))]);
+    }
+
+    #[test]
+    fn words_over_a_reply_are_a_barge_in_and_the_new_request_is_answered() {
+        let mut s = playing("Sure, I can help you book that.");
+        s.talk(200);
+        assert!(s.did(&Action::PausePlayback), "paused at the onset");
+        assert_eq!(
+            s.emitted(|e| matches!(e, Event::PlaybackPaused { .. }))
+                .len(),
+            1
+        );
+        assert!(s.stops().is_empty(), "not decided yet");
+        s.step(interim("What time"));
+        assert_eq!(s.stops(), vec![(1, StopReason::BargeIn)]);
+        assert_eq!(s.machine.state(), TurnState::UserSpeaking);
+        s.talk(400);
+        s.pause(200);
+        s.step(final_("What time is it?", true));
+        s.pause(20);
+        assert_eq!(s.replies().last(), Some(&(2, user("What time is it?"))));
+        assert_eq!(s.machine.counts().barge_ins, 1);
+    }
+
+    #[test]
+    fn long_voice_over_a_reply_is_a_barge_in_before_its_words_are_known() {
+        let mut s = playing("Sure, I can help you book that.");
+        s.talk(680);
+        assert!(s.stops().is_empty());
+        s.talk(40);
+        assert_eq!(s.stops(), vec![(1, StopReason::BargeIn)]);
+    }
+
+    #[test]
+    fn a_backchannel_pauses_the_reply_only_until_it_is_heard_as_one() {
+        let mut s = playing("Sure, I can help you book that.");
+        s.talk(400);
+        s.pause(60);
+        s.step(final_("Okay.", true));
+        assert!(s.did(&Action::ResumePlayback));
+        assert_eq!(s.machine.state(), TurnState::Speaking);
+        // The endpointer ends the "okay" later; nothing more comes of it.
+        s.pause(540);
+        s.stop();
+        s.step(final_("Okay.", true));
+        assert!(s.stops().is_empty());
+        assert_eq!(s.replies().len(), 1);
+        assert_eq!(s.machine.counts().false_interruptions, 1);
+        s.step(Input::PlaybackFinished {
+            turn: 1,
+            at_ms: 3000,
+            played: true,
+        });
+        assert!(s.machine.idle());
+    }
+
+    #[test]
+    fn talking_again_after_a_backchannel_pauses_the_reply_again() {
+        let mut s = playing("Sure, I can help you book that.");
+        s.talk(300);
+        s.pause(60);
+        s.step(final_("Yeah.", false));
+        assert!(s.did(&Action::ResumePlayback));
+        s.talk(300); // "… actually, no"
+        let pauses = s
+            .actions
+            .iter()
+            .filter(|a| **a == Action::PausePlayback)
+            .count();
+        assert_eq!(pauses, 2);
+        s.step(interim("Yeah actually no"));
+        assert_eq!(s.stops(), vec![(1, StopReason::BargeIn)]);
+    }
+
+    #[test]
+    fn yes_said_over_a_question_is_an_answer() {
+        let mut s = playing("Shall I book it?");
+        s.talk(300);
+        s.pause(60);
+        s.step(final_("Yes.", true));
+        assert_eq!(s.stops(), vec![(1, StopReason::BargeIn)]);
+        s.pause(140);
+        assert_eq!(s.replies().last(), Some(&(2, user("Yes."))));
+    }
+
+    #[test]
+    fn yes_said_before_the_question_is_heard_is_a_backchannel() {
+        let mut s = playing("So that's a haircut tomorrow at ten.");
+        s.talk(300);
+        s.pause(60);
+        s.step(final_("Yes.", true));
+        assert!(s.stops().is_empty());
+        assert!(s.did(&Action::ResumePlayback));
+    }
+
+    #[test]
+    fn noise_over_a_reply_resumes_it() {
+        let mut s = playing("Sure, I can help you book that.");
+        s.talk(100);
+        s.speech = SpeechProgress::default();
+        s.step(Input::Endpoint(EndpointEvent::Discarded {
+            at_ms: 1000,
+            voiced_ms: 100,
+        }));
+        assert!(s.did(&Action::ResumePlayback));
+        assert_eq!(s.emitted(|e| matches!(e, Event::Noise { .. })).len(), 1);
+    }
+
+    #[test]
+    fn a_reply_that_fails_is_reported_and_the_floor_returns() {
+        let mut s = Script::new(TurnConfig::default());
+        s.talk(500);
+        s.pause(200);
+        s.step(final_("Where is my order?", true));
+        s.step(Input::ReplyFailed {
+            turn: 1,
+            message: "the backend is down".into(),
+        });
+        assert_eq!(
+            s.emitted(|e| matches!(e, Event::Error { .. })),
+            vec![(
+                s.now,
+                Event::Error {
+                    message: "the backend is down".into()
+                }
+            )]
+        );
+        s.step(Input::PlaybackFinished {
+            turn: 1,
+            at_ms: s.now,
+            played: false,
+        });
+        assert!(s.machine.idle());
+        assert_eq!(s.machine.state(), TurnState::Listening);
+    }
+
+    #[test]
+    fn a_greeting_the_user_talks_over_before_it_plays_is_dropped() {
+        let mut s = Script::new(TurnConfig {
+            greet: true,
+            ..Default::default()
+        });
+        s.step(Input::Start);
+        assert_eq!(s.replies(), vec![(1, ReplyInput::Greeting)]);
+        s.talk(600);
+        assert_eq!(s.stops(), vec![(1, StopReason::Superseded)]);
+        s.pause(200);
+        s.step(final_("Book a table.", true));
+        s.pause(20);
+        assert_eq!(s.replies().last(), Some(&(2, user("Book a table."))));
+        assert_eq!(s.machine.counts().user_turns, 1);
+    }
+
+    #[test]
+    fn a_greeting_interrupted_while_playing_is_a_barge_in() {
+        let mut s = Script::new(TurnConfig {
+            greet: true,
+            ..Default::default()
+        });
+        s.step(Input::Start);
+        s.plays(1, "Hi, I'm Hark.");
+        s.talk(200);
+        s.step(interim("Book a"));
+        assert_eq!(s.stops(), vec![(1, StopReason::BargeIn)]);
+    }
+
+    #[test]
+    fn engine_errors_are_reported_and_the_turn_still_ends() {
+        let mut s = Script::new(TurnConfig::default());
+        s.talk(600);
+        s.step(Input::Recognizer(RecognizerEvent::Error {
+            message: "connection reset".into(),
+        }));
+        s.pause(600);
+        s.stop();
+        s.step(final_("", true));
+        assert_eq!(s.emitted(|e| matches!(e, Event::Error { .. })).len(), 1);
+        assert!(
+            s.replies().is_empty(),
+            "nothing was heard, nothing is answered"
+        );
+        assert!(s.machine.idle());
+    }
+
+    #[test]
+    fn going_on_before_the_reply_plays_gets_one_answer_for_both() {
+        let mut s = Script::new(TurnConfig::default());
+        s.talk(800);
+        s.pause(200);
+        s.step(final_("I'd like to book.", true));
+        assert_eq!(s.replies(), vec![(1, user("I'd like to book."))]);
+        s.talk(600);
+        assert_eq!(s.stops(), vec![(1, StopReason::Superseded)]);
+        assert_eq!(s.machine.counts().user_turns, 0);
+        s.pause(200);
+        s.step(final_("A table for two.", true));
+        s.pause(20);
+        assert_eq!(
+            s.replies().last(),
+            Some(&(2, user("I'd like to book. A table for two.")))
+        );
+        assert_eq!(s.machine.counts().user_turns, 1);
+    }
+
+    #[test]
+    fn going_on_just_after_an_early_end_is_the_same_turn_even_over_its_reply() {
+        let mut s = Script::new(TurnConfig::default());
+        s.talk(400);
+        s.pause(200);
+        s.step(final_("Thanks.", true));
+        assert_eq!(s.replies(), vec![(1, user("Thanks."))]);
+        s.plays(1, "You said: Thanks.");
+        s.wait(40);
+        s.talk(800); // "… that's all", 240 ms after the voice ended
+        assert_eq!(s.stops(), vec![(1, StopReason::Superseded)]);
+        assert!(!s.did(&Action::PausePlayback));
+        s.pause(200);
+        s.step(final_("That's all.", true));
+        assert_eq!(s.replies().last(), Some(&(2, user("Thanks. That's all."))));
+        assert_eq!(s.machine.counts().user_turns, 1);
+        assert_eq!(s.machine.counts().barge_ins, 0);
+    }
+
+    #[test]
+    fn an_owed_final_joins_the_utterance_that_started_before_it_came() {
+        let mut s = Script::new(TurnConfig::default());
+        s.talk(800);
+        s.pause(600);
+        s.stop();
+        s.wait(100);
+        s.talk(400); // the user goes on; the first final is still owed
+        s.step(final_("I want to", true));
+        assert!(s.replies().is_empty());
+        s.pause(200);
+        s.step(final_("Change my booking.", true));
+        s.pause(20);
+        assert_eq!(s.replies(), vec![(1, user("I want to Change my booking."))]);
+    }
+
+    #[test]
+    fn a_late_answer_is_acknowledged_once() {
+        let mut s = Script::new(TurnConfig::default());
+        s.talk(800);
+        s.pause(600);
+        s.stop();
+        s.wait(800);
+        assert!(!s.did(&Action::Acknowledge));
+        s.wait(200);
+        assert!(s.did(&Action::Acknowledge), "1.5 s after the voice ended");
+        s.step(final_("Where is my order?", true));
+        s.wait(2000);
+        let acks = s
+            .actions
+            .iter()
+            .filter(|a| **a == Action::Acknowledge)
+            .count();
+        assert_eq!(acks, 1);
+    }
+
+    #[test]
+    fn silence_after_a_reply_is_asked_about_after_a_while() {
+        let mut s = playing("Which day?");
+        s.step(Input::PlaybackFinished {
+            turn: 1,
+            at_ms: s.now,
+            played: true,
+        });
+        s.wait(6980);
+        assert_eq!(s.replies().len(), 1);
+        s.wait(20);
+        assert_eq!(s.replies().last(), Some(&(2, ReplyInput::Silence)));
+    }
+
+    #[test]
+    fn states_are_logged_as_they_change() {
+        let s = playing("Sure.");
+        let states: Vec<TurnState> = s
+            .emitted(|e| matches!(e, Event::State { .. }))
+            .into_iter()
+            .map(|(_, e)| match e {
+                Event::State { to, .. } => to,
+                _ => unreachable!(),
+            })
+            .collect();
+        assert_eq!(
+            states,
+            vec![
+                TurnState::UserSpeaking,
+                TurnState::Thinking,
+                TurnState::Speaking
+            ]
+        );
+    }
+}

@@ -1,0 +1,455 @@
+//! The real-time loop: one thread owns the 20 ms timeline. Every frame it reads the
+//! microphone, runs the VAD and the endpointer, hands the audio to the recognizer session,
+//! feeds what happened to the turn machine and carries out what it decides, pulls the
+//! reply's audio from its synthesis stream and writes 20 ms to the speaker (reply audio or
+//! silence), so the output lines up with the input sample for sample. The recognizer and
+//! the synthesizer do their work behind their seams, and the brain on the reply worker, so
+//! nothing here waits on a decode, a sentence or a network.
+
+use std::collections::VecDeque;
+use std::sync::mpsc::{Receiver, Sender};
+use std::sync::Arc;
+
+use super::playback::{Playback, PlaybackNote};
+use super::reply::{self, ReplyJob, ReplyMsg};
+use super::turn::{Action, Input, TurnConfig, TurnMachine};
+use crate::audio::{resample, AudioError, AudioSink, AudioSource, SPEECH_RATE};
+use crate::dialogue::Brain;
+use crate::stt::recognizer::{RecognizerSession, SpeechHint};
+use crate::telemetry::events::{Event, EventLog, StopReason};
+use crate::tts::stream::{SynthesisEvent, SynthesisStream, Synthesizer};
+use crate::vad::echo_gate::{EchoGate, EchoGateConfig};
+use crate::vad::endpointer::{EndpointEvent, Endpointer, EndpointerConfig};
+use crate::vad::{VadError, VoiceDetector, FRAME_MS, FRAME_SAMPLES};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoopError {
+    #[error(transparent)]
+    Audio(#[from] AudioError),
+    #[error(transparent)]
+    Vad(#[from] VadError),
+    #[error("a worker thread stopped unexpectedly: {0}")]
+    Worker(&'static str),
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct LoopConfig {
+    pub endpointer: EndpointerConfig,
+    pub turns: TurnConfig,
+    /// After the input ends, how long to keep going (finishing a reply) at most.
+    pub drain_limit_ms: u64,
+    /// Double-talk gate for a speaker the microphone can hear (a live room); None when
+    /// the output cannot reach the input (files, headphones).
+    pub echo_gate: Option<EchoGateConfig>,
+    /// What hark says when an answer is late (synthesized once, at the start).
+    pub acknowledgement: String,
+}
+
+impl Default for LoopConfig {
+    fn default() -> Self {
+        Self {
+            endpointer: EndpointerConfig::default(),
+            turns: TurnConfig::default(),
+            drain_limit_ms: 60_000,
+            echo_gate: None,
+            acknowledgement: "One moment.".into(),
+        }
+    }
+}
+
+/// The engines a conversation runs on.
+pub struct Engines {
+    pub recognizer: Box<dyn RecognizerSession>,
+    pub brain: Box<dyn Brain>,
+    pub synthesizer: Arc<dyn Synthesizer>,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct RunSummary {
+    /// Microphone samples lost because the loop fell behind (live devices only).
+    pub input_overruns: u64,
+    /// Speaker samples played as silence because audio came late (live devices only).
+    pub output_underruns: u64,
+    pub input_ms: u64,
+    pub output_ms: u64,
+    pub user_turns: u64,
+    pub replies: u64,
+    pub barge_ins: u64,
+    pub false_interruptions: u64,
+    /// Times hark said the answer was coming because it was late.
+    pub acknowledgements: u64,
+}
+
+/// A fixed phrase synthesized once and kept at the speaker's rate.
+struct CachedClip {
+    stream: Option<SynthesisStream>,
+    voice: Vec<f32>,
+    audio: Option<Vec<f32>>,
+    sink_rate: u32,
+}
+
+impl CachedClip {
+    fn new(synthesizer: &dyn Synthesizer, text: &str, sink_rate: u32) -> Self {
+        let stream = synthesizer.open_stream().ok().filter(|s| {
+            let input = s.input();
+            input.push(text) && {
+                input.flush();
+                true
+            }
+        });
+        Self {
+            stream,
+            voice: Vec::new(),
+            audio: None,
+            sink_rate,
+        }
+    }
+
+    /// The clip, once it is ready.
+    fn audio(&mut self) -> Option<&[f32]> {
+        if let Some(stream) = self.stream.as_mut() {
+            while let Some(event) = stream.poll() {
+                match event {
+                    SynthesisEvent::Audio(samples) => self.voice.extend(samples),
+                    SynthesisEvent::Mark { .. } => {}
+                    SynthesisEvent::Done => {
+                        let rate = stream.sample_rate();
+                        self.audio = resample::resample(&self.voice, rate, self.sink_rate).ok();
+                        self.stream = None;
+                        break;
+                    }
+                    SynthesisEvent::Failed(_) => {
+                        self.stream = None;
+                        break;
+                    }
+                }
+            }
+        }
+        self.audio.as_deref()
+    }
+}
+
+/// Everything one conversation's loop holds between frames.
+struct Conversation<'a> {
+    machine: TurnMachine,
+    endpointer: Endpointer,
+    recognizer: Box<dyn RecognizerSession>,
+    synthesizer: Arc<dyn Synthesizer>,
+    reply_tx: Sender<ReplyJob>,
+    reply_rx: Receiver<ReplyMsg>,
+    events: &'a mut EventLog,
+    playback: Option<Playback>,
+    /// The acknowledgement playing while no reply has audio yet.
+    filler: VecDeque<f32>,
+    acknowledgement: CachedClip,
+    sink_rate: u32,
+    now_ms: u64,
+    /// Reply audio must stop now: the sink drops what it has queued.
+    silence_now: bool,
+    acknowledgements: u64,
+}
+
+impl Conversation<'_> {
+    fn step(&mut self, input: Input) -> Result<(), LoopError> {
+        for action in self.machine.step(input) {
+            self.act(action)?;
+        }
+        Ok(())
+    }
+
+    fn act(&mut self, action: Action) -> Result<(), LoopError> {
+        match action {
+            Action::Emit { t_ms, event } => self.events.push(t_ms, event),
+            Action::PausePlayback => {
+                if let Some(p) = self.playback.as_mut() {
+                    p.paused = true;
+                }
+                self.filler.clear();
+                self.silence_now = true;
+            }
+            Action::ResumePlayback => {
+                if let Some(p) = self.playback.as_mut() {
+                    p.paused = false;
+                }
+            }
+            Action::StopReply { turn, reason } => self.stop_reply(turn, reason)?,
+            Action::StartReply { turn, input } => {
+                let stream = match self.synthesizer.open_stream() {
+                    Ok(stream) => stream,
+                    Err(e) => {
+                        let message = format!("the reply could not be spoken: {e}");
+                        self.step(Input::ReplyFailed { turn, message })?;
+                        let at_ms = self.now_ms;
+                        return self.step(Input::PlaybackFinished {
+                            turn,
+                            at_ms,
+                            played: false,
+                        });
+                    }
+                };
+                let text = stream.input();
+                let mut playback = Playback::new(turn, stream, self.sink_rate)?;
+                playback.lead_in(
+                    &std::mem::take(&mut self.filler)
+                        .into_iter()
+                        .collect::<Vec<_>>(),
+                );
+                self.playback = Some(playback);
+                self.reply_tx
+                    .send(ReplyJob::Respond { turn, input, text })
+                    .map_err(|_| LoopError::Worker("reply"))?;
+            }
+            Action::EndUtterance => {
+                self.endpointer.end_now();
+                self.recognizer.hint(SpeechHint::TurnEnded);
+            }
+            Action::Acknowledge => {
+                let Some(clip) = self.acknowledgement.audio().map(<[f32]>::to_vec) else {
+                    return Ok(());
+                };
+                self.acknowledgements += 1;
+                match self.playback.as_mut() {
+                    Some(p) if !p.started() => p.lead_in(&clip),
+                    Some(_) => {}
+                    None => self.filler.extend(clip),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn stop_reply(&mut self, turn: u64, reason: StopReason) -> Result<(), LoopError> {
+        let Some(mut playback) = self.playback.take_if(|p| p.turn == turn) else {
+            return Ok(());
+        };
+        playback.cancel();
+        self.silence_now = true;
+        self.filler.clear();
+        if reason == StopReason::BargeIn {
+            let heard = playback.heard_text();
+            self.events
+                .push(self.now_ms, Event::AudioOutStop { turn, reason });
+            self.events.push(
+                self.now_ms,
+                Event::BargeIn {
+                    turn,
+                    spoken: heard.clone(),
+                },
+            );
+            self.reply_tx
+                .send(ReplyJob::Interrupted { heard })
+                .map_err(|_| LoopError::Worker("reply"))?;
+        } else if playback.started() {
+            self.events
+                .push(self.now_ms, Event::AudioOutStop { turn, reason });
+        }
+        Ok(())
+    }
+
+    fn on_reply(&mut self, msg: ReplyMsg) -> Result<(), LoopError> {
+        match msg {
+            ReplyMsg::Phrases(phrases) => self.recognizer.expect_phrases(&phrases),
+            ReplyMsg::Handoff(handoff) => self.events.push(self.now_ms, Event::Handoff { handoff }),
+            ReplyMsg::Done { .. } => {}
+            ReplyMsg::Failed { turn, message } => {
+                self.step(Input::ReplyFailed { turn, message })?
+            }
+        }
+        Ok(())
+    }
+
+    /// Pulls the reply's audio and fills one output frame (reply, acknowledgement or
+    /// silence), telling the turn machine what playback did.
+    fn render(&mut self, out: &mut [f32], frame_start_ms: u64) -> Result<(), LoopError> {
+        out.fill(0.0);
+        let mut notes = Vec::new();
+        let mut written = 0;
+        let reply_waiting = self.playback.as_ref().is_none_or(|p| !p.started());
+        if reply_waiting && !self.filler.is_empty() {
+            for sample in out.iter_mut() {
+                match self.filler.pop_front() {
+                    Some(s) => *sample = s,
+                    None => break,
+                }
+                written += 1;
+            }
+        }
+        let Some(p) = self.playback.as_mut() else {
+            return Ok(());
+        };
+        let turn = p.turn;
+        p.pull(&mut notes);
+        p.render(&mut out[written..], &mut notes);
+        let sink_rate = self.sink_rate as u64;
+        let at = |offset: usize| frame_start_ms + ((written + offset) as u64 * 1000) / sink_rate;
+        for note in notes {
+            let input = match note {
+                PlaybackNote::Queued(text) => Input::ReplyText { turn, text },
+                PlaybackNote::Started { offset } => Input::PlaybackStarted {
+                    turn,
+                    at_ms: at(offset),
+                },
+                PlaybackNote::SentenceStarted(text) => Input::SentenceStarted { turn, text },
+                PlaybackNote::Failed(message) => Input::ReplyFailed { turn, message },
+                PlaybackNote::Finished { offset } => {
+                    self.playback = None;
+                    Input::PlaybackFinished {
+                        turn,
+                        at_ms: at(offset.unwrap_or(0)),
+                        played: offset.is_some(),
+                    }
+                }
+            };
+            self.step(input)?;
+        }
+        Ok(())
+    }
+
+    fn busy(&self) -> bool {
+        !self.machine.idle() || self.recognizer.busy() || self.playback.is_some()
+    }
+}
+
+fn hint_for(event: &EndpointEvent) -> SpeechHint {
+    match *event {
+        EndpointEvent::SpeechStart { audio_from_ms, .. } => SpeechHint::Started { audio_from_ms },
+        EndpointEvent::Paused { audio_to_ms, .. } => SpeechHint::Paused { audio_to_ms },
+        EndpointEvent::Resumed { .. } => SpeechHint::Resumed,
+        EndpointEvent::SpeechEnd { audio_to_ms, .. } => SpeechHint::Stopped { audio_to_ms },
+        EndpointEvent::Discarded { .. } => SpeechHint::Discarded,
+    }
+}
+
+/// Runs a conversation from `source` to `sink` in real time, until the source ends and the
+/// last reply has been played (or `drain_limit_ms` has passed).
+pub fn run_voice_loop(
+    config: LoopConfig,
+    source: &mut dyn AudioSource,
+    sink: &mut dyn AudioSink,
+    engines: Engines,
+    events: &mut EventLog,
+) -> Result<RunSummary, LoopError> {
+    if source.sample_rate() != SPEECH_RATE {
+        return Err(LoopError::Audio(AudioError::Unsupported(format!(
+            "the voice loop reads 16 kHz sources; this one is {} Hz",
+            source.sample_rate()
+        ))));
+    }
+    let sink_rate = sink.sample_rate();
+    let (reply_tx, reply_rx, reply_thread) = reply::spawn(engines.brain);
+    let acknowledgement = CachedClip::new(
+        engines.synthesizer.as_ref(),
+        &config.acknowledgement,
+        sink_rate,
+    );
+    let mut vad = VoiceDetector::new();
+    let mut echo_gate = config.echo_gate.map(EchoGate::new);
+    let mut conv = Conversation {
+        machine: TurnMachine::new(config.turns),
+        endpointer: Endpointer::new(config.endpointer),
+        recognizer: engines.recognizer,
+        synthesizer: engines.synthesizer,
+        reply_tx,
+        reply_rx,
+        events,
+        playback: None,
+        filler: VecDeque::new(),
+        acknowledgement,
+        sink_rate,
+        now_ms: 0,
+        silence_now: false,
+        acknowledgements: 0,
+    };
+
+    let mut frame = vec![0f32; FRAME_SAMPLES];
+    let mut out = Vec::with_capacity(sink_rate as usize / 10);
+    let mut frame_index: u64 = 0;
+    let mut input_frames: u64 = 0;
+    let mut input_ended = false;
+    let mut drained_ms = 0;
+    let result = (|| -> Result<(), LoopError> {
+        conv.step(Input::Start)?;
+        loop {
+            if !input_ended {
+                let n = source.read(&mut frame)?;
+                if n < FRAME_SAMPLES {
+                    frame[n..].fill(0.0);
+                    input_ended = true;
+                    conv.recognizer.finish();
+                }
+                if n > 0 {
+                    input_frames += 1;
+                }
+            } else {
+                // After the input ends, silence lets a pending utterance end and a reply
+                // finish, at the pace of real time.
+                frame.fill(0.0);
+                drained_ms += FRAME_MS;
+                if !conv.busy() || drained_ms > config.drain_limit_ms {
+                    return Ok(());
+                }
+                std::thread::sleep(std::time::Duration::from_millis(FRAME_MS));
+            }
+            let frame_start = frame_index * FRAME_MS;
+            conv.now_ms = frame_start + FRAME_MS;
+
+            // While hark talks into the room, its own echo must not count as the user.
+            let voiced =
+                vad.is_speech(&frame)? && echo_gate.as_ref().is_none_or(|g| g.near_end(&frame));
+            conv.recognizer.push_audio(&frame);
+            if let Some(event) = conv.endpointer.push(voiced) {
+                conv.recognizer.hint(hint_for(&event));
+                if matches!(event, EndpointEvent::SpeechStart { .. }) {
+                    // An acknowledgement is no reason to talk over the user.
+                    conv.filler.clear();
+                }
+                conv.step(Input::Endpoint(event))?;
+            }
+            let speech = conv.endpointer.progress();
+            conv.step(Input::Frame {
+                now_ms: conv.now_ms,
+                speech,
+            })?;
+            while let Some(event) = conv.recognizer.poll() {
+                conv.step(Input::Recognizer(event))?;
+            }
+            while let Ok(msg) = conv.reply_rx.try_recv() {
+                conv.on_reply(msg)?;
+            }
+            let due = ((frame_index + 1) * sink_rate as u64 / 50
+                - frame_index * sink_rate as u64 / 50) as usize;
+            out.resize(due, 0.0);
+            conv.render(&mut out, frame_start)?;
+            if std::mem::take(&mut conv.silence_now) {
+                sink.discard_queued();
+            }
+            sink.write(&out)?;
+            if let Some(gate) = echo_gate.as_mut() {
+                // Compared at 16 kHz-equivalent level: RMS does not depend on the rate.
+                gate.played(&out);
+                if conv.machine.interrupted() {
+                    gate.restart_warmup();
+                }
+            }
+            frame_index += 1;
+        }
+    })();
+    let counts = conv.machine.counts().clone();
+    let acknowledgements = conv.acknowledgements;
+    drop(conv);
+    let _ = reply_thread.join();
+    sink.finish()?;
+    result?;
+    Ok(RunSummary {
+        input_overruns: source.stream_stats().map_or(0, |s| s.overruns),
+        output_underruns: sink.stream_stats().map_or(0, |s| s.underruns),
+        input_ms: input_frames * FRAME_MS,
+        output_ms: frame_index * FRAME_MS,
+        user_turns: counts.user_turns,
+        replies: counts.replies,
+        barge_ins: counts.barge_ins,
+        false_interruptions: counts.false_interruptions,
+        acknowledgements,
+    })
+}

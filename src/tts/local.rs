@@ -1,0 +1,106 @@
+//! The local voices (Piper, espeak-ng) as streaming synthesizers: each stream cuts its text
+//! into sentences as it arrives and speaks each one as soon as it is complete, on a thread
+//! of its own, so the first sentence plays while the dialogue is still producing the rest.
+//! A cancelled stream stops before its next sentence; what it was saying is dropped.
+
+use std::sync::{Arc, Mutex};
+
+use super::stream::{
+    stream_pair, StreamDriver, SynthesisEvent, SynthesisStream, Synthesizer, TextCommand,
+};
+use super::{SentenceSplitter, TtsError, Voice};
+
+/// One voice shared by every conversation: loading the neural voice takes about a second,
+/// and espeak-ng keeps global state two threads must not use at once, so streams take
+/// turns, a sentence at a time (a few ms each: Piper runs ~30× faster than real time).
+#[derive(Clone)]
+pub struct LocalSynthesizer {
+    voice: Arc<Mutex<Box<dyn Voice>>>,
+    name: String,
+    sample_rate: u32,
+}
+
+impl LocalSynthesizer {
+    pub fn new(voice: Box<dyn Voice>) -> Self {
+        Self {
+            name: voice.name().to_string(),
+            sample_rate: voice.sample_rate(),
+            voice: Arc::new(Mutex::new(voice)),
+        }
+    }
+
+    /// One sentence, taking the voice's turn.
+    pub fn speak(&self, sentence: &str) -> Result<Vec<f32>, TtsError> {
+        // A poisoned lock means another conversation panicked mid-sentence; the engine
+        // holds no half-done state between sentences.
+        let mut voice = self.voice.lock().unwrap_or_else(|p| p.into_inner());
+        voice.synthesize(sentence)
+    }
+}
+
+impl Synthesizer for LocalSynthesizer {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn sample_rate(&self) -> u32 {
+        self.sample_rate
+    }
+
+    fn open_stream(&self) -> Result<SynthesisStream, TtsError> {
+        let (stream, driver) = stream_pair(self.sample_rate);
+        let voice = self.clone();
+        std::thread::Builder::new()
+            .name("hark-tts".into())
+            .spawn(move || speak_sentences(&voice, &driver))
+            .map_err(|e| TtsError::Engine(format!("no thread for synthesis: {e}")))?;
+        Ok(stream)
+    }
+}
+
+fn speak_sentences(voice: &LocalSynthesizer, driver: &StreamDriver) {
+    let mut splitter = SentenceSplitter::new();
+    let mut position = 0u64;
+    let mut speak = |sentence: String| -> bool {
+        if driver.cancel.is_cancelled() {
+            return false;
+        }
+        match voice.speak(&sentence) {
+            Ok(samples) => {
+                let end = position + samples.len() as u64;
+                let mark = SynthesisEvent::Mark {
+                    text: sentence,
+                    start: position,
+                    end,
+                };
+                position = end;
+                driver.send(mark) && driver.send(SynthesisEvent::Audio(samples))
+            }
+            Err(e) => {
+                driver.send(SynthesisEvent::Failed(e.to_string()));
+                false
+            }
+        }
+    };
+    // The stream's text input closing without a flush means the reply was abandoned.
+    while let Ok(command) = driver.text.recv() {
+        match command {
+            TextCommand::Text(text) => {
+                for sentence in splitter.push(&text) {
+                    if !speak(sentence) {
+                        return;
+                    }
+                }
+            }
+            TextCommand::Flush => {
+                if let Some(rest) = splitter.finish() {
+                    if !speak(rest) {
+                        return;
+                    }
+                }
+                driver.send(SynthesisEvent::Done);
+                return;
+            }
+        }
+    }
+}
