@@ -1,28 +1,37 @@
-//! Voice-to-voice latency of the real-time loop with the local engines (Whisper tiny.en,
-//! the built-in responder, Piper), in real time: a recorded conversation is fed at the pace
-//! of a microphone, and the speaker's output is recorded on the same timeline.
+//! Voice-to-voice latency of the real-time loop with the local engines (streaming Whisper
+//! tiny.en, Piper), in real time: a conversation is fed at the pace of a microphone, and the
+//! speaker's output is recorded on the same timeline. Measured on the audio alone, the way
+//! a person with a stopwatch would:
 //!
-//! - voice-to-voice: from the end of each user utterance (known from how the recording was
-//!   made) to the first sample of reply audio in the speaker recording: measured on the
-//!   audio alone, the way a person with a stopwatch would;
-//! - its parts, from the event log: endpoint wait (end of speech → end of turn decided),
-//!   final transcript, reply text, first synthesized audio;
-//! - barge-in reaction: from the start of an interruption to the last sample of reply audio;
-//! - CPU seconds used per second of audio.
+//! - `keywords`: 20 requests answered by the built-in keyword responder: voice-to-voice
+//!   (end of each request → first reply sample), and its parts from the event log;
+//! - `dialogue`: a conversation with the dialogue core (the default domain);
+//! - `barge-in`: the user interrupts each reply; interruption start → reply audio stops;
+//! - `backchannel`: the user says "okay" over each reply; how long the speaker is silent
+//!   from the "okay" until the reply goes on;
+//! - `load`: the `keywords` requests with two busy processes beside the loop: turns
+//!   answered, voice-to-voice;
+//! - `barista`: real people's spoken orders (the barista dev recordings, 5 s apart) through
+//!   the barista domain;
+//! - `startup`: the `hark run` binary: start to the greeting, and peak memory.
 //!
-//! Run with `cargo bench --bench latency` after `scripts/setup.sh` (about 4 minutes).
+//! `cargo bench --bench latency` runs them all (about 12 minutes), `cargo bench --bench
+//! latency -- dialogue barista` some. Run `scripts/setup.sh` first.
 
 #[path = "../tests/common/conversation.rs"]
 #[allow(dead_code)]
 mod conversation;
 
-use std::path::Path;
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use conversation::{Part, Recording};
 use hark::audio::file::{WavFileSink, WavFileSource};
 use hark::audio::{wav, SPEECH_RATE};
 use hark::dialogue::builtin::KeywordResponder;
+use hark::dialogue::Brain;
 use hark::models::ModelDir;
 use hark::pipeline::{run_voice_loop, Engines, LoopConfig, RunSummary};
 use hark::stt::recognizer::Recognizer;
@@ -54,9 +63,22 @@ const REQUESTS: &[&str] = &[
     "My order number is four five six.",
     "Thanks, that's all. Goodbye.",
 ];
+/// A conversation with the default domain's flows: booking, order status, FAQ, password.
+const DIALOGUE: &[&str] = &[
+    "I'd like to book a haircut tomorrow at ten.",
+    "Yes, please.",
+    "What are your opening hours?",
+    "Where is my order?",
+    "It's four five seven eight two.",
+    "Where are you located?",
+    "I need to reset my password.",
+    "It's for my work account.",
+    "Thank you, goodbye.",
+];
 const PAUSE_AFTER_MS: u64 = 6500;
 /// Reply audio louder than this counts as sound.
 const AUDIBLE: f32 = 0.005;
+const BARISTA_RECORDINGS: usize = 12;
 
 struct Run {
     recording: Recording,
@@ -66,64 +88,82 @@ struct Run {
     cpu_s: f64,
 }
 
-fn converse(
-    models: &ModelDir,
-    recognizer: &dyn Recognizer,
-    synthesizer: &Arc<dyn Synthesizer>,
-    parts: &[Part],
-) -> Run {
-    let mut user_voice = tts::open_voice(VoiceKind::Piper, models, 2).unwrap();
-    let recording = conversation::build(user_voice.as_mut(), parts);
-    let engines = Engines {
-        recognizer: recognizer.open_session().unwrap(),
-        brain: Box::new(KeywordResponder::new()),
-        synthesizer: synthesizer.clone(),
-    };
-    let out_path = std::env::temp_dir().join(format!("hark-latency-{}.wav", std::process::id()));
-    let mut source = WavFileSource::from_samples(recording.samples.clone(), SPEECH_RATE, true);
-    let mut sink = WavFileSink::create(&out_path, SPEECH_RATE).unwrap();
-    let mut log = EventLog::new();
-    let cpu_before = cpu_seconds().unwrap_or(0.0);
-    let summary = run_voice_loop(
-        LoopConfig::default(),
-        &mut source,
-        &mut sink,
-        engines,
-        &mut log,
-    )
-    .expect("the loop runs");
-    let cpu_s = cpu_seconds().unwrap_or(0.0) - cpu_before;
-    let played = wav::read_wav(&out_path).unwrap().interleaved;
-    std::fs::remove_file(&out_path).ok();
-    Run {
-        recording,
-        events: log.events().to_vec(),
-        played,
-        summary,
-        cpu_s,
+struct Bench {
+    models: ModelDir,
+    recognizer: Arc<dyn Recognizer>,
+    synthesizer: Arc<dyn Synthesizer>,
+    user_voice: Box<dyn tts::Voice>,
+}
+
+impl Bench {
+    fn say(&mut self, parts: &[Part]) -> Recording {
+        conversation::build(self.user_voice.as_mut(), parts)
     }
+
+    fn converse(&self, recording: Recording, brain: Box<dyn Brain>, config: LoopConfig) -> Run {
+        let engines = Engines {
+            recognizer: self.recognizer.open_session().unwrap(),
+            brain,
+            synthesizer: self.synthesizer.clone(),
+        };
+        let out_path =
+            std::env::temp_dir().join(format!("hark-latency-{}.wav", std::process::id()));
+        let mut source = WavFileSource::from_samples(recording.samples.clone(), SPEECH_RATE, true);
+        let mut sink = WavFileSink::create(&out_path, SPEECH_RATE).unwrap();
+        let mut log = EventLog::new();
+        let cpu_before = cpu_seconds().unwrap_or(0.0);
+        let summary = run_voice_loop(config, &mut source, &mut sink, engines, &mut log)
+            .expect("the loop runs");
+        let cpu_s = cpu_seconds().unwrap_or(0.0) - cpu_before;
+        let played = wav::read_wav(&out_path).unwrap().interleaved;
+        std::fs::remove_file(&out_path).ok();
+        Run {
+            recording,
+            events: log.events().to_vec(),
+            played,
+            summary,
+            cpu_s,
+        }
+    }
+
+    fn dialogue_brain(&self, domain: &str) -> Box<dyn Brain> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("config/domains")
+            .join(domain);
+        let manager = hark::dialogue::build_manager(&dir, &self.models, 2, &Default::default())
+            .expect("the domain");
+        Box::new(hark::dialogue::brain::DialogueBrain::new(manager, "bench"))
+    }
+}
+
+fn ms_to_sample(ms: u64) -> usize {
+    (ms * SPEECH_RATE as u64 / 1000) as usize
+}
+
+fn sample_to_ms(i: usize) -> f64 {
+    i as f64 * 1000.0 / SPEECH_RATE as f64
 }
 
 /// First audible output sample at or after `from_ms`, in ms.
 fn first_sound(played: &[f32], from_ms: u64) -> Option<f64> {
-    let start = (from_ms * SPEECH_RATE as u64 / 1000) as usize;
+    let start = ms_to_sample(from_ms);
     played
         .get(start..)?
         .iter()
         .position(|s| s.abs() > AUDIBLE)
-        .map(|i| (start + i) as f64 * 1000.0 / SPEECH_RATE as f64)
+        .map(|i| sample_to_ms(start + i))
 }
 
-/// Last audible output sample before the first 300 ms of silence after `from_ms`, in ms.
-fn sound_stops(played: &[f32], from_ms: u64) -> Option<f64> {
-    let start = (from_ms * SPEECH_RATE as u64 / 1000) as usize;
-    let quiet_run = (SPEECH_RATE as usize * 3) / 10;
+/// Last audible output sample before the first `quiet_ms` of silence after `from_ms`.
+fn sound_stops(played: &[f32], from_ms: u64, quiet_ms: u64) -> Option<f64> {
+    let start = ms_to_sample(from_ms);
+    let quiet_run = ms_to_sample(quiet_ms);
     let mut last_loud = start;
     for (i, s) in played.get(start..)?.iter().enumerate() {
         if s.abs() > AUDIBLE {
             last_loud = start + i;
         } else if start + i - last_loud > quiet_run {
-            return Some(last_loud as f64 * 1000.0 / SPEECH_RATE as f64);
+            return Some(sample_to_ms(last_loud));
         }
     }
     None
@@ -147,30 +187,38 @@ fn report(name: &str, samples: &[f64]) {
     }
 }
 
-fn main() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let models = ModelDir::new(root.join("models"));
-    let threads = hark::default_threads();
-    let recognizer =
-        hark::engines::whisper_recognizer(&models, "tiny.en", threads, Default::default())
-            .expect("run scripts/setup.sh");
-    let synthesizer = hark::engines::local_synthesizer(VoiceKind::Piper, &models, threads)
-        .expect("run scripts/setup.sh");
+fn table_header() {
+    println!("| measure (ms) | P50 | P95 | P99 | mean | n |");
+    println!("|---|---|---|---|---|---|");
+}
 
-    // 1. Turns: each request, then silence while hark answers.
-    let mut parts = vec![Part::Silence(800)];
-    for request in REQUESTS {
-        parts.push(Part::Say(request));
-        parts.push(Part::Silence(PAUSE_AFTER_MS));
-    }
-    let run = converse(&models, recognizer.as_ref(), &synthesizer, &parts);
-    let (mut v2v, mut endpoint, mut stt, mut tts_first) = (vec![], vec![], vec![], vec![]);
-    let mut slowest: Vec<(f64, u64, String)> = vec![];
+/// Voice-to-voice for each span of `run` (first reply sound within `window_ms` of its
+/// end), the spans answered, and the event-log parts.
+struct Turns {
+    v2v: Vec<f64>,
+    answered: usize,
+    endpoint: Vec<f64>,
+    stt: Vec<f64>,
+    tts_first: Vec<f64>,
+    slowest: Vec<(f64, u64, String)>,
+}
+
+fn turns(run: &Run, window_ms: f64) -> Turns {
+    let mut t = Turns {
+        v2v: vec![],
+        answered: 0,
+        endpoint: vec![],
+        stt: vec![],
+        tts_first: vec![],
+        slowest: vec![],
+    };
     for &(_, end) in &run.recording.spans {
-        let Some(first) = first_sound(&run.played, end) else {
+        let Some(first) = first_sound(&run.played, end).filter(|f| f - (end as f64) < window_ms)
+        else {
             continue;
         };
-        v2v.push(first - end as f64);
+        t.answered += 1;
+        t.v2v.push(first - end as f64);
         // Parts, on the loop's 20 ms event timeline.
         let Some(speech_end) =
             next_event(&run.events, end, |e| matches!(e, Event::SpeechEnd { .. }))
@@ -180,24 +228,86 @@ fn main() {
         let Event::SpeechEnd { at_ms } = speech_end.event else {
             unreachable!()
         };
+        t.endpoint
+            .push(speech_end.t_ms.saturating_sub(at_ms) as f64);
         let final_t = next_event(&run.events, speech_end.t_ms, |e| {
             matches!(e, Event::Final { .. })
         });
         let audio_t = next_event(&run.events, speech_end.t_ms, |e| {
             matches!(e, Event::AudioOutStart { .. })
         });
-        endpoint.push((speech_end.t_ms - at_ms) as f64);
         if let (Some(f), Some(a)) = (final_t, audio_t) {
-            stt.push((f.t_ms - speech_end.t_ms) as f64);
-            tts_first.push(a.t_ms.saturating_sub(f.t_ms) as f64);
+            t.stt.push((f.t_ms - speech_end.t_ms) as f64);
+            t.tts_first.push(a.t_ms.saturating_sub(f.t_ms) as f64);
             if let Event::Final { text, .. } = &f.event {
-                slowest.push((first - end as f64, speech_end.t_ms - at_ms, text.clone()));
+                t.slowest
+                    .push((first - end as f64, speech_end.t_ms - at_ms, text.clone()));
             }
         }
     }
-    let quick_endpoints = endpoint.iter().filter(|&&ms| ms < 400.0).count();
+    t
+}
 
-    // 2. Barge-in: the user interrupts each reply about a second into it.
+fn print_turns(title: &str, run: &Run, t: &mut Turns) {
+    println!("\n### {title}\n");
+    table_header();
+    report(
+        "**voice-to-voice** (end of speech → first reply audio, from the audio)",
+        &t.v2v,
+    );
+    report("endpoint wait (end of speech → turn ended)", &t.endpoint);
+    report("final transcript after the turn ended", &t.stt);
+    report(
+        "reply's first audio playing, after the final transcript",
+        &t.tts_first,
+    );
+    let quick = t.endpoint.iter().filter(|&&ms| ms < 400.0).count();
+    let audio_s = run.recording.duration_ms() as f64 / 1000.0;
+    println!(
+        "\nturns answered: {} of {}; ended early on a complete sentence: {quick}; turns: {}, replies: {}, barge-ins: {}, acknowledgements: {}; CPU {:.2} s per second of audio",
+        t.answered,
+        run.recording.spans.len(),
+        run.summary.user_turns,
+        run.summary.replies,
+        run.summary.barge_ins,
+        run.summary.acknowledgements,
+        run.cpu_s / audio_s,
+    );
+    t.slowest.sort_by(|a, b| b.0.total_cmp(&a.0));
+    for (ms, wait, text) in t.slowest.iter().take(3) {
+        println!("slow turn: {ms:.0} ms (endpoint wait {wait} ms) after {text:?}");
+    }
+}
+
+fn requests(texts: &[&'static str]) -> Vec<Part<'static>> {
+    let mut parts = vec![Part::Silence(800)];
+    for text in texts {
+        parts.push(Part::Say(text));
+        parts.push(Part::Silence(PAUSE_AFTER_MS));
+    }
+    parts
+}
+
+fn keywords(bench: &mut Bench) {
+    let recording = bench.say(&requests(REQUESTS));
+    let run = bench.converse(
+        recording,
+        Box::new(KeywordResponder::new()),
+        LoopConfig::default(),
+    );
+    let mut t = turns(&run, 5000.0);
+    print_turns("keyword responder", &run, &mut t);
+}
+
+fn dialogue(bench: &mut Bench) {
+    let recording = bench.say(&requests(DIALOGUE));
+    let brain = bench.dialogue_brain("customer-service");
+    let run = bench.converse(recording, brain, LoopConfig::default());
+    let mut t = turns(&run, 5000.0);
+    print_turns("dialogue core (customer-service domain)", &run, &mut t);
+}
+
+fn barge_in(bench: &mut Bench) {
     let mut parts = vec![Part::Silence(800)];
     for _ in 0..6 {
         parts.push(Part::Say("I would like to book a table."));
@@ -205,56 +315,279 @@ fn main() {
         parts.push(Part::Say("What time is it?"));
         parts.push(Part::Silence(4000));
     }
-    let barge = converse(&models, recognizer.as_ref(), &synthesizer, &parts);
+    let recording = bench.say(&parts);
+    let run = bench.converse(
+        recording,
+        Box::new(KeywordResponder::new()),
+        LoopConfig::default(),
+    );
     let mut reaction = vec![];
-    for pair in barge.recording.spans.chunks(2) {
+    for pair in run.recording.spans.chunks(2) {
         let interruption_start = pair[1].0;
-        if let Some(stop) = sound_stops(&barge.played, interruption_start.saturating_sub(200)) {
+        if let Some(stop) = sound_stops(&run.played, interruption_start.saturating_sub(200), 300) {
             reaction.push(stop - interruption_start as f64);
         }
     }
-
-    let audio_s = (run.recording.duration_ms() + barge.recording.duration_ms()) as f64 / 1000.0;
-    println!("hark voice loop, real time, Whisper tiny.en + built-in responder + Piper");
-    println!(
-        "machine: {}; {} inference threads",
-        machine(),
-        hark::default_threads()
-    );
-    println!();
-    println!("| measure (ms) | P50 | P95 | P99 | mean | n |");
-    println!("|---|---|---|---|---|---|");
-    report(
-        "**voice-to-voice** (end of speech → first reply audio, from the audio)",
-        &v2v,
-    );
-    report("endpoint wait (end of speech → turn ended)", &endpoint);
-    report("final transcript after the turn ended", &stt);
-    report(
-        "reply's first sentence synthesized and playing, after the final transcript",
-        &tts_first,
-    );
+    println!("\n### barge-in\n");
+    table_header();
     report(
         "barge-in reaction (interruption start → reply audio stops)",
         &reaction,
     );
-    println!();
     println!(
-        "turns ended early on a complete sentence: {quick_endpoints} of {}; turns: {}, replies: {}, unintended barge-ins: {}",
-        endpoint.len(),
-        run.summary.user_turns,
-        run.summary.replies,
+        "\nbarge-ins: {} of {}",
+        run.summary.barge_ins,
+        run.recording.spans.len() / 2
+    );
+}
+
+fn backchannel(bench: &mut Bench) {
+    let mut parts = vec![Part::Silence(800)];
+    for _ in 0..6 {
+        parts.push(Part::Say("I would like to book a table."));
+        parts.push(Part::Silence(1500));
+        // Piper cannot say "uh-huh" (Whisper hears "Oh"); "okay" is as common a backchannel.
+        parts.push(Part::Say("Okay."));
+        parts.push(Part::Silence(6000));
+    }
+    let recording = bench.say(&parts);
+    let run = bench.converse(
+        recording,
+        Box::new(KeywordResponder::new()),
+        LoopConfig::default(),
+    );
+    let mut pauses = vec![];
+    for pair in run.recording.spans.chunks(2) {
+        let onset = pair[1].0;
+        // The speaker goes quiet at the "okay" and sounds again when the reply resumes.
+        let Some(stop) = sound_stops(&run.played, onset.saturating_sub(200), 100) else {
+            continue;
+        };
+        if let Some(resume) = first_sound(&run.played, stop as u64 + 100) {
+            pauses.push(resume - onset as f64);
+        }
+    }
+    println!("\n### backchannel\n");
+    table_header();
+    report(
+        "backchannel pause (\"okay\" onset → reply audio again)",
+        &pauses,
+    );
+    println!(
+        "\nresumed: {} of {}; barge-ins: {}",
+        run.summary.false_interruptions,
+        run.recording.spans.len() / 2,
         run.summary.barge_ins
     );
-    slowest.sort_by(|a, b| b.0.total_cmp(&a.0));
-    for (ms, wait, text) in slowest.iter().take(3) {
-        println!("slow turn: {ms:.0} ms (endpoint wait {wait} ms) after {text:?}");
-    }
-    println!(
-        "barge-ins detected: {} of {}; CPU: {:.2} s per second of audio ({:.0} s of audio)",
-        barge.summary.barge_ins,
-        barge.recording.spans.len() / 2,
-        (run.cpu_s + barge.cpu_s) / audio_s,
-        audio_s
+}
+
+fn load(bench: &mut Bench) {
+    // Two processes that keep a core busy each, beside the loop.
+    let busy: Vec<_> = (0..2)
+        .map(|_| {
+            std::process::Command::new("sh")
+                .args(["-c", "while :; do :; done"])
+                .spawn()
+                .expect("a busy process")
+        })
+        .collect();
+    let recording = bench.say(&requests(&REQUESTS[..10]));
+    let run = bench.converse(
+        recording,
+        Box::new(KeywordResponder::new()),
+        LoopConfig::default(),
     );
+    for mut p in busy {
+        let _ = p.kill();
+        let _ = p.wait();
+    }
+    let mut t = turns(&run, PAUSE_AFTER_MS as f64);
+    print_turns(
+        "keyword responder, two busy processes beside it",
+        &run,
+        &mut t,
+    );
+    let replies: Vec<f64> = run
+        .recording
+        .spans
+        .iter()
+        .filter_map(|&(_, end)| {
+            next_event(&run.events, end, |e| {
+                matches!(e, Event::AudioOutStart { .. })
+            })
+            .map(|e| e.t_ms as f64 - end as f64)
+            .filter(|ms| *ms < PAUSE_AFTER_MS as f64)
+        })
+        .collect();
+    table_header();
+    report(
+        "end of speech → the answer's own audio (event log)",
+        &replies,
+    );
+}
+
+fn barista(bench: &mut Bench) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/barista/dev");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("the barista dev recordings (../shared/data/barista/dev)")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "wav"))
+        .collect();
+    files.sort();
+    files.truncate(BARISTA_RECORDINGS);
+    let mut samples = vec![0.0; ms_to_sample(800)];
+    let mut spans = vec![];
+    for file in &files {
+        let pcm = wav::read_wav(file)
+            .unwrap()
+            .to_mono()
+            .resampled(SPEECH_RATE)
+            .unwrap();
+        // Speech ends where the recording's level last stands well above its noise floor.
+        let end = speech_end(&pcm.samples);
+        let start = samples.len();
+        samples.extend_from_slice(&pcm.samples);
+        spans.push((sample_to_ms(start) as u64, sample_to_ms(start + end) as u64));
+        samples.extend(std::iter::repeat_n(0.0, ms_to_sample(5000)));
+    }
+    let recording = Recording { samples, spans };
+    let brain = bench.dialogue_brain("barista");
+    let run = bench.converse(recording, brain, LoopConfig::default());
+    let mut t = turns(&run, 4500.0);
+    print_turns(
+        &format!("real speech: {} barista dev recordings", files.len()),
+        &run,
+        &mut t,
+    );
+}
+
+/// The end of the last 20 ms frame louder than a tenth of the loudest frame.
+fn speech_end(samples: &[f32]) -> usize {
+    let frame = ms_to_sample(20);
+    let levels: Vec<f32> = samples
+        .chunks(frame)
+        .map(|c| (c.iter().map(|s| s * s).sum::<f32>() / c.len() as f32).sqrt())
+        .collect();
+    let loudest = levels.iter().copied().fold(0.0, f32::max);
+    levels
+        .iter()
+        .rposition(|&l| l > loudest / 10.0)
+        .map_or(samples.len(), |i| ((i + 1) * frame).min(samples.len()))
+}
+
+/// Time from starting `hark run` to its greeting on stdout, and its peak memory.
+fn startup(bench: &mut Bench) {
+    let hark = std::env::var_os("HARK_BIN").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/hark"),
+        PathBuf::from,
+    );
+    let recording = bench.say(&[
+        Part::Silence(3500),
+        Part::Say("What are your opening hours?"),
+        Part::Silence(5000),
+    ]);
+    let dir = std::env::temp_dir().join(format!("hark-startup-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let input = dir.join("in.wav");
+    wav::write_wav(
+        &input,
+        &hark::audio::Pcm::new(SPEECH_RATE, recording.samples),
+    )
+    .unwrap();
+    println!("\n### start-up ({})\n", hark.display());
+    println!("| voice | start → greeting printed (ms) | peak RSS (MiB) |");
+    println!("|---|---|---|");
+    for voice in ["piper", "espeak"] {
+        let start = Instant::now();
+        let mut child = std::process::Command::new(&hark)
+            .arg("--models")
+            .arg(&bench.models.root)
+            .args(["run", "--store", "none", "--log", "none", "--voice", voice])
+            .arg("--input")
+            .arg(&input)
+            .arg("--output")
+            .arg(dir.join("out.wav"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("run the hark binary (cargo build --release)");
+        let pid = child.id();
+        let peak = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let watcher = {
+            let peak = peak.clone();
+            std::thread::spawn(move || loop {
+                let status = std::fs::read_to_string(format!("/proc/{pid}/status"));
+                let Ok(status) = status else { break };
+                if let Some(kib) = status
+                    .lines()
+                    .find(|l| l.starts_with("VmHWM:"))
+                    .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                {
+                    peak.fetch_max(kib, std::sync::atomic::Ordering::Relaxed);
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            })
+        };
+        let mut greeting_ms = None;
+        for line in std::io::BufReader::new(child.stdout.take().unwrap())
+            .lines()
+            .map_while(Result::ok)
+        {
+            if greeting_ms.is_none() && line.contains("hark:") {
+                greeting_ms = Some(start.elapsed().as_secs_f64() * 1000.0);
+            }
+        }
+        let _ = child.wait();
+        let _ = watcher.join();
+        println!(
+            "| {voice} | {} | {:.0} |",
+            greeting_ms.map_or("–".into(), |ms| format!("{ms:.0}")),
+            peak.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1024.0
+        );
+    }
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// One part of the benchmark.
+type Section = fn(&mut Bench);
+
+fn main() {
+    let sections: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let wanted = |name: &str| sections.is_empty() || sections.iter().any(|s| s == name);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let models = ModelDir::new(root.join("models"));
+    let threads = hark::default_threads();
+    let model = std::env::var("HARK_BENCH_MODEL").unwrap_or_else(|_| "tiny.en".into());
+    let recognizer =
+        hark::engines::whisper_recognizer(&models, &model, threads, Default::default())
+            .expect("run scripts/setup.sh");
+    let synthesizer = hark::engines::local_synthesizer(VoiceKind::Piper, &models, threads)
+        .expect("run scripts/setup.sh");
+    let user_voice = tts::open_voice(VoiceKind::Piper, &models, 2).unwrap();
+    let mut bench = Bench {
+        models,
+        recognizer,
+        synthesizer,
+        user_voice,
+    };
+    println!("hark voice loop, real time: streaming Whisper {model} + Piper");
+    println!("machine: {}; {threads} inference threads", machine());
+    let all: [(&str, Section); 7] = [
+        ("keywords", keywords),
+        ("dialogue", dialogue),
+        ("barge-in", barge_in),
+        ("backchannel", backchannel),
+        ("load", load),
+        ("barista", barista),
+        ("startup", startup),
+    ];
+    for (name, section) in all {
+        if wanted(name) {
+            section(&mut bench);
+        }
+    }
 }

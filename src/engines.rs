@@ -1,9 +1,11 @@
-//! Where engines are chosen: the one place that names a concrete recognizer or synthesizer.
-//! Everything else meets them through the streaming seams (`stt::recognizer`,
-//! `tts::stream`).
+//! Where engines are chosen: the one place that names a concrete recognizer or synthesizer,
+//! from the settings. Everything else meets them through the streaming seams
+//! (`stt::recognizer`, `tts::stream`).
 
 use std::sync::Arc;
 
+use crate::config::{Settings, SttEngine, TtsEngine};
+use crate::dialogue::DialogueOptions;
 use crate::models::ModelDir;
 use crate::stt::recognizer::Recognizer;
 use crate::stt::whisper::queue::DecodeQueue;
@@ -39,4 +41,47 @@ pub fn local_synthesizer(
     let mut voice = tts::open_voice(kind, models, threads)?;
     voice.synthesize("Ready.")?;
     Ok(Arc::new(LocalSynthesizer::new(voice)))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Stt(#[from] SttError),
+    #[error(transparent)]
+    Tts(#[from] TtsError),
+}
+
+/// The speech engines every conversation of a process shares.
+pub struct SharedEngines {
+    pub recognizer: Arc<dyn Recognizer>,
+    pub synthesizer: Arc<dyn Synthesizer>,
+}
+
+/// The engines `settings` choose, loaded and checked.
+pub fn build(
+    settings: &Settings,
+    models: &ModelDir,
+    threads: usize,
+) -> Result<SharedEngines, EngineError> {
+    let recognizer = match settings.stt.engine {
+        SttEngine::Whisper => {
+            whisper_recognizer(models, &settings.stt.model, threads, settings.stt.whisper)?
+        }
+    };
+    let synthesizer = match settings.tts.engine {
+        TtsEngine::Piper => local_synthesizer(VoiceKind::Piper, models, threads)?,
+        TtsEngine::Espeak => local_synthesizer(VoiceKind::Espeak, models, threads)?,
+    };
+    Ok(SharedEngines {
+        recognizer,
+        synthesizer,
+    })
+}
+
+/// What the dialogue manager talks to: the language model and webhooks `settings` give.
+pub fn dialogue_options(settings: &Settings) -> DialogueOptions {
+    DialogueOptions {
+        llm: settings.llm.client(),
+        webhook_timeout: std::time::Duration::from_millis(settings.dialogue.webhook_timeout_ms),
+    }
 }

@@ -5,6 +5,7 @@
 //! [`models`] provisions the model files they load.
 
 pub mod audio;
+pub mod config;
 pub mod dialogue;
 pub mod engines;
 pub mod models;

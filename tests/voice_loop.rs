@@ -312,8 +312,8 @@ fn real_time_conversation_on_a_paced_input() {
 
 fn dialogue_engines(models: &hark::models::ModelDir) -> Engines {
     let domain = common::root().join("config/domains/customer-service");
-    let mut manager =
-        hark::dialogue::build_manager(&domain, models, 2).expect("the default domain loads");
+    let mut manager = hark::dialogue::build_manager(&domain, models, 2, &Default::default())
+        .expect("the default domain loads");
     manager.today = chrono::NaiveDate::from_ymd_opt(2026, 11, 25);
     Engines {
         recognizer: common::recognizer().open_session().unwrap(),

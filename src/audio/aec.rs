@@ -17,8 +17,8 @@ pub const AEC_RATE: u32 = 48_000;
 const FRAME: usize = webrtc::NUM_SAMPLES_PER_FRAME as usize;
 
 /// Speaker-to-canceller delay measured with hark's buffers on PulseAudio (40 ms speaker
-/// prefill, 10 ms device buffers): 85 ms. Override with HARK_AEC_DELAY_MS on other setups.
-const DEFAULT_DELAY_MS: i32 = 85;
+/// prefill, 10 ms device buffers): 85 ms. Other setups set `audio.aec_delay_ms` (or HARK_AEC_DELAY_MS).
+pub const DEFAULT_DELAY_MS: i32 = 85;
 
 fn apm_error(e: webrtc::Error) -> AudioError {
     AudioError::Device(format!("echo canceller: {e}"))
@@ -74,18 +74,14 @@ pub struct EchoCanceller {
     framer: Framer,
 }
 
-/// A connected canceller and reference.
-pub fn echo_canceller() -> Result<(EchoCanceller, EchoReference), AudioError> {
+/// A connected canceller and reference, for a speaker heard `delay_ms` after it plays.
+pub fn echo_canceller(delay_ms: i32) -> Result<(EchoCanceller, EchoReference), AudioError> {
     let init = webrtc::InitializationConfig {
         num_capture_channels: 1,
         num_render_channels: 1,
         ..Default::default()
     };
     let mut processor = webrtc::Processor::new(&init).map_err(apm_error)?;
-    let delay_ms = std::env::var("HARK_AEC_DELAY_MS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(DEFAULT_DELAY_MS);
     processor.set_config(webrtc::Config {
         echo_cancellation: Some(webrtc::EchoCancellation {
             suppression_level: webrtc::EchoCancellationSuppressionLevel::High,
@@ -147,7 +143,7 @@ mod tests {
 
     #[test]
     fn removes_a_delayed_echo_of_the_reference() {
-        let (mut canceller, mut reference) = echo_canceller().unwrap();
+        let (mut canceller, mut reference) = echo_canceller(DEFAULT_DELAY_MS).unwrap();
         let played = voice_like(6.0);
         // The microphone hears the speaker later (by the default stream delay), at half
         // the level.

@@ -4,33 +4,24 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
+use super::{Common, DialogueArgs, EngineArgs};
 use hark::dialogue::config::Domain;
 use hark::dialogue::nlu::IntentRecognizer;
-use hark::models::ModelDir;
-use hark::pipeline::Engines;
+use hark::pipeline::turn::TurnConfig;
+use hark::pipeline::{Engines, LoopConfig};
 use hark::server::{serve, ConversationFactory, ServerConfig, ServerError};
 use hark::stt::recognizer::Recognizer;
 use hark::tts::stream::Synthesizer;
-use hark::tts::VoiceKind;
 
 #[derive(clap::Args)]
 pub struct ServeArgs {
     /// Address to listen on (port 0 picks a free port; the address is printed).
     #[arg(long, default_value = "127.0.0.1:8765")]
     pub listen: String,
-    /// Domain name under config/domains, or a domain folder.
-    #[arg(long, default_value = "customer-service")]
-    pub domain: String,
-    #[arg(long, default_value = "tiny.en")]
-    pub model: String,
-    #[arg(long, value_enum, default_value = "piper")]
-    pub voice: VoiceKind,
-    /// Where sessions and user memory are kept: sqlite:PATH, redis://HOST:PORT, or none.
-    #[arg(long, default_value = crate::DEFAULT_STORE)]
-    pub store: String,
-    /// Folder for privacy-safe conversation logs (`none` to keep none).
-    #[arg(long, default_value = crate::DEFAULT_LOG_DIR)]
-    pub log: String,
+    #[command(flatten)]
+    pub dialogue: DialogueArgs,
+    #[command(flatten)]
+    pub engines: EngineArgs,
     /// Conversations at once; more are refused with an error.
     #[arg(long, default_value_t = 4)]
     pub max_conversations: usize,
@@ -46,14 +37,19 @@ struct Factory {
     voice: Arc<dyn Synthesizer>,
     store: String,
     log: String,
+    options: hark::dialogue::DialogueOptions,
 }
 
 impl ConversationFactory for Factory {
     fn open(&self, user: &str) -> Result<Engines, ServerError> {
         let fail = |e: &dyn std::fmt::Display| ServerError::Engines(e.to_string());
-        let manager = hark::dialogue::manager_for(self.domain.clone(), self.recognizer.clone())
-            .map_err(|e| fail(&e))?;
-        let brain = crate::dialogue_brain(manager, user, &self.store, &self.log)
+        let manager = hark::dialogue::manager_for(
+            self.domain.clone(),
+            self.recognizer.clone(),
+            &self.options,
+        )
+        .map_err(|e| fail(&e))?;
+        let brain = super::conversation::dialogue_brain(manager, user, &self.store, &self.log)
             .map_err(|e| fail(&format!("{e:#}")))?;
         Ok(Engines {
             recognizer: self.speech.open_session().map_err(|e| fail(&e))?,
@@ -67,27 +63,44 @@ impl ConversationFactory for Factory {
     }
 }
 
-pub fn run(models: &ModelDir, threads: usize, options: ServeArgs) -> Result<()> {
-    let domain_dir = hark::dialogue::config::resolve(&options.domain, &crate::domains_dir())?;
+pub fn run(common: &Common, options: ServeArgs) -> Result<()> {
+    let mut settings = common.settings()?;
+    options.dialogue.apply(&mut settings);
+    options.engines.apply(&mut settings);
+    let (models, threads) = (&common.models, common.threads);
+    let domain_dir = hark::dialogue::config::resolve(
+        &settings.dialogue.domain,
+        &super::conversation::domains_dir(),
+    )?;
     // Load and check everything once before listening: a broken domain, model or voice
     // is reported now, not to the first client.
-    let speech =
-        hark::engines::whisper_recognizer(models, &options.model, threads, Default::default())?;
+    let engines = hark::engines::build(&settings, models, threads)?;
+    let dialogue_options = hark::engines::dialogue_options(&settings);
     let in_domain = || format!("domain {}", domain_dir.display());
     let domain = hark::dialogue::config::load(&domain_dir).with_context(in_domain)?;
     let recognizer =
         hark::dialogue::train_recognizer(&domain, models, threads).with_context(in_domain)?;
     // A conversation's manager is checked now too (a language model misconfigured in the
     // environment is reported before listening).
-    hark::dialogue::manager_for(domain.clone(), recognizer.clone()).with_context(in_domain)?;
+    hark::dialogue::manager_for(domain.clone(), recognizer.clone(), &dialogue_options)
+        .with_context(in_domain)?;
     let factory = Factory {
-        speech,
+        speech: engines.recognizer,
         domain,
         recognizer,
-        domain_name: options.domain.clone(),
-        voice: hark::engines::local_synthesizer(options.voice, models, threads)?,
-        store: options.store,
-        log: options.log,
+        domain_name: settings.dialogue.domain.clone(),
+        voice: engines.synthesizer,
+        store: settings.dialogue.store.clone(),
+        log: settings.dialogue.log.clone(),
+        options: dialogue_options,
+    };
+    let loop_config = LoopConfig {
+        endpointer: settings.endpointer,
+        turns: TurnConfig {
+            greet: true,
+            ..settings.turns
+        },
+        ..Default::default()
     };
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -105,7 +118,7 @@ pub fn run(models: &ModelDir, threads: usize, options: ServeArgs) -> Result<()> 
             Arc::new(factory),
             ServerConfig {
                 max_conversations: options.max_conversations,
-                greet: true,
+                conversation: loop_config,
             },
         )
         .await?;

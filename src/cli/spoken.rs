@@ -38,8 +38,8 @@ pub struct ReaderArgs {
 
 /// Loads the domain, its intent recognizer and Whisper once.
 fn reader(models: &ModelDir, threads: usize, args: &ReaderArgs) -> Result<CommandReader> {
-    let dir = config::resolve(&args.domain, &crate::domains_dir())?;
-    let manager = hark::dialogue::build_manager(&dir, models, threads)
+    let dir = config::resolve(&args.domain, &super::conversation::domains_dir())?;
+    let manager = hark::dialogue::build_manager(&dir, models, threads, &Default::default())
         .with_context(|| format!("domain {}", dir.display()))?;
     let path = models.whisper(&args.model);
     if let Some(base) = quantized_from(&args.model) {
@@ -223,7 +223,7 @@ pub fn domain_import(file: &Path, name: &str, out: Option<&Path>, force: bool) -
     let files = import_rhino(&yaml, name).with_context(|| file.display().to_string())?;
     let dir = out
         .map(Path::to_path_buf)
-        .unwrap_or_else(|| crate::domains_dir().join(name));
+        .unwrap_or_else(|| super::conversation::domains_dir().join(name));
     if dir.join("domain.toml").exists() && !force {
         bail!(
             "{} already holds a domain (--force replaces its files)",
@@ -250,7 +250,7 @@ pub fn domain_import(file: &Path, name: &str, out: Option<&Path>, force: bool) -
 
 /// `hark domain check`: loads a domain with the start-up checks and summarises it.
 pub fn domain_check(domain: &str) -> Result<()> {
-    let dir = config::resolve(domain, &crate::domains_dir())?;
+    let dir = config::resolve(domain, &super::conversation::domains_dir())?;
     let domain = config::load(&dir)?;
     println!("{}: ok", dir.display());
     for flow in domain.flows.values() {

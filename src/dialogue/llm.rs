@@ -84,33 +84,6 @@ pub struct LlmConfig {
     pub max_tokens: u32,
 }
 
-impl LlmConfig {
-    /// From `HARK_LLM_URL`, `HARK_LLM_MODEL` and `HARK_LLM_KEY` (or `OPENAI_API_KEY`);
-    /// None when no URL is set.
-    pub fn from_env() -> Option<Self> {
-        let base_url = std::env::var("HARK_LLM_URL")
-            .ok()
-            .filter(|u| !u.is_empty())?;
-        let ms = |name: &str, default: u64| {
-            std::env::var(name)
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .map_or(Duration::from_millis(default), Duration::from_millis)
-        };
-        Some(Self {
-            base_url,
-            model: std::env::var("HARK_LLM_MODEL").unwrap_or_else(|_| "gpt-4o-mini".into()),
-            api_key: std::env::var("HARK_LLM_KEY")
-                .or_else(|_| std::env::var("OPENAI_API_KEY"))
-                .ok()
-                .filter(|k| !k.is_empty()),
-            connect_timeout: ms("HARK_LLM_CONNECT_MS", 3000),
-            stall_timeout: ms("HARK_LLM_STALL_MS", 5000),
-            max_tokens: 200,
-        })
-    }
-}
-
 pub struct OpenAiChat {
     config: LlmConfig,
     client: reqwest::Client,

@@ -16,16 +16,35 @@ pub mod store;
 
 use std::path::Path;
 
+/// What a dialogue manager talks to besides its domain.
+#[derive(Debug, Clone)]
+pub struct DialogueOptions {
+    /// The language model for what the flows do not cover, if any.
+    pub llm: Option<llm::LlmConfig>,
+    /// How long a flow's webhook or the handoff webhook may take.
+    pub webhook_timeout: std::time::Duration,
+}
+
+impl Default for DialogueOptions {
+    fn default() -> Self {
+        Self {
+            llm: None,
+            webhook_timeout: std::time::Duration::from_secs(5),
+        }
+    }
+}
+
 /// Loads the domain at `domain_dir` and trains its intent recognizer (with the sentence
 /// encoder from `models`), ready to converse.
 pub fn build_manager(
     domain_dir: &Path,
     models: &crate::models::ModelDir,
     threads: usize,
+    options: &DialogueOptions,
 ) -> Result<manager::DialogueManager, BuildError> {
     let domain = config::load(domain_dir)?;
     let recognizer = train_recognizer(&domain, models, threads)?;
-    manager_for(domain, recognizer)
+    manager_for(domain, recognizer, options)
 }
 
 /// The intent recognizer of `domain`, trained on its examples with the sentence encoder
@@ -54,12 +73,12 @@ pub fn train_recognizer(
 pub fn manager_for(
     domain: config::Domain,
     recognizer: nlu::IntentRecognizer,
+    options: &DialogueOptions,
 ) -> Result<manager::DialogueManager, BuildError> {
-    let manager = manager::DialogueManager::new(domain, recognizer, actions::Backend::default());
-    // A language model answers what the flows do not, when one is configured
-    // (HARK_LLM_URL, HARK_LLM_MODEL, HARK_LLM_KEY).
-    Ok(match llm::LlmConfig::from_env() {
-        Some(config) => manager.with_llm(Box::new(llm::OpenAiChat::new(config)?)),
+    let backend = actions::Backend::new(options.webhook_timeout);
+    let manager = manager::DialogueManager::new(domain, recognizer, backend);
+    Ok(match &options.llm {
+        Some(config) => manager.with_llm(Box::new(llm::OpenAiChat::new(config.clone())?)),
         None => manager,
     })
 }

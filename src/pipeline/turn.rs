@@ -18,7 +18,7 @@ use crate::telemetry::events::{Event, StopReason, TurnState};
 use crate::vad::endpointer::{EndpointEvent, SpeechProgress};
 
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct TurnConfig {
     /// Silence that ends the turn when the recognizer judged the utterance complete
     /// (otherwise the endpointer's full hangover applies).
@@ -26,6 +26,9 @@ pub struct TurnConfig {
     /// Voiced time over a reply after which the interruption is a barge-in even before
     /// its words are known.
     pub barge_in_confirm_ms: u64,
+    /// Words heard over a reply stop it only after this much voice: a shorter sound may
+    /// still turn out to be noise (a blip of the reply's own echo, say).
+    pub barge_in_min_voice_ms: u64,
     /// Silence after the last sound (user or hark) before hark may ask again (0: never).
     pub no_input_ms: u64,
     /// With no reply audio this long after the user stopped, hark acknowledges that the
@@ -43,6 +46,7 @@ impl Default for TurnConfig {
         Self {
             quick_hangover_ms: 200,
             barge_in_confirm_ms: 700,
+            barge_in_min_voice_ms: 200,
             no_input_ms: 7000,
             late_reply_ms: 1500,
             greet: false,
@@ -524,6 +528,7 @@ impl TurnMachine {
                 let barge_in = match &self.user {
                     User::Talking(u) => {
                         matches!(u.role, Role::Interruption { .. })
+                            && self.enough_voice_to_interrupt()
                             && !is_backchannel(&text, self.question_heard())
                     }
                     User::Silent => false,
@@ -551,6 +556,10 @@ impl TurnMachine {
         }
     }
 
+    fn enough_voice_to_interrupt(&self) -> bool {
+        self.speech.voiced_ms >= self.config.barge_in_min_voice_ms
+    }
+
     fn question_heard(&self) -> bool {
         matches!(
             self.hark,
@@ -563,19 +572,19 @@ impl TurnMachine {
 
     /// A final transcript of the utterance so far, while the user may still go on.
     fn heard_while_talking(&mut self, role: Role, text: &str) {
-        match role {
-            Role::Interruption { .. } if !is_backchannel(text, self.question_heard()) => {
-                self.barge_in();
-            }
-            // Only an acknowledgement, and the user has paused: the reply goes on.
-            Role::Interruption { .. } if self.speech.silence_ms > 0 => {
+        if let Role::Interruption { .. } = role {
+            if !is_backchannel(text, self.question_heard()) {
+                if self.enough_voice_to_interrupt() {
+                    self.barge_in();
+                }
+            } else if self.speech.silence_ms > 0 {
+                // Only an acknowledgement, and the user has paused: the reply goes on.
                 self.resume();
                 if let User::Talking(u) = &mut self.user {
                     u.role = Role::Backchannel;
                 }
                 return;
             }
-            _ => {}
         }
         if let User::Talking(u) = &self.user {
             if u.role == Role::Request && self.engine_ended_turn(u) {
@@ -965,6 +974,25 @@ mod tests {
         s.pause(20);
         assert_eq!(s.replies().last(), Some(&(2, user("What time is it?"))));
         assert_eq!(s.machine.counts().barge_ins, 1);
+    }
+
+    #[test]
+    fn words_in_a_blip_too_short_for_speech_do_not_stop_the_reply() {
+        let mut s = playing("It is ten past two.");
+        s.talk(60);
+        s.pause(60);
+        s.step(final_("It is", false));
+        s.step(interim("It is"));
+        assert!(
+            s.stops().is_empty(),
+            "60 ms of voice may be the reply's echo"
+        );
+        s.speech = SpeechProgress::default();
+        s.step(Input::Endpoint(EndpointEvent::Discarded {
+            at_ms: s.now,
+            voiced_ms: 60,
+        }));
+        assert!(s.did(&Action::ResumePlayback));
     }
 
     #[test]

@@ -44,15 +44,21 @@ pub struct ServerConfig {
     /// Conversations at once; more are refused with an error (each holds its own engines,
     /// and decodes share the CPU).
     pub max_conversations: usize,
-    /// Greet when a conversation starts.
-    pub greet: bool,
+    /// How each conversation runs (endpointing, turn-taking, the greeting).
+    pub conversation: LoopConfig,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             max_conversations: 4,
-            greet: true,
+            conversation: LoopConfig {
+                turns: TurnConfig {
+                    greet: true,
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
         }
     }
 }
@@ -149,7 +155,7 @@ async fn connection(
                         factory.clone(),
                         &user,
                         sample_rate,
-                        config.greet,
+                        config.conversation.clone(),
                         out_tx.clone(),
                         slot,
                     ) {
@@ -201,7 +207,7 @@ impl Conversation {
         factory: Arc<dyn ConversationFactory>,
         user: &str,
         sample_rate: u32,
-        greet: bool,
+        config: LoopConfig,
         out: mpsc::UnboundedSender<Outgoing>,
         slot: OwnedSemaphorePermit,
     ) -> Result<Self, ServerError> {
@@ -234,13 +240,6 @@ impl Conversation {
                     let _ =
                         events.send(Outgoing::Message(ServerMessage::Event { event: e.clone() }));
                 }));
-                let config = LoopConfig {
-                    turns: TurnConfig {
-                        greet,
-                        ..Default::default()
-                    },
-                    ..Default::default()
-                };
                 match run_voice_loop(config, &mut source, &mut sink, engines, &mut log) {
                     Ok(summary) => send(ServerMessage::Summary { summary }),
                     Err(e) => {

@@ -41,9 +41,7 @@ pub trait Voice: Send {
 }
 
 /// The built-in voices.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum VoiceKind {
     /// Neural voice (Piper, en_US-joe-medium): natural, ~20 ms to first audio.

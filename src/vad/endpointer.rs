@@ -7,7 +7,7 @@ use super::FRAME_MS;
 
 /// Endpointing thresholds, in milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct EndpointerConfig {
     /// Audio kept from before the detected onset, so soft word starts are not clipped.
     pub pre_roll_ms: u64,

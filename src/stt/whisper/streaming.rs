@@ -22,7 +22,7 @@ use crate::stt::recognizer::{
 use crate::stt::SttError;
 
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct WhisperStreamConfig {
     /// How often the growing utterance is decoded for interim text (0: never).
     pub partial_interval_ms: u64,

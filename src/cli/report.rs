@@ -1,0 +1,41 @@
+//! `hark report`: service metrics from the conversation logs.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+pub fn report(dir: &Path, json: bool) -> Result<()> {
+    let (r, bad) = hark::telemetry::conversations::report(dir)
+        .with_context(|| format!("reading conversation logs in {}", dir.display()))?;
+    if json {
+        println!("{}", serde_json::to_string(&r)?);
+        return Ok(());
+    }
+    let pct = |x: f64| format!("{:.1} %", x * 100.0);
+    println!(
+        "conversations: {}   turns: {} ({:.1} per conversation)",
+        r.conversations, r.turns, r.turns_per_conversation
+    );
+    println!(
+        "task completion: {} ({} of {} flows started)",
+        pct(r.task_completion),
+        r.tasks_completed,
+        r.tasks_started
+    );
+    println!(
+        "containment: {}   escalations: {}",
+        pct(r.containment),
+        r.escalations
+    );
+    println!("turns not understood: {}", r.misunderstood_turns);
+    for (flow, (started, completed)) in &r.tasks_by_flow {
+        println!("    {flow}: {completed} of {started} completed");
+    }
+    for (reason, n) in &r.escalation_reasons {
+        println!("    escalated {n}×: {reason}");
+    }
+    if bad > 0 {
+        println!("({bad} unreadable log lines skipped)");
+    }
+    Ok(())
+}
