@@ -88,7 +88,15 @@ struct Run {
     cpu_s: f64,
 }
 
+/// Who answers in a run.
+enum Responder {
+    Keywords,
+    Domain(&'static str),
+}
+
 struct Bench {
+    /// A `hark` binary to measure instead of this build's loop (`HARK_BIN`).
+    binary: Option<PathBuf>,
     models: ModelDir,
     recognizer: Arc<dyn Recognizer>,
     synthesizer: Arc<dyn Synthesizer>,
@@ -100,7 +108,23 @@ impl Bench {
         conversation::build(self.user_voice.as_mut(), parts)
     }
 
-    fn converse(&self, recording: Recording, brain: Box<dyn Brain>, config: LoopConfig) -> Run {
+    /// Runs `recording` through the loop with `brain` (or, with `HARK_BIN` set, through that
+    /// `hark run` binary with `domain`, None for its keyword responder).
+    fn converse(&self, recording: Recording, brain: Responder, config: LoopConfig) -> Run {
+        let brain = match brain {
+            Responder::Keywords => {
+                if let Some(bin) = &self.binary {
+                    return run_binary(bin, &self.models, recording, None);
+                }
+                Box::new(KeywordResponder::new()) as Box<dyn Brain>
+            }
+            Responder::Domain(domain) => {
+                if let Some(bin) = &self.binary {
+                    return run_binary(bin, &self.models, recording, Some(domain));
+                }
+                self.dialogue_brain(domain)
+            }
+        };
         let engines = Engines {
             recognizer: self.recognizer.open_session().unwrap(),
             brain,
@@ -290,19 +314,18 @@ fn requests(texts: &[&'static str]) -> Vec<Part<'static>> {
 
 fn keywords(bench: &mut Bench) {
     let recording = bench.say(&requests(REQUESTS));
-    let run = bench.converse(
-        recording,
-        Box::new(KeywordResponder::new()),
-        LoopConfig::default(),
-    );
+    let run = bench.converse(recording, Responder::Keywords, LoopConfig::default());
     let mut t = turns(&run, 5000.0);
     print_turns("keyword responder", &run, &mut t);
 }
 
 fn dialogue(bench: &mut Bench) {
     let recording = bench.say(&requests(DIALOGUE));
-    let brain = bench.dialogue_brain("customer-service");
-    let run = bench.converse(recording, brain, LoopConfig::default());
+    let run = bench.converse(
+        recording,
+        Responder::Domain("customer-service"),
+        LoopConfig::default(),
+    );
     let mut t = turns(&run, 5000.0);
     print_turns("dialogue core (customer-service domain)", &run, &mut t);
 }
@@ -316,11 +339,7 @@ fn barge_in(bench: &mut Bench) {
         parts.push(Part::Silence(4000));
     }
     let recording = bench.say(&parts);
-    let run = bench.converse(
-        recording,
-        Box::new(KeywordResponder::new()),
-        LoopConfig::default(),
-    );
+    let run = bench.converse(recording, Responder::Keywords, LoopConfig::default());
     let mut reaction = vec![];
     for pair in run.recording.spans.chunks(2) {
         let interruption_start = pair[1].0;
@@ -351,11 +370,7 @@ fn backchannel(bench: &mut Bench) {
         parts.push(Part::Silence(6000));
     }
     let recording = bench.say(&parts);
-    let run = bench.converse(
-        recording,
-        Box::new(KeywordResponder::new()),
-        LoopConfig::default(),
-    );
+    let run = bench.converse(recording, Responder::Keywords, LoopConfig::default());
     let mut pauses = vec![];
     for pair in run.recording.spans.chunks(2) {
         let onset = pair[1].0;
@@ -392,11 +407,7 @@ fn load(bench: &mut Bench) {
         })
         .collect();
     let recording = bench.say(&requests(&REQUESTS[..10]));
-    let run = bench.converse(
-        recording,
-        Box::new(KeywordResponder::new()),
-        LoopConfig::default(),
-    );
+    let run = bench.converse(recording, Responder::Keywords, LoopConfig::default());
     for mut p in busy {
         let _ = p.kill();
         let _ = p.wait();
@@ -451,14 +462,83 @@ fn barista(bench: &mut Bench) {
         samples.extend(std::iter::repeat_n(0.0, ms_to_sample(5000)));
     }
     let recording = Recording { samples, spans };
-    let brain = bench.dialogue_brain("barista");
-    let run = bench.converse(recording, brain, LoopConfig::default());
+    let run = bench.converse(
+        recording,
+        Responder::Domain("barista"),
+        LoopConfig::default(),
+    );
     let mut t = turns(&run, 4500.0);
     print_turns(
         &format!("real speech: {} barista dev recordings", files.len()),
         &run,
         &mut t,
     );
+}
+
+/// `hark run` on the recording, its speaker recording, events and summary read back.
+fn run_binary(bin: &Path, models: &ModelDir, recording: Recording, domain: Option<&str>) -> Run {
+    let dir = std::env::temp_dir().join(format!("hark-latency-bin-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (input, output, events) = (
+        dir.join("in.wav"),
+        dir.join("out.wav"),
+        dir.join("ev.jsonl"),
+    );
+    wav::write_wav(
+        &input,
+        &hark::audio::Pcm::new(SPEECH_RATE, recording.samples.clone()),
+    )
+    .unwrap();
+    let mut command = std::process::Command::new(bin);
+    command
+        .arg("--models")
+        .arg(&models.root)
+        .args(["run", "--store", "none", "--log", "none", "--input"])
+        .arg(&input)
+        .arg("--output")
+        .arg(&output)
+        .arg("--events")
+        .arg(&events)
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    match domain {
+        Some(domain) => command.args(["--domain", domain]),
+        None => command.arg("--keywords"),
+    };
+    let cpu_before = children_cpu_seconds();
+    let out = command.output().expect("run the hark binary");
+    let cpu_s = children_cpu_seconds() - cpu_before;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let summary = stdout
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str::<RunSummary>(l).ok())
+        .unwrap_or_default();
+    let played = wav::read_wav(&output).unwrap().interleaved;
+    let events = std::fs::read_to_string(&events)
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<TimedEvent>(l).ok())
+        .collect();
+    std::fs::remove_dir_all(dir).ok();
+    Run {
+        recording,
+        events,
+        played,
+        summary,
+        cpu_s,
+    }
+}
+
+/// CPU seconds used by this process's finished children.
+fn children_cpu_seconds() -> f64 {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage fills the struct it is given; RUSAGE_CHILDREN is a valid target.
+    let usage = unsafe {
+        libc::getrusage(libc::RUSAGE_CHILDREN, usage.as_mut_ptr());
+        usage.assume_init()
+    };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(usage.ru_utime) + secs(usage.ru_stime)
 }
 
 /// The end of the last 20 ms frame louder than a tenth of the loudest frame.
@@ -568,13 +648,21 @@ fn main() {
     let synthesizer = hark::engines::local_synthesizer(VoiceKind::Piper, &models, threads)
         .expect("run scripts/setup.sh");
     let user_voice = tts::open_voice(VoiceKind::Piper, &models, 2).unwrap();
+    let binary = std::env::var_os("HARK_BIN").map(PathBuf::from);
     let mut bench = Bench {
+        binary,
         models,
         recognizer,
         synthesizer,
         user_voice,
     };
-    println!("hark voice loop, real time: streaming Whisper {model} + Piper");
+    match &bench.binary {
+        Some(bin) => println!(
+            "hark voice loop, real time: `{} run` (Whisper tiny.en, Piper)",
+            bin.display()
+        ),
+        None => println!("hark voice loop, real time: streaming Whisper {model} + Piper"),
+    }
     println!("machine: {}; {threads} inference threads", machine());
     let all: [(&str, Section); 7] = [
         ("keywords", keywords),

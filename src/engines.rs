@@ -63,18 +63,26 @@ pub fn build(
     models: &ModelDir,
     threads: usize,
 ) -> Result<SharedEngines, EngineError> {
-    let recognizer = match settings.stt.engine {
-        SttEngine::Whisper => {
-            whisper_recognizer(models, &settings.stt.model, threads, settings.stt.whisper)?
-        }
-    };
-    let synthesizer = match settings.tts.engine {
-        TtsEngine::Piper => local_synthesizer(VoiceKind::Piper, models, threads)?,
-        TtsEngine::Espeak => local_synthesizer(VoiceKind::Espeak, models, threads)?,
-    };
+    // The two load side by side: the neural voice takes about a second (ONNX Runtime's
+    // set-up), the recognizer much less, and start-up waits for the slower one only.
+    let (recognizer, synthesizer) = std::thread::scope(|scope| {
+        let synthesizer = scope.spawn(|| match settings.tts.engine {
+            TtsEngine::Piper => local_synthesizer(VoiceKind::Piper, models, threads),
+            TtsEngine::Espeak => local_synthesizer(VoiceKind::Espeak, models, threads),
+        });
+        let recognizer = match settings.stt.engine {
+            SttEngine::Whisper => {
+                whisper_recognizer(models, &settings.stt.model, threads, settings.stt.whisper)
+            }
+        };
+        let synthesizer = synthesizer
+            .join()
+            .unwrap_or_else(|_| Err(TtsError::Engine("the voice failed to load".into())));
+        (recognizer, synthesizer)
+    });
     Ok(SharedEngines {
-        recognizer,
-        synthesizer,
+        recognizer: recognizer?,
+        synthesizer: synthesizer?,
     })
 }
 

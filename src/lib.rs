@@ -7,11 +7,15 @@
 pub mod audio;
 pub mod config;
 pub mod dialogue;
+pub mod domain;
 pub mod engines;
 pub mod models;
+pub mod nlu;
 pub mod pipeline;
 pub mod rng;
 pub mod server;
+pub mod spoken;
+pub mod store;
 pub mod stt;
 pub mod telemetry;
 pub mod tts;

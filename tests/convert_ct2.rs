@@ -5,8 +5,8 @@ mod common;
 
 use std::path::PathBuf;
 
-use hark::models::ggml::{convert_ct2_whisper, expected_tensor_count, read_ggml_index};
-use hark::models::quantize::quantize_q8_0;
+use hark::models::convert::ggml::{convert_ct2_whisper, expected_tensor_count, read_ggml_index};
+use hark::models::convert::quantize::quantize_q8_0;
 use hark::stt::whisper::WhisperModel;
 use hark::stt::{TranscribeOptions, Transcriber};
 use hark::tts::{self, VoiceKind};

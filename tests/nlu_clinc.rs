@@ -5,8 +5,8 @@
 
 mod common;
 
-use hark::dialogue::nlu::encoder::SentenceEncoder;
-use hark::dialogue::nlu::{clinc, Featurizer};
+use hark::nlu::encoder::SentenceEncoder;
+use hark::nlu::{clinc, Featurizer};
 
 #[test]
 fn clinc150_in_scope_accuracy_and_out_of_scope_recall() {

@@ -335,7 +335,7 @@ fn the_grammar_holds_recognition_to_the_domain_and_short_answers_are_confirmed()
 
 #[test]
 fn speech_is_found_in_kitchen_noise_not_only_in_quiet() {
-    use hark::dialogue::spoken::{eval::read_recording, speech_range};
+    use hark::spoken::{eval::read_recording, speech_range};
     let noise = read_recording(&barista_data().join("kitchen.wav")).unwrap();
     let files = dev_files(8);
     for (i, file) in files.iter().enumerate() {

@@ -35,7 +35,7 @@ pub fn chat(common: &Common, args: ChatArgs) -> Result<()> {
         settings.dialogue.store.as_str(),
     );
     let log = conversation_log(&settings.dialogue.log)?;
-    let dir = hark::dialogue::config::resolve(&settings.dialogue.domain, &domains_dir())?;
+    let dir = hark::domain::resolve(&settings.dialogue.domain, &domains_dir())?;
     let options = hark::engines::dialogue_options(&settings);
     let mut manager =
         hark::dialogue::build_manager(&dir, &common.models, common.threads, &options)?;
@@ -46,7 +46,7 @@ pub fn chat(common: &Common, args: ChatArgs) -> Result<()> {
         );
     }
     let mut brain = hark::dialogue::brain::DialogueBrain::new(manager, user);
-    if let Some(store) = hark::dialogue::store::open(store)? {
+    if let Some(store) = hark::store::open(store)? {
         brain = brain.with_store(store)?;
     }
     if let Some(log) = log {

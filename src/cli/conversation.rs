@@ -17,7 +17,7 @@ pub fn dialogue_brain(
     if let Some(log) = conversation_log(log)? {
         brain = brain.with_log(log);
     }
-    Ok(match hark::dialogue::store::open(store)? {
+    Ok(match hark::store::open(store)? {
         Some(store) => Box::new(brain.with_store(store)?),
         None => Box::new(brain),
     })

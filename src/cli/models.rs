@@ -24,7 +24,7 @@ pub fn models_list(models: &ModelDir) -> Result<()> {
             "{:<12} {:>5} MiB  {:<9} {status}",
             entry.name, entry.size_mib, language
         );
-        let quantized = models::quantize::quantized_name(entry.name);
+        let quantized = models::convert::quantize::quantized_name(entry.name);
         if let Ok(meta) = std::fs::metadata(models.whisper(&quantized)) {
             println!(
                 "{:<12} {:>5} MiB  {:<9} installed (hark models quantize {})",
@@ -85,8 +85,8 @@ pub fn models_fetch(models: &ModelDir, name: &str) -> Result<()> {
 
 pub fn models_quantize(models: &ModelDir, name: &str) -> Result<()> {
     let input = models.whisper(name);
-    let output = models.whisper(&models::quantize::quantized_name(name));
-    let report = models::quantize::quantize_q8_0(&input, &output)
+    let output = models.whisper(&models::convert::quantize::quantized_name(name));
+    let report = models::convert::quantize::quantize_q8_0(&input, &output)
         .with_context(|| format!("quantizing {}", input.display()))?;
     println!(
         "{}: {} matrices in Q8_0, {} tensors kept, {:.1} → {:.1} MiB",
@@ -102,9 +102,9 @@ pub fn models_quantize(models: &ModelDir, name: &str) -> Result<()> {
 pub fn models_import(models: &ModelDir, dir: &Path, name: &str) -> Result<()> {
     let out = models.whisper(name);
     let start = Instant::now();
-    let report = models::ggml::convert_ct2_whisper(dir, &out)
+    let report = models::convert::ggml::convert_ct2_whisper(dir, &out)
         .with_context(|| format!("converting {} to {}", dir.display(), out.display()))?;
-    let expected = models::ggml::expected_tensor_count(&report.hparams);
+    let expected = models::convert::ggml::expected_tensor_count(&report.hparams);
     if report.tensor_count != expected {
         bail!(
             "wrote {} tensors but whisper.cpp expects {expected}",

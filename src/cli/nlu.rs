@@ -16,7 +16,7 @@ pub fn nlu_eval(
     json: bool,
     dev: bool,
 ) -> Result<()> {
-    use hark::dialogue::nlu::{clinc, encoder::SentenceEncoder, Featurizer};
+    use hark::nlu::{clinc, encoder::SentenceEncoder, Featurizer};
     let data = clinc::load(data)?;
     let encoder = if lexical_only {
         None

@@ -57,16 +57,25 @@ pub fn run(common: &Common, io: RunArgs) -> Result<()> {
     use hark::pipeline::{run_voice_loop, Engines, LoopConfig};
     use hark::telemetry::events::{Event, EventLog};
 
-    let engines = hark::engines::build(&settings, models, threads)?;
-    let brain: Box<dyn hark::dialogue::Brain> = if io.keywords {
-        Box::new(hark::dialogue::builtin::KeywordResponder::new())
-    } else {
-        let dialogue = &settings.dialogue;
-        let dir = hark::dialogue::config::resolve(&dialogue.domain, &domains_dir())?;
-        let options = hark::engines::dialogue_options(&settings);
-        let manager = hark::dialogue::build_manager(&dir, models, threads, &options)?;
-        dialogue_brain(manager, &io.user, &dialogue.store, &dialogue.log)?
-    };
+    // The engines load while the dialogue core trains its intent model.
+    let (engines, brain) = std::thread::scope(|scope| {
+        let engines = scope.spawn(|| hark::engines::build(&settings, models, threads));
+        let brain = (|| -> Result<Box<dyn hark::dialogue::Brain>> {
+            if io.keywords {
+                return Ok(Box::new(hark::dialogue::builtin::KeywordResponder::new()));
+            }
+            let dialogue = &settings.dialogue;
+            let dir = hark::domain::resolve(&dialogue.domain, &domains_dir())?;
+            let options = hark::engines::dialogue_options(&settings);
+            let manager = hark::dialogue::build_manager(&dir, models, threads, &options)?;
+            dialogue_brain(manager, &io.user, &dialogue.store, &dialogue.log)
+        })();
+        let engines = engines
+            .join()
+            .map_err(|_| anyhow::anyhow!("loading the speech engines failed"));
+        (engines, brain)
+    });
+    let (engines, brain) = (engines??, brain?);
     let greet = !io.keywords;
     let engines = Engines {
         recognizer: engines.recognizer.open_session()?,

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 
 use super::{Common, DialogueArgs, EngineArgs};
-use hark::dialogue::config::Domain;
-use hark::dialogue::nlu::IntentRecognizer;
+use hark::domain::Domain;
+use hark::nlu::IntentRecognizer;
 use hark::pipeline::turn::TurnConfig;
 use hark::pipeline::{Engines, LoopConfig};
 use hark::server::{serve, ConversationFactory, ServerConfig, ServerError};
@@ -68,7 +68,7 @@ pub fn run(common: &Common, options: ServeArgs) -> Result<()> {
     options.dialogue.apply(&mut settings);
     options.engines.apply(&mut settings);
     let (models, threads) = (&common.models, common.threads);
-    let domain_dir = hark::dialogue::config::resolve(
+    let domain_dir = hark::domain::resolve(
         &settings.dialogue.domain,
         &super::conversation::domains_dir(),
     )?;
@@ -77,7 +77,7 @@ pub fn run(common: &Common, options: ServeArgs) -> Result<()> {
     let engines = hark::engines::build(&settings, models, threads)?;
     let dialogue_options = hark::engines::dialogue_options(&settings);
     let in_domain = || format!("domain {}", domain_dir.display());
-    let domain = hark::dialogue::config::load(&domain_dir).with_context(in_domain)?;
+    let domain = hark::domain::load(&domain_dir).with_context(in_domain)?;
     let recognizer =
         hark::dialogue::train_recognizer(&domain, models, threads).with_context(in_domain)?;
     // A conversation's manager is checked now too (a language model misconfigured in the

@@ -6,12 +6,12 @@ use anyhow::{bail, Context, Result};
 use serde_json::json;
 
 use hark::audio::wav;
-use hark::dialogue::config;
-use hark::dialogue::expressions::import_rhino;
-use hark::dialogue::spoken::eval::{evaluate, read_recording, Condition, Outcome};
-use hark::dialogue::spoken::CommandReader;
-use hark::models::quantize::quantized_from;
+use hark::domain;
+use hark::domain::expressions::import_rhino;
+use hark::models::convert::quantize::quantized_from;
 use hark::models::ModelDir;
+use hark::spoken::eval::{evaluate, read_recording, Condition, Outcome};
+use hark::spoken::CommandReader;
 use hark::stt::whisper::WhisperModel;
 
 /// How commands are recognised: shared by `understand` and `eval spoken`.
@@ -38,7 +38,7 @@ pub struct ReaderArgs {
 
 /// Loads the domain, its intent recognizer and Whisper once.
 fn reader(models: &ModelDir, threads: usize, args: &ReaderArgs) -> Result<CommandReader> {
-    let dir = config::resolve(&args.domain, &super::conversation::domains_dir())?;
+    let dir = domain::resolve(&args.domain, &super::conversation::domains_dir())?;
     let manager = hark::dialogue::build_manager(&dir, models, threads, &Default::default())
         .with_context(|| format!("domain {}", dir.display()))?;
     let path = models.whisper(&args.model);
@@ -238,7 +238,7 @@ pub fn domain_import(file: &Path, name: &str, out: Option<&Path>, force: bool) -
         std::fs::write(&path, contents).with_context(|| path.display().to_string())?;
     }
     // What was written must load: the same checks as at start-up.
-    let domain = config::load(&dir)?;
+    let domain = domain::load(&dir)?;
     println!(
         "wrote {} ({} flow(s): {})",
         dir.display(),
@@ -250,8 +250,8 @@ pub fn domain_import(file: &Path, name: &str, out: Option<&Path>, force: bool) -
 
 /// `hark domain check`: loads a domain with the start-up checks and summarises it.
 pub fn domain_check(domain: &str) -> Result<()> {
-    let dir = config::resolve(domain, &super::conversation::domains_dir())?;
-    let domain = config::load(&dir)?;
+    let dir = domain::resolve(domain, &super::conversation::domains_dir())?;
+    let domain = domain::load(&dir)?;
     println!("{}: ok", dir.display());
     for flow in domain.flows.values() {
         println!(
@@ -278,7 +278,7 @@ pub fn domain_check(domain: &str) -> Result<()> {
     );
     if let Some(prompt) = hark::stt::bias::vocabulary_prompt(
         &domain.vocabulary_sentences(),
-        hark::dialogue::spoken::PROMPT_CHARS,
+        hark::spoken::PROMPT_CHARS,
     ) {
         println!("  spoken commands are recognised with the prompt: {prompt}");
     }

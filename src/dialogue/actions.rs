@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::config::ActionSpec;
-use super::manager::Handoff;
+use super::session::Handoff;
+use crate::domain::ActionSpec;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ActionError {

@@ -1,9 +1,10 @@
 //! The dialogue manager behind the voice loop's [`Brain`] trait: one session, replies
 //! streamed as whole sentences, barge-ins recorded as what was actually heard.
 
-use super::manager::{DialogueError, DialogueManager, Session, Turn};
-use super::store::SessionStore;
+use super::manager::{DialogueError, DialogueManager, Turn};
+use super::session::{Handoff, Session};
 use super::{Brain, BrainError};
+use crate::store::SessionStore;
 
 pub struct DialogueBrain {
     manager: DialogueManager,
@@ -12,7 +13,7 @@ pub struct DialogueBrain {
     save_failed: bool,
     log_failed: bool,
     /// A handoff of the last reply, until the loop logs it.
-    pending_handoff: Option<super::manager::Handoff>,
+    pending_handoff: Option<Handoff>,
     log: Option<crate::telemetry::conversations::ConversationLog>,
 }
 
@@ -33,8 +34,8 @@ impl DialogueBrain {
     pub fn with_store(
         mut self,
         mut store: Box<dyn SessionStore>,
-    ) -> Result<Self, super::store::StoreError> {
-        self.session = super::store::resume(store.as_mut(), &self.session.user_id)?;
+    ) -> Result<Self, crate::store::StoreError> {
+        self.session = crate::store::resume(store.as_mut(), &self.session.user_id)?;
         self.store = Some(store);
         Ok(self)
     }

@@ -12,88 +12,15 @@
 use std::collections::BTreeMap;
 
 use chrono::{NaiveDate, NaiveTime};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::actions::{ActionError, Backend};
-use super::config::{placeholders, Domain, FlowSpec, SlotSpec};
 use super::entities::{self, Entity, EntityKind};
 use super::llm::{plain_for_voice, ChatMessage, LanguageModel, Tool};
-use super::nlu::{IntentRecognizer, IntentResult, NluError};
+use super::session::{ActiveFlow, Exchange, Handoff, Session};
 use super::spotter::{ListSlot, Spotter};
-
-/// One exchange of the conversation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Exchange {
-    pub user: String,
-    pub reply: String,
-}
-
-/// A flow in progress.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct ActiveFlow {
-    pub intent: String,
-    /// The slot whose last answer was out of bounds (its `invalid` message is due).
-    #[serde(default)]
-    pub rejected: Option<String>,
-    pub slots: BTreeMap<String, String>,
-    /// The slot the last question asked for.
-    pub asking: Option<String>,
-    pub reprompts: u32,
-    /// The confirmation question is pending.
-    pub confirming: bool,
-}
-
-/// What the assistant remembers about a user across conversations.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct UserMemory {
-    pub name: Option<String>,
-    /// Slot values the user gave before, by slot name (their usual service, their email).
-    pub preferences: BTreeMap<String, String>,
-    /// Completed flows, newest last: "book_appointment: haircut on 2026-11-27 at 10:00".
-    pub outcomes: Vec<String>,
-}
-
-/// The state of one conversation.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Session {
-    pub user_id: String,
-    /// The last turns (the short-term context window).
-    pub history: Vec<Exchange>,
-    /// Active flows; the last is the current one, those below were interrupted.
-    pub stack: Vec<ActiveFlow>,
-    /// Consecutive turns not understood.
-    pub failures: u32,
-    /// The question waiting for an answer, for "repeat" and silence.
-    pub pending_question: Option<String>,
-    pub last_reply: String,
-    /// Two intents the user was asked to choose between.
-    pub clarifying: Option<(String, String)>,
-    /// A person was offered and the answer is awaited.
-    pub offered_human: bool,
-    pub ended: bool,
-    pub handed_off: bool,
-    pub memory: UserMemory,
-}
-
-impl Session {
-    pub fn new(user_id: &str) -> Self {
-        Self {
-            user_id: user_id.to_string(),
-            ..Default::default()
-        }
-    }
-}
-
-/// Everything handed to a person when the conversation goes to one.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Handoff {
-    pub user_id: String,
-    pub reason: String,
-    pub summary: String,
-    pub flow: Option<String>,
-    pub slots: BTreeMap<String, String>,
-    pub transcript: Vec<Exchange>,
-}
+use crate::domain::{placeholders, Domain, FlowSpec, SlotSpec};
+use crate::nlu::{IntentRecognizer, IntentResult, NluError};
 
 /// The outcome of one turn, as `hark chat --json` prints it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -121,7 +48,7 @@ impl Turn {
     /// personal data in the text.
     pub fn record(&self, user_hash: String) -> crate::telemetry::conversations::TurnRecord {
         crate::telemetry::conversations::TurnRecord {
-            ts: crate::dialogue::store::now_secs(),
+            ts: crate::store::now_secs(),
             conversation: String::new(),
             user: user_hash,
             turn: 0,
@@ -734,7 +661,7 @@ impl DialogueManager {
                 if let Some((second, p2)) = nlu
                     .ranked
                     .get(1)
-                    .filter(|(n, _)| n != super::nlu::OUT_OF_SCOPE)
+                    .filter(|(n, _)| n != crate::nlu::OUT_OF_SCOPE)
                 {
                     if *p2 >= nlu.confidence * 0.5 {
                         return self.clarify(session, &name, second);
@@ -745,7 +672,7 @@ impl DialogueManager {
         }
         // Out of scope, or too unsure.
         if let (Some((a, pa)), Some((b, pb))) = (nlu.ranked.first(), nlu.ranked.get(1)) {
-            let in_domain = |n: &str| n != super::nlu::OUT_OF_SCOPE;
+            let in_domain = |n: &str| n != crate::nlu::OUT_OF_SCOPE;
             if in_domain(a) && in_domain(b) && *pa >= policy.threshold * 0.6 && *pb >= pa * 0.5 {
                 let (a, b) = (a.clone(), b.clone());
                 return self.clarify(session, &a, &b);

@@ -3,16 +3,12 @@
 pub mod actions;
 pub mod brain;
 pub mod builtin;
-pub mod config;
 pub mod entities;
-pub mod expressions;
 pub mod llm;
 pub mod manager;
-pub mod nlu;
+pub mod session;
 pub mod sounds;
-pub mod spoken;
 pub mod spotter;
-pub mod store;
 
 use std::path::Path;
 
@@ -42,7 +38,7 @@ pub fn build_manager(
     threads: usize,
     options: &DialogueOptions,
 ) -> Result<manager::DialogueManager, BuildError> {
-    let domain = config::load(domain_dir)?;
+    let domain = crate::domain::load(domain_dir)?;
     let recognizer = train_recognizer(&domain, models, threads)?;
     manager_for(domain, recognizer, options)
 }
@@ -50,18 +46,18 @@ pub fn build_manager(
 /// The intent recognizer of `domain`, trained on its examples with the sentence encoder
 /// from `models` (opening the encoder and training take 0.4–1 s on 2 cores).
 pub fn train_recognizer(
-    domain: &config::Domain,
+    domain: &crate::domain::Domain,
     models: &crate::models::ModelDir,
     threads: usize,
-) -> Result<nlu::IntentRecognizer, BuildError> {
-    let encoder = nlu::encoder::SentenceEncoder::open(
+) -> Result<crate::nlu::IntentRecognizer, BuildError> {
+    let encoder = crate::nlu::encoder::SentenceEncoder::open(
         &models.sentence_encoder(),
         &models.sentence_encoder_vocab(),
         &models.onnxruntime(),
         threads,
     )?;
-    Ok(nlu::IntentRecognizer::train(
-        nlu::Featurizer::new(Some(encoder)),
+    Ok(crate::nlu::IntentRecognizer::train(
+        crate::nlu::Featurizer::new(Some(encoder)),
         &domain.training_examples(),
         Default::default(),
         domain.policy.threshold,
@@ -71,8 +67,8 @@ pub fn train_recognizer(
 /// A dialogue manager for one conversation of `domain`; `recognizer` may be a clone of one
 /// trained for many conversations.
 pub fn manager_for(
-    domain: config::Domain,
-    recognizer: nlu::IntentRecognizer,
+    domain: crate::domain::Domain,
+    recognizer: crate::nlu::IntentRecognizer,
     options: &DialogueOptions,
 ) -> Result<manager::DialogueManager, BuildError> {
     let backend = actions::Backend::new(options.webhook_timeout);
@@ -86,9 +82,9 @@ pub fn manager_for(
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     #[error(transparent)]
-    Config(#[from] config::ConfigError),
+    Config(#[from] crate::domain::DomainError),
     #[error(transparent)]
-    Nlu(#[from] nlu::NluError),
+    Nlu(#[from] crate::nlu::NluError),
     #[error(transparent)]
     Llm(#[from] llm::LlmError),
 }

@@ -1,12 +1,9 @@
 //! Model files: where they live, how they are downloaded (online users) or converted from
 //! registry packages (offline machines, CI).
 
-pub mod ct2;
+pub mod convert;
 pub mod fetch;
-pub mod ggml;
-pub mod mel;
 pub mod onnx;
-pub mod quantize;
 
 use std::path::{Path, PathBuf};
 

@@ -147,6 +147,8 @@ struct Utterance {
     /// The recognizer's latest final text of it, whether it judged the turn over, and how
     /// long it took.
     heard: Option<(String, bool, Option<f64>)>,
+    /// The latest words heard in it, interim or final.
+    words: Option<String>,
     /// Text of an earlier utterance whose reply was dropped because the user went on: the
     /// two are answered together.
     carried: String,
@@ -159,6 +161,7 @@ impl Utterance {
         Self {
             role,
             heard: None,
+            words: None,
             carried: String::new(),
             ended_ms: None,
         }
@@ -363,6 +366,16 @@ impl TurnMachine {
                 {
                     self.barge_in()
                 }
+                // Words that are no backchannel were heard before there was enough voice
+                // to believe them; now there is.
+                Role::Interruption { .. }
+                    if self.enough_voice_to_interrupt()
+                        && u.words
+                            .as_deref()
+                            .is_some_and(|w| !is_backchannel(w, self.question_heard())) =>
+                {
+                    self.barge_in()
+                }
                 _ => {}
             }
         }
@@ -525,6 +538,9 @@ impl TurnMachine {
         match event {
             RecognizerEvent::SpeechStarted => {}
             RecognizerEvent::Interim { text } => {
+                if let User::Talking(u) = &mut self.user {
+                    u.words = Some(text.clone());
+                }
                 let barge_in = match &self.user {
                     User::Talking(u) => {
                         matches!(u.role, Role::Interruption { .. })
@@ -548,6 +564,7 @@ impl TurnMachine {
                     self.resolve(u, text, latency_ms);
                 } else if let User::Talking(u) = &mut self.user {
                     u.heard = Some((text.clone(), end_of_turn, latency_ms));
+                    u.words = Some(text.clone());
                     let role = u.role;
                     self.heard_while_talking(role, &text);
                 }

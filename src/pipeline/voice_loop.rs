@@ -65,7 +65,8 @@ pub struct Engines {
     pub synthesizer: Arc<dyn Synthesizer>,
 }
 
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct RunSummary {
     /// Microphone samples lost because the loop fell behind (live devices only).
     pub input_overruns: u64,
@@ -142,7 +143,10 @@ struct Conversation<'a> {
     playback: Option<Playback>,
     /// The acknowledgement playing while no reply has audio yet.
     filler: VecDeque<f32>,
-    acknowledgement: CachedClip,
+    /// Made when the user first speaks (not at the start, where it would hold up the
+    /// greeting), ready long before an answer can be late.
+    acknowledgement: Option<CachedClip>,
+    acknowledgement_text: String,
     sink_rate: u32,
     now_ms: u64,
     /// Reply audio must stop now: the sink drops what it has queued.
@@ -205,7 +209,8 @@ impl Conversation<'_> {
                 self.recognizer.hint(SpeechHint::TurnEnded);
             }
             Action::Acknowledge => {
-                let Some(clip) = self.acknowledgement.audio().map(<[f32]>::to_vec) else {
+                let clip = self.acknowledgement.as_mut().and_then(CachedClip::audio);
+                let Some(clip) = clip.map(<[f32]>::to_vec) else {
                     return Ok(());
                 };
                 self.acknowledgements += 1;
@@ -338,11 +343,6 @@ pub fn run_voice_loop(
     }
     let sink_rate = sink.sample_rate();
     let (reply_tx, reply_rx, reply_thread) = reply::spawn(engines.brain);
-    let acknowledgement = CachedClip::new(
-        engines.synthesizer.as_ref(),
-        &config.acknowledgement,
-        sink_rate,
-    );
     let mut vad = VoiceDetector::new();
     let mut echo_gate = config.echo_gate.map(EchoGate::new);
     let mut conv = Conversation {
@@ -355,7 +355,8 @@ pub fn run_voice_loop(
         events,
         playback: None,
         filler: VecDeque::new(),
-        acknowledgement,
+        acknowledgement: None,
+        acknowledgement_text: config.acknowledgement.clone(),
         sink_rate,
         now_ms: 0,
         silence_now: false,
@@ -403,6 +404,14 @@ pub fn run_voice_loop(
                 if matches!(event, EndpointEvent::SpeechStart { .. }) {
                     // An acknowledgement is no reason to talk over the user.
                     conv.filler.clear();
+                    if conv.acknowledgement.is_none() {
+                        let clip = CachedClip::new(
+                            conv.synthesizer.as_ref(),
+                            &conv.acknowledgement_text,
+                            sink_rate,
+                        );
+                        conv.acknowledgement = Some(clip);
+                    }
                 }
                 conv.step(Input::Endpoint(event))?;
             }

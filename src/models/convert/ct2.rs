@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
 
-use super::ModelError;
+use crate::models::ModelError;
 
 /// Element type of a CTranslate2 variable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

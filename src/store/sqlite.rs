@@ -6,7 +6,7 @@ use std::path::Path;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{decode, encode, now_secs, SessionStore, StoreError};
-use crate::dialogue::manager::Session;
+use crate::dialogue::session::Session;
 
 pub struct SqliteStore {
     connection: Connection,

@@ -4,7 +4,7 @@
 use redis::Commands;
 
 use super::{decode, encode, now_secs, SessionStore, StoreError};
-use crate::dialogue::manager::Session;
+use crate::dialogue::session::Session;
 
 pub struct RedisStore {
     connection: redis::Connection,

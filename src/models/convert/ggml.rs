@@ -11,7 +11,7 @@ use std::path::Path;
 
 use super::ct2::{Ct2Model, Ct2Variable};
 use super::mel::slaney_mel_filterbank;
-use super::ModelError;
+use crate::models::ModelError;
 
 pub const GGML_MAGIC: u32 = 0x6767_6d6c;
 /// whisper.cpp adds the special tokens itself; the file carries the BPE tokens only.
@@ -635,7 +635,7 @@ pub fn f32_to_f16(x: f32) -> u16 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::models::ct2::f16_to_f32;
+    use crate::models::convert::ct2::f16_to_f32;
 
     #[test]
     fn half_round_trip_is_exact_for_representable_values() {

@@ -10,7 +10,7 @@
 pub mod redis;
 pub mod sqlite;
 
-use super::manager::Session;
+use crate::dialogue::session::Session;
 
 /// How long a conversation in progress can be picked up again.
 pub const RESUME_WINDOW_SECS: i64 = 15 * 60;

@@ -132,7 +132,7 @@ impl PhoneticCorrector {
                 }
                 classifier::soundex(&w)
                     .and_then(|k| self.by_sound.get(&k))
-                    .filter(|known| super::entities::word_similarity(known, &w) >= 0.5)
+                    .filter(|known| crate::dialogue::entities::word_similarity(known, &w) >= 0.5)
                     .cloned()
                     .unwrap_or(w)
             })

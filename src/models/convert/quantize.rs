@@ -6,7 +6,7 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use super::ggml::{parse_ggml_index, tensor_bytes, GGML_TYPE_F16, GGML_TYPE_Q8_0, Q8_0_BLOCK};
-use super::ModelError;
+use crate::models::ModelError;
 
 /// `GGML_FTYPE_MOSTLY_Q8_0`, with ggml's quantization version (2) × 1000 added as whisper.cpp
 /// writes it.

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::manager::{DialogueError, DialogueManager};
+use crate::dialogue::manager::{DialogueError, DialogueManager};
 use crate::stt::bias::vocabulary_prompt;
 use crate::stt::rescore::PhraseClasses;
 use crate::stt::{DecodeWindow, SttError, TranscribeOptions, Transcriber};

@@ -9,12 +9,14 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::entities::EntityKind;
-use super::expressions::{sample_sentences, Expression};
+pub mod expressions;
+
+use crate::dialogue::entities::EntityKind;
 use crate::stt::grammar::{words_of, Group, WordGrammar};
+use expressions::{sample_sentences, Expression};
 
 #[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
+pub enum DomainError {
     #[error("{path}: {reason}")]
     Read { path: PathBuf, reason: String },
     #[error("{path}: {reason}")]
@@ -401,19 +403,19 @@ impl Domain {
     }
 }
 
-fn read<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+fn read<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, DomainError> {
+    let text = std::fs::read_to_string(path).map_err(|e| DomainError::Read {
         path: path.to_path_buf(),
         reason: e.to_string(),
     })?;
-    toml::from_str(&text).map_err(|e| ConfigError::Invalid {
+    toml::from_str(&text).map_err(|e| DomainError::Invalid {
         path: path.to_path_buf(),
         reason: e.to_string(),
     })
 }
 
 /// Finds a domain: a folder path, or a name under `domains_dir`.
-pub fn resolve(name_or_path: &str, domains_dir: &Path) -> Result<PathBuf, ConfigError> {
+pub fn resolve(name_or_path: &str, domains_dir: &Path) -> Result<PathBuf, DomainError> {
     let as_path = Path::new(name_or_path);
     if as_path.join("domain.toml").exists() {
         return Ok(as_path.to_path_buf());
@@ -431,7 +433,7 @@ pub fn resolve(name_or_path: &str, domains_dir: &Path) -> Result<PathBuf, Config
                 .join(", ")
         })
         .unwrap_or_default();
-    Err(ConfigError::UnknownDomain {
+    Err(DomainError::UnknownDomain {
         name: name_or_path.to_string(),
         dir: domains_dir.to_path_buf(),
         available: if available.is_empty() {
@@ -443,10 +445,10 @@ pub fn resolve(name_or_path: &str, domains_dir: &Path) -> Result<PathBuf, Config
 }
 
 /// Loads and validates the domain in `dir`.
-pub fn load(dir: &Path) -> Result<Domain, ConfigError> {
+pub fn load(dir: &Path) -> Result<Domain, DomainError> {
     let domain_path = dir.join("domain.toml");
     let file: DomainFile = read(&domain_path)?;
-    let invalid = |path: &Path, reason: String| ConfigError::Invalid {
+    let invalid = |path: &Path, reason: String| DomainError::Invalid {
         path: path.to_path_buf(),
         reason,
     };
@@ -469,7 +471,7 @@ pub fn load(dir: &Path) -> Result<Domain, ConfigError> {
     let mut flows = BTreeMap::new();
     let flow_dir = dir.join("flows");
     let mut paths: Vec<PathBuf> = std::fs::read_dir(&flow_dir)
-        .map_err(|e| ConfigError::Read {
+        .map_err(|e| DomainError::Read {
             path: flow_dir.clone(),
             reason: e.to_string(),
         })?
