@@ -641,7 +641,8 @@ fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let models = ModelDir::new(root.join("models"));
     let threads = hark::default_threads();
-    let model = std::env::var("HARK_BENCH_MODEL").unwrap_or_else(|_| "tiny.en".into());
+    let model = std::env::var("HARK_BENCH_MODEL")
+        .unwrap_or_else(|_| hark::config::Settings::default().stt.model);
     let recognizer =
         hark::engines::whisper_recognizer(&models, &model, threads, Default::default())
             .expect("run scripts/setup.sh");

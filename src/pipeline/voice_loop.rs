@@ -20,6 +20,7 @@ use crate::telemetry::events::{Event, EventLog, StopReason};
 use crate::tts::stream::{SynthesisEvent, SynthesisStream, Synthesizer};
 use crate::vad::echo_gate::{EchoGate, EchoGateConfig};
 use crate::vad::endpointer::{EndpointEvent, Endpointer, EndpointerConfig};
+use crate::vad::level_gate::{level_db, LevelGate};
 use crate::vad::{VadError, VoiceDetector, FRAME_MS, FRAME_SAMPLES};
 
 #[derive(Debug, thiserror::Error)]
@@ -345,6 +346,7 @@ pub fn run_voice_loop(
     let (reply_tx, reply_rx, reply_thread) = reply::spawn(engines.brain);
     let mut vad = VoiceDetector::new();
     let mut echo_gate = config.echo_gate.map(EchoGate::new);
+    let mut level_gate = LevelGate::new();
     let mut conv = Conversation {
         machine: TurnMachine::new(config.turns),
         endpointer: Endpointer::new(config.endpointer),
@@ -395,9 +397,12 @@ pub fn run_voice_loop(
             let frame_start = frame_index * FRAME_MS;
             conv.now_ms = frame_start + FRAME_MS;
 
-            // While hark talks into the room, its own echo must not count as the user.
-            let voiced =
+            // While hark talks into the room, its own echo must not count as the user, and
+            // within an utterance the background's noise must not hold it open.
+            let vad_voiced =
                 vad.is_speech(&frame)? && echo_gate.as_ref().is_none_or(|g| g.near_end(&frame));
+            let voiced =
+                level_gate.voiced(level_db(&frame), vad_voiced, conv.endpointer.in_speech());
             conv.recognizer.push_audio(&frame);
             if let Some(event) = conv.endpointer.push(voiced) {
                 conv.recognizer.hint(hint_for(&event));

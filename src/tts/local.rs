@@ -5,6 +5,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use super::sentences::first_clause;
 use super::stream::{
     stream_pair, StreamDriver, SynthesisEvent, SynthesisStream, Synthesizer, TextCommand,
 };
@@ -61,7 +62,8 @@ impl Synthesizer for LocalSynthesizer {
 fn speak_sentences(voice: &LocalSynthesizer, driver: &StreamDriver) {
     let mut splitter = SentenceSplitter::new();
     let mut position = 0u64;
-    let mut speak = |sentence: String| -> bool {
+    let mut first = true;
+    let mut speak_piece = |sentence: String| -> bool {
         if driver.cancel.is_cancelled() {
             return false;
         }
@@ -81,6 +83,16 @@ fn speak_sentences(voice: &LocalSynthesizer, driver: &StreamDriver) {
                 false
             }
         }
+    };
+    // The reply's first sentence may start playing after its first clause.
+    let mut speak = |sentence: String| -> bool {
+        if std::mem::take(&mut first) {
+            if let Some((head, tail)) = first_clause(&sentence) {
+                let tail = tail.to_string();
+                return speak_piece(head.to_string()) && speak_piece(tail);
+            }
+        }
+        speak_piece(sentence)
     };
     // The stream's text input closing without a flush means the reply was abandoned.
     while let Ok(command) = driver.text.recv() {

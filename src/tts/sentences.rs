@@ -43,6 +43,39 @@ impl SentenceSplitter {
     }
 }
 
+/// A long sentence cut after its first clause, so the first audio of a reply is ready
+/// sooner: the clause plays while the rest is synthesized. A colon or semicolon ends a clause
+/// after any word; a comma after three (not "Well," but "So that's a haircut on Thursday,").
+/// Sentences under eight words, and cuts that would leave fewer than three, stay whole.
+pub fn first_clause(sentence: &str) -> Option<(&str, &str)> {
+    const MIN_SENTENCE_WORDS: usize = 8;
+    const MIN_REST_WORDS: usize = 3;
+    let words = |t: &str| t.split_whitespace().count();
+    if words(sentence) < MIN_SENTENCE_WORDS {
+        return None;
+    }
+    let mut seen = 0;
+    for (end, word) in sentence
+        .split_inclusive(char::is_whitespace)
+        .scan(0, |at, w| {
+            *at += w.len();
+            Some((*at, w))
+        })
+    {
+        if word.trim().is_empty() {
+            continue;
+        }
+        seen += 1;
+        let strong = word.trim_end().ends_with([':', ';']);
+        let comma = word.trim_end().ends_with(',') && seen >= 3;
+        let (head, tail) = sentence.split_at(end);
+        if (strong || comma) && words(tail) >= MIN_REST_WORDS {
+            return Some((head.trim_end(), tail.trim_start()));
+        }
+    }
+    None
+}
+
 /// Byte index just past the first sentence boundary, if one is certain.
 fn find_boundary(text: &str) -> Option<usize> {
     let chars: Vec<(usize, char)> = text.char_indices().collect();
@@ -146,5 +179,23 @@ mod tests {
             vec!["He said \"yes.\"", "Then left", "Next"]
         );
         assert!(split_all("   ").is_empty());
+    }
+
+    #[test]
+    fn a_long_first_sentence_is_cut_after_its_first_clause() {
+        assert_eq!(
+            first_clause("Okay: twelve ounce light roast coffee with milk."),
+            Some(("Okay:", "twelve ounce light roast coffee with milk."))
+        );
+        assert_eq!(
+            first_clause("So that's a haircut on Thursday, November 26 at 10 AM."),
+            Some(("So that's a haircut on Thursday,", "November 26 at 10 AM."))
+        );
+        assert_eq!(
+            first_clause("Well, I can check that for you right now."),
+            None
+        );
+        assert_eq!(first_clause("Okay: drip coffee."), None, "short");
+        assert_eq!(first_clause("Your order is on its way, see you."), None);
     }
 }

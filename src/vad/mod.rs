@@ -3,6 +3,7 @@
 
 pub mod echo_gate;
 pub mod endpointer;
+pub mod level_gate;
 
 use webrtc_vad::{SampleRate, Vad, VadMode};
 
