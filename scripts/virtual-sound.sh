@@ -34,6 +34,9 @@ case "${1:-start}" in
     ;;
   stop)
     XDG_RUNTIME_DIR="$DIR/runtime" HOME="$DIR/home" pulseaudio --kill 2>/dev/null || true
+    # Without its runtime folder (a test that cleaned up first) --kill cannot find the
+    # server; its command line names this folder's log, which finds it.
+    pkill -f -- "--log-target=file:$DIR/pulse.log" 2>/dev/null || true
     ;;
   *)
     echo "usage: $0 start|stop" >&2

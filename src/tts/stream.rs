@@ -75,10 +75,6 @@ impl TextInput {
     pub fn flush(&self) {
         let _ = self.commands.send(TextCommand::Flush);
     }
-
-    pub fn is_cancelled(&self) -> bool {
-        self.cancel.is_cancelled()
-    }
 }
 
 /// One reply's synthesis, as the pipeline holds it.

@@ -100,10 +100,6 @@ impl Endpointer {
         }
     }
 
-    pub fn config(&self) -> &EndpointerConfig {
-        &self.config
-    }
-
     fn frames(ms: u64) -> u64 {
         ms.div_ceil(FRAME_MS).max(1)
     }

@@ -174,11 +174,6 @@ impl QueueClient {
     pub fn try_recv(&self) -> Option<Decoded> {
         self.results.try_recv().ok()
     }
-
-    /// Waits for a finished decode (None once the queue has stopped).
-    pub fn recv(&self) -> Option<Decoded> {
-        self.results.recv().ok()
-    }
 }
 
 impl Drop for QueueClient {
