@@ -1101,26 +1101,54 @@ fn mentions(text: &str, description: &str) -> bool {
         .any(|d| words.iter().any(|w| entities::word_similarity(w, d) >= 0.8))
 }
 
-/// "My name is Ana" / "I'm Ana" / "call me Ana": remembered for the next conversation.
+/// Remembers the user's name when they say it: "my name is ana", "call me Ana", "this is Ana".
+/// After "this is" only a capitalized word counts, as names are written ("this is ridiculous"
+/// names nobody); after "call me" too, unless the writer uses no capitals at all ("call me sam"),
+/// and then never a word such as "back".
 fn remember_name(session: &mut Session, text: &str) {
-    let lower = text.to_lowercase();
-    for cue in ["my name is ", "call me ", "this is "] {
-        if let Some(at) = lower.find(cue) {
-            let name: String = text[at + cue.len()..]
-                .split(|c: char| !c.is_alphabetic() && c != '-')
-                .next()
-                .unwrap_or("")
-                .to_string();
-            if name.len() >= 2 && name.chars().next().is_some_and(char::is_alphabetic) {
-                let mut c = name.chars();
-                let first = c
-                    .next()
-                    .map(|f| f.to_uppercase().collect::<String>())
-                    .unwrap_or_default();
-                session.memory.name = Some(first + &c.as_str().to_lowercase());
-            }
+    enum Cue {
+        Plain,
+        Capital,
+        CapitalIfWritten,
+    }
+    const NOT_NAMES: [&str; 12] = [
+        "back", "later", "when", "if", "at", "on", "tomorrow", "now", "again", "please", "the", "a",
+    ];
+    let words: Vec<&str> = text
+        .split(|c: char| !c.is_alphabetic() && c != '-' && c != '\'')
+        .filter(|w| !w.is_empty())
+        .collect();
+    let is = |word: &str, cue: &str| word.to_lowercase() == cue;
+    for i in 0..words.len() {
+        let (name_at, cue) = match &words[i..] {
+            [a, b, c, ..] if is(a, "my") && is(b, "name") && is(c, "is") => (i + 3, Cue::Plain),
+            [a, b, ..] if is(a, "call") && is(b, "me") => (i + 2, Cue::CapitalIfWritten),
+            [a, b, ..] if is(a, "this") && is(b, "is") => (i + 2, Cue::Capital),
+            _ => continue,
+        };
+        let Some(name) = words.get(name_at) else {
             return;
+        };
+        let capitalized = name.chars().next().is_some_and(char::is_uppercase);
+        let writes_capitals = text.chars().any(char::is_uppercase);
+        let plausible = match cue {
+            Cue::Plain => true,
+            Cue::Capital => capitalized,
+            Cue::CapitalIfWritten => {
+                capitalized
+                    || (!writes_capitals && !NOT_NAMES.contains(&name.to_lowercase().as_str()))
+            }
+        };
+        if name.chars().count() >= 2 && plausible {
+            let mut chars = name.chars();
+            let first: String = chars
+                .next()
+                .into_iter()
+                .flat_map(char::to_uppercase)
+                .collect();
+            session.memory.name = Some(first + &chars.as_str().to_lowercase());
         }
+        return;
     }
 }
 
@@ -1194,5 +1222,28 @@ mod tests {
         let mut s = Session::new("u1");
         remember_name(&mut s, "Hi, my name is ana.");
         assert_eq!(s.memory.name.as_deref(), Some("Ana"));
+        remember_name(&mut s, "Call me İlker, please");
+        assert_eq!(s.memory.name.as_deref(), Some("İlker"));
+        remember_name(&mut s, "this is Alex");
+        assert_eq!(s.memory.name.as_deref(), Some("Alex"));
+        remember_name(&mut s, "call me sam");
+        assert_eq!(s.memory.name.as_deref(), Some("Sam"));
+    }
+
+    #[test]
+    fn words_that_are_no_names_are_not_remembered() {
+        let mut s = Session::new("u1");
+        for text in [
+            "this is ridiculous",
+            "This is the third time my package is late",
+            "İİİ this is",
+            "my name is",
+            "ß my name is x",
+            "Please call me back tomorrow",
+            "can you call me back",
+        ] {
+            remember_name(&mut s, text);
+            assert_eq!(s.memory.name, None, "{text:?}");
+        }
     }
 }
