@@ -121,6 +121,8 @@ pub struct DialogueSettings {
     pub log: String,
     /// How long a webhook (a flow's action, a handoff) may take.
     pub webhook_timeout_ms: u64,
+    /// Forget each conversation once it is over (a microphone many people use).
+    pub kiosk: bool,
 }
 
 impl Default for DialogueSettings {
@@ -130,6 +132,7 @@ impl Default for DialogueSettings {
             store: "sqlite:data/sessions.sqlite".into(),
             log: "data/conversations".into(),
             webhook_timeout_ms: 5000,
+            kiosk: false,
         }
     }
 }

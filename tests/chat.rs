@@ -203,7 +203,7 @@ fn repeated_misunderstanding_offers_a_person_who_gets_the_whole_context() {
     );
     assert!(reply(&t[1]).contains("connect you with a person"));
     let handoff = &t[2]["handoff"];
-    assert_eq!(handoff["user_id"], "local-user");
+    assert_eq!(handoff["user_id"], "anonymous");
     assert_eq!(handoff["transcript"].as_array().unwrap().len(), 2);
     assert!(handoff["summary"]
         .as_str()
@@ -349,7 +349,7 @@ fn webhook_actions_and_handoffs_reach_a_real_server() {
         .unwrap();
     assert_eq!(sent["flow"], "refund");
     assert_eq!(sent["slots"]["order_id"], "1234");
-    assert_eq!(sent["user_id"], "local-user");
+    assert_eq!(sent["user_id"], "anonymous");
     let handoff = handoffs
         .recv_timeout(std::time::Duration::from_secs(5))
         .unwrap();

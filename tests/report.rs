@@ -10,7 +10,7 @@ use std::process::Command;
 fn logs_keep_no_personal_data_and_the_report_adds_up() {
     let dir = common::temp_dir("conversation-logs");
     let log = dir.to_str().unwrap();
-    let args = ["--store", "none", "--log", log];
+    let args = ["--store", "none", "--log", log, "--user", "local-user"];
     for script in [
         &["I'd like to book a haircut tomorrow at 3pm", "yes", "bye"][..],
         &[

@@ -38,6 +38,77 @@ fn interrupted_booking_resumes(store: &str) {
     assert_eq!(other[0], "Hark: Hi, I'm Hark. How can I help you today?");
 }
 
+/// Without `--user` nobody's conversation is resumed or remembered: the next person at the
+/// same machine starts afresh, with nothing of the last one's name, e-mail or booking.
+#[test]
+fn anonymous_conversations_leave_nothing_for_the_next_person() {
+    let dir = common::temp_dir("store-anonymous");
+    let store = format!("sqlite:{}", dir.join("sessions.sqlite").display());
+    let anonymous = |lines: &[&str]| {
+        let out = common::run_chat(&["--store", &store], &[], lines);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let first = anonymous(&[
+        "hi, my name is Alex",
+        "reset my password",
+        "work",
+        "it's alex at example dot com",
+    ]);
+    assert!(
+        first.contains("Alex") || first.contains("password"),
+        "{first}"
+    );
+    let second = anonymous(&["I'd like to book a haircut tomorrow"]);
+    assert!(
+        second.starts_with("Hark: Hi, I'm Hark. How can I help you today?"),
+        "{second}"
+    );
+    for secret in ["Alex", "alex", "example", "password"] {
+        assert!(
+            !second.contains(secret),
+            "{secret:?} reached the next person: {second}"
+        );
+    }
+    // Nothing was stored about either person.
+    let (named, _) = chat(&store, "anonymous", &[]);
+    assert_eq!(named[0], "Hark: Hi, I'm Hark. How can I help you today?");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// A kiosk forgets each conversation once it is over: after a goodbye the next person is
+/// greeted afresh, and the last one's unfinished booking and name are gone.
+#[test]
+fn a_kiosk_forgets_each_conversation_after_goodbye() {
+    let out = common::run_chat(
+        &["--store", "none", "--kiosk"],
+        &[],
+        &[
+            "hi, my name is Alex",
+            "I'd like to book a haircut tomorrow",
+            "bye",
+            "at 2pm",
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(lines[2].ends_with("At what time?"), "{stdout}");
+    let greeting = "Hark: Hi, I'm Hark. How can I help you today?";
+    assert_eq!(lines[4], greeting, "{stdout}");
+    assert!(
+        !lines[5].contains("booked"),
+        "the booking carried over: {stdout}"
+    );
+    assert!(!lines[5..].join(" ").contains("Alex"), "{stdout}");
+    // --kiosk and --user contradict each other.
+    let both = common::run_chat(&["--kiosk", "--user", "ana"], &[], &[]);
+    assert!(!both.status.success());
+}
+
 #[test]
 fn sqlite_keeps_sessions_across_restarts() {
     let dir = common::temp_dir("store-sqlite");

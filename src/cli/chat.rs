@@ -4,7 +4,7 @@ use std::io::Write;
 
 use anyhow::{Context, Result};
 
-use super::conversation::{conversation_log, domains_dir};
+use super::conversation::{dialogue_brain, domains_dir};
 use super::{Common, DialogueArgs};
 
 #[derive(clap::Args)]
@@ -16,9 +16,8 @@ pub struct ChatArgs {
     /// "Today" for relative dates (YYYY-MM-DD), for reproducible scripts.
     #[arg(long)]
     today: Option<String>,
-    /// Who is talking (memory is kept per user).
-    #[arg(long, default_value = "local-user")]
-    user: String,
+    #[command(flatten)]
+    person: super::PersonArgs,
     #[command(flatten)]
     dialogue: DialogueArgs,
 }
@@ -28,30 +27,26 @@ pub fn chat(common: &Common, args: ChatArgs) -> Result<()> {
     use std::io::{BufRead, IsTerminal};
     let mut settings = common.settings()?;
     args.dialogue.apply(&mut settings);
+    args.person.apply(&mut settings);
     let json = args.json;
-    let (user, today, store) = (
-        args.user.as_str(),
-        args.today.as_deref(),
-        settings.dialogue.store.as_str(),
-    );
-    let log = conversation_log(&settings.dialogue.log)?;
     let dir = hark::domain::resolve(&settings.dialogue.domain, &domains_dir())?;
     let options = hark::engines::dialogue_options(&settings);
     let mut manager =
         hark::dialogue::build_manager(&dir, &common.models, common.threads, &options)?;
-    if let Some(today) = today {
+    if let Some(today) = args.today.as_deref() {
         manager.today = Some(
             chrono::NaiveDate::parse_from_str(today, "%Y-%m-%d")
                 .with_context(|| format!("--today {today}: expected YYYY-MM-DD"))?,
         );
     }
-    let mut brain = hark::dialogue::brain::DialogueBrain::new(manager, user);
-    if let Some(store) = hark::store::open(store)? {
-        brain = brain.with_store(store)?;
-    }
-    if let Some(log) = log {
-        brain = brain.with_log(log);
-    }
+    let dialogue = &settings.dialogue;
+    let mut brain = dialogue_brain(
+        manager,
+        args.person.user.as_deref(),
+        dialogue.kiosk,
+        &dialogue.store,
+        &dialogue.log,
+    )?;
     let name = brain.manager().domain.persona.name.clone();
     let interactive = std::io::stdin().is_terminal() && !json;
     let greeting = brain.greeting().unwrap_or_default();
@@ -76,8 +71,12 @@ pub fn chat(common: &Common, args: ChatArgs) -> Result<()> {
             writeln!(out, "{name}: {}", turn.reply)?;
         }
         out.flush()?;
-        if turn.ended {
+        if turn.ended && !settings.dialogue.kiosk {
             break;
+        }
+        if turn.ended && !json {
+            // A kiosk waits for the next person, who starts afresh.
+            writeln!(out, "{name}: {}", brain.greeting().unwrap_or_default())?;
         }
     }
     Ok(())

@@ -5,22 +5,34 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-/// The dialogue core of one conversation with `user`: the domain's manager, with the
-/// conversation log and the session store when they are configured.
+/// The dialogue core of one conversation with `user` (None: an anonymous one, of which
+/// nothing is kept but the privacy-safe log): the domain's manager, with the conversation log,
+/// and the session store when it is configured and the user is known. `kiosk`: each
+/// conversation is forgotten once it is over.
 pub fn dialogue_brain(
     manager: hark::dialogue::manager::DialogueManager,
-    user: &str,
+    user: Option<&str>,
+    kiosk: bool,
     store: &str,
     log: &str,
-) -> Result<Box<dyn hark::dialogue::Brain>> {
-    let mut brain = hark::dialogue::brain::DialogueBrain::new(manager, user);
+) -> Result<hark::dialogue::brain::DialogueBrain> {
+    use hark::dialogue::brain::DialogueBrain;
+    let mut brain = match user {
+        Some(user) => DialogueBrain::new(manager, user),
+        None => DialogueBrain::anonymous(manager),
+    };
+    if kiosk {
+        brain = brain.forgetting_each_conversation();
+    }
     if let Some(log) = conversation_log(log)? {
         brain = brain.with_log(log);
     }
-    Ok(match hark::store::open(store)? {
-        Some(store) => Box::new(brain.with_store(store)?),
-        None => Box::new(brain),
-    })
+    if user.is_some() {
+        if let Some(store) = hark::store::open(store)? {
+            brain = brain.with_store(store)?;
+        }
+    }
+    Ok(brain)
 }
 
 /// The folder domains are looked up in: $HARK_CONFIG_DIR/domains, else ./config/domains.

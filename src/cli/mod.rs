@@ -68,6 +68,26 @@ pub struct EngineArgs {
     pub model: Option<String>,
 }
 
+/// Whose conversation it is, for `run` and `chat`.
+#[derive(clap::Args)]
+pub struct PersonArgs {
+    /// Who is talking: their memory and an unfinished conversation are kept and resumed.
+    /// Without it the conversation is anonymous: it starts afresh and nothing about the
+    /// person is kept.
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Forget each conversation once it is over (goodbye, or silence with nothing left to
+    /// ask), for a microphone many people use [settings: dialogue.kiosk].
+    #[arg(long, conflicts_with = "user")]
+    pub kiosk: bool,
+}
+
+impl PersonArgs {
+    pub fn apply(&self, settings: &mut Settings) {
+        settings.dialogue.kiosk |= self.kiosk;
+    }
+}
+
 impl DialogueArgs {
     /// The settings with these options applied over them.
     pub fn apply(&self, settings: &mut Settings) {

@@ -36,9 +36,8 @@ pub struct RunArgs {
     /// Stop after this many seconds (default: until the input ends, or forever live).
     #[arg(long)]
     seconds: Option<f64>,
-    /// Who is talking (memory is kept per user).
-    #[arg(long, default_value = "local-user")]
-    user: String,
+    #[command(flatten)]
+    person: super::PersonArgs,
     #[command(flatten)]
     dialogue: DialogueArgs,
     #[command(flatten)]
@@ -48,6 +47,7 @@ pub struct RunArgs {
 pub fn run(common: &Common, io: RunArgs) -> Result<()> {
     let mut settings = common.settings()?;
     io.dialogue.apply(&mut settings);
+    io.person.apply(&mut settings);
     io.engines.apply(&mut settings);
     let (models, threads) = (&common.models, common.threads);
     use hark::audio::device::{Microphone, Speaker};
@@ -68,7 +68,15 @@ pub fn run(common: &Common, io: RunArgs) -> Result<()> {
             let dir = hark::domain::resolve(&dialogue.domain, &domains_dir())?;
             let options = hark::engines::dialogue_options(&settings);
             let manager = hark::dialogue::build_manager(&dir, models, threads, &options)?;
-            dialogue_brain(manager, &io.user, &dialogue.store, &dialogue.log)
+            let user = io.person.user.as_deref();
+            let brain = dialogue_brain(
+                manager,
+                user,
+                dialogue.kiosk,
+                &dialogue.store,
+                &dialogue.log,
+            )?;
+            Ok(Box::new(brain))
         })();
         let engines = engines
             .join()

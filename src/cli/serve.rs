@@ -41,7 +41,7 @@ struct Factory {
 }
 
 impl ConversationFactory for Factory {
-    fn open(&self, user: &str) -> Result<Engines, ServerError> {
+    fn open(&self, user: Option<&str>) -> Result<Engines, ServerError> {
         let fail = |e: &dyn std::fmt::Display| ServerError::Engines(e.to_string());
         let manager = hark::dialogue::manager_for(
             self.domain.clone(),
@@ -49,8 +49,10 @@ impl ConversationFactory for Factory {
             &self.options,
         )
         .map_err(|e| fail(&e))?;
-        let brain = super::conversation::dialogue_brain(manager, user, &self.store, &self.log)
-            .map_err(|e| fail(&format!("{e:#}")))?;
+        let brain =
+            super::conversation::dialogue_brain(manager, user, false, &self.store, &self.log)
+                .map_err(|e| fail(&format!("{e:#}")))?;
+        let brain = Box::new(brain);
         Ok(Engines {
             recognizer: self.speech.open_session().map_err(|e| fail(&e))?,
             brain,

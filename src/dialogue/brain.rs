@@ -15,29 +15,63 @@ pub struct DialogueBrain {
     /// A handoff of the last reply, until the loop logs it.
     pending_handoff: Option<Handoff>,
     log: Option<crate::telemetry::conversations::ConversationLog>,
+    /// Forget the conversation once it is over (kiosk mode).
+    forget_when_over: bool,
 }
 
 impl DialogueBrain {
+    /// A conversation with the identified user `user_id`.
     pub fn new(manager: DialogueManager, user_id: &str) -> Self {
+        Self::with_session(manager, Session::new(user_id))
+    }
+
+    /// A conversation with nobody in particular: it starts afresh and nothing about the
+    /// person is stored (a store given later is not used).
+    pub fn anonymous(manager: DialogueManager) -> Self {
+        Self::with_session(manager, Session::anonymous())
+    }
+
+    fn with_session(manager: DialogueManager, session: Session) -> Self {
         Self {
             manager,
-            session: Session::new(user_id),
+            session,
             store: None,
             save_failed: false,
             log_failed: false,
             pending_handoff: None,
             log: None,
+            forget_when_over: false,
         }
     }
 
     /// Keeps the session in `store` after every turn, resuming the one stored for the user.
+    /// Anonymous conversations keep nothing: the store is dropped unused.
     pub fn with_store(
         mut self,
         mut store: Box<dyn SessionStore>,
     ) -> Result<Self, crate::store::StoreError> {
+        if self.session.is_anonymous() {
+            return Ok(self);
+        }
         self.session = crate::store::resume(store.as_mut(), &self.session.user_id)?;
         self.store = Some(store);
         Ok(self)
+    }
+
+    /// Kiosk mode: once a conversation is over (the user said goodbye, or went quiet with
+    /// nothing left to ask), everything about it is forgotten and the next person starts
+    /// afresh, as a new conversation in the log.
+    pub fn forgetting_each_conversation(mut self) -> Self {
+        self.forget_when_over = true;
+        self
+    }
+
+    /// Starts a new anonymous conversation, keeping nothing of the last one but its log.
+    fn forget(&mut self) {
+        self.session = Session::anonymous();
+        if let Some(log) = self.log.as_mut() {
+            log.next_conversation();
+        }
     }
 
     /// Writes every turn to a conversation log.
@@ -70,6 +104,9 @@ impl DialogueBrain {
             }
         }
         self.save();
+        if turn.ended && self.forget_when_over {
+            self.forget();
+        }
     }
 
     fn save(&mut self) {
@@ -124,6 +161,9 @@ impl Brain for DialogueBrain {
             .take_while(|e| e.user.is_empty())
             .count();
         if self.session.pending_question.is_none() || self.session.ended || unanswered >= 2 {
+            if self.forget_when_over && !self.session.history.is_empty() {
+                self.forget();
+            }
             return None;
         }
         let turn = self.manager.no_input(&mut self.session);

@@ -61,12 +61,24 @@ pub struct Session {
     pub memory: UserMemory,
 }
 
+/// The user id of a conversation with nobody in particular: nothing about it is kept.
+pub const ANONYMOUS: &str = "anonymous";
+
 impl Session {
     pub fn new(user_id: &str) -> Self {
         Self {
             user_id: user_id.to_string(),
             ..Default::default()
         }
+    }
+
+    /// A conversation that belongs to nobody: no memory is resumed or kept for it.
+    pub fn anonymous() -> Self {
+        Self::new(ANONYMOUS)
+    }
+
+    pub fn is_anonymous(&self) -> bool {
+        self.user_id == ANONYMOUS
     }
 }
 

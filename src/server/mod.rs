@@ -34,7 +34,8 @@ pub enum ServerError {
 
 /// Makes the engines of each conversation (a recogniser session, the dialogue core, a voice).
 pub trait ConversationFactory: Send + Sync {
-    fn open(&self, user: &str) -> Result<Engines, ServerError>;
+    /// A conversation with `user`, or with nobody in particular (None: nothing is kept).
+    fn open(&self, user: Option<&str>) -> Result<Engines, ServerError>;
     /// The dialogue domain the conversations run (announced in `ready`).
     fn domain(&self) -> &str;
 }
@@ -150,10 +151,9 @@ async fn connection(
                         )));
                         break;
                     };
-                    let user = user.unwrap_or_else(|| format!("ws-{peer}"));
                     match Conversation::start(
                         factory.clone(),
-                        &user,
+                        user.as_deref(),
                         sample_rate,
                         config.conversation.clone(),
                         out_tx.clone(),
@@ -205,7 +205,7 @@ struct Conversation {
 impl Conversation {
     fn start(
         factory: Arc<dyn ConversationFactory>,
-        user: &str,
+        user: Option<&str>,
         sample_rate: u32,
         config: LoopConfig,
         out: mpsc::UnboundedSender<Outgoing>,
@@ -214,14 +214,14 @@ impl Conversation {
         let resampler = StreamResampler::new(sample_rate, SPEECH_RATE, RESAMPLE_CHUNK_MS)
             .map_err(|e| ServerError::Engines(e.to_string()))?;
         let (audio_tx, audio_rx) = mpsc::channel(AUDIO_QUEUE);
-        let user = user.to_string();
+        let user = user.map(str::to_string);
         let thread = std::thread::Builder::new()
             .name("hark-conversation".into())
             .spawn(move || {
                 let send = |m: ServerMessage| {
                     let _ = out.send(Outgoing::Message(m));
                 };
-                let engines = match factory.open(&user) {
+                let engines = match factory.open(user.as_deref()) {
                     Ok(e) => e,
                     Err(e) => {
                         let _ = out.send(Outgoing::error(e));

@@ -139,18 +139,19 @@ impl ConversationLog {
                 salt
             }
         };
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
         Ok(Self {
             dir: dir.to_path_buf(),
-            conversation: hex(&Sha256::digest(format!("{now}{}", std::process::id())))[..16]
-                .to_string(),
+            conversation: new_conversation_id(),
             salt,
             turn: 0,
             failed: false,
         })
+    }
+
+    /// Turns from now on belong to a new conversation.
+    pub fn next_conversation(&mut self) {
+        self.conversation = new_conversation_id();
+        self.turn = 0;
     }
 
     pub fn user_hash(&self, user_id: &str) -> String {
@@ -181,6 +182,21 @@ impl ConversationLog {
     pub fn failed(&self) -> bool {
         self.failed
     }
+}
+
+/// A conversation id unique to this process and moment.
+fn new_conversation_id() -> String {
+    static COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let count = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    hex(&Sha256::digest(format!(
+        "{now}:{}:{count}",
+        std::process::id()
+    )))[..16]
+        .to_string()
 }
 
 fn hex(bytes: &[u8]) -> String {
