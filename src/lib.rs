@@ -5,6 +5,7 @@
 //! [`models`] provisions the model files they load.
 
 pub mod audio;
+pub mod cloud;
 pub mod config;
 pub mod dialogue;
 pub mod domain;

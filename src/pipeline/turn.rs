@@ -569,7 +569,9 @@ impl TurnMachine {
                     self.heard_while_talking(role, &text);
                 }
             }
-            RecognizerEvent::Error { message } => self.emit(Event::Error { message }),
+            RecognizerEvent::Error { message } | RecognizerEvent::Failed { message } => {
+                self.emit(Event::Error { message })
+            }
         }
     }
 

@@ -3,7 +3,10 @@
 //! (whisper.cpp) behind both.
 
 pub mod bias;
+pub mod cloud;
+pub mod failover;
 pub mod grammar;
+pub mod history;
 pub mod partial;
 pub mod recognizer;
 pub mod repetition;

@@ -59,6 +59,9 @@ pub enum RecognizerEvent {
     },
     /// Something went wrong; the session goes on where it can.
     Error { message: String },
+    /// The session can recognize nothing more (its engine is gone for good); finals still
+    /// owed will not come from it.
+    Failed { message: String },
 }
 
 /// A speech-to-text engine, shared by the conversations that use it.
