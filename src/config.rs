@@ -1,7 +1,8 @@
 //! hark's settings in one typed place: which engines to run, the dialogue's domain and store,
 //! the language model, turn-taking and endpointing. Read from a TOML file (`--config FILE`,
 //! else `$HARK_CONFIG`, else `hark.toml` in the user's config folder when it exists), then
-//! the environment (`HARK_LLM_*`, `OPENAI_API_KEY`, `HARK_AEC_DELAY_MS`), then the command
+//! the environment (`HARK_LLM_*`, `OPENAI_API_KEY`, `HARK_AEC_DELAY_MS`, the cloud providers'
+//! keys, voices and `HARK_*_URL` addresses), then the command
 //! line; each layer overrides the one before. Nothing else in hark reads the environment
 //! for these. `config/hark.toml` in the repository lists every setting with its default.
 
@@ -12,7 +13,14 @@ use serde::Deserialize;
 
 use crate::dialogue::llm::LlmConfig;
 use crate::pipeline::turn::TurnConfig;
+use crate::stt::cloud::assemblyai::AssemblyAiSettings;
+use crate::stt::cloud::deepgram::DeepgramSettings;
+use crate::stt::cloud::CloudSttConfig;
 use crate::stt::whisper::streaming::WhisperStreamConfig;
+use crate::tts::cloud::aura::AuraSettings;
+use crate::tts::cloud::cartesia::CartesiaSettings;
+use crate::tts::cloud::elevenlabs::ElevenLabsSettings;
+use crate::tts::cloud::CloudTtsConfig;
 use crate::vad::endpointer::EndpointerConfig;
 
 #[derive(Debug, thiserror::Error)]
@@ -30,9 +38,9 @@ pub enum ConfigError {
         value: String,
         expected: &'static str,
     },
-    #[error("unknown speech-to-text engine '{0}'; the engines are: whisper")]
+    #[error("unknown speech-to-text engine '{0}'; the engines are: whisper, deepgram, assemblyai")]
     UnknownStt(String),
-    #[error("unknown text-to-speech engine '{0}'; the engines are: piper, espeak")]
+    #[error("unknown text-to-speech engine '{0}'; the engines are: piper, espeak, elevenlabs, cartesia, aura")]
     UnknownTts(String),
 }
 
@@ -42,6 +50,17 @@ pub enum ConfigError {
 pub enum SttEngine {
     /// Local Whisper (whisper.cpp).
     Whisper,
+    /// Deepgram live transcription over WebSocket.
+    Deepgram,
+    /// AssemblyAI Universal-Streaming over WebSocket.
+    #[serde(rename = "assemblyai")]
+    AssemblyAi,
+}
+
+impl SttEngine {
+    pub fn is_cloud(self) -> bool {
+        self != Self::Whisper
+    }
 }
 
 impl std::str::FromStr for SttEngine {
@@ -49,6 +68,8 @@ impl std::str::FromStr for SttEngine {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.to_ascii_lowercase().as_str() {
             "whisper" => Ok(Self::Whisper),
+            "deepgram" => Ok(Self::Deepgram),
+            "assemblyai" => Ok(Self::AssemblyAi),
             other => Err(ConfigError::UnknownStt(other.into())),
         }
     }
@@ -62,6 +83,19 @@ pub enum TtsEngine {
     Piper,
     /// Local formant synthesis (espeak-ng): no model file.
     Espeak,
+    /// ElevenLabs multi-context streaming over WebSocket.
+    #[serde(rename = "elevenlabs")]
+    ElevenLabs,
+    /// Cartesia Sonic over WebSocket.
+    Cartesia,
+    /// Deepgram Aura over WebSocket.
+    Aura,
+}
+
+impl TtsEngine {
+    pub fn is_cloud(self) -> bool {
+        !matches!(self, Self::Piper | Self::Espeak)
+    }
 }
 
 impl std::str::FromStr for TtsEngine {
@@ -70,6 +104,9 @@ impl std::str::FromStr for TtsEngine {
         match s.to_ascii_lowercase().as_str() {
             "piper" => Ok(Self::Piper),
             "espeak" | "espeak-ng" => Ok(Self::Espeak),
+            "elevenlabs" => Ok(Self::ElevenLabs),
+            "cartesia" => Ok(Self::Cartesia),
+            "aura" => Ok(Self::Aura),
             other => Err(ConfigError::UnknownTts(other.into())),
         }
     }
@@ -81,8 +118,15 @@ pub struct SttSettings {
     pub engine: SttEngine,
     /// Whisper model name: the file models/ggml-NAME.bin.
     pub model: String,
+    /// With a cloud engine: go on with local Whisper (`model`) when the cloud fails, if
+    /// the model is installed.
+    pub fallback: bool,
     /// How the streaming Whisper session schedules its decodes.
     pub whisper: WhisperStreamConfig,
+    /// Timing shared by the cloud engines.
+    pub cloud: CloudSttConfig,
+    pub deepgram: DeepgramSettings,
+    pub assemblyai: AssemblyAiSettings,
 }
 
 impl Default for SttSettings {
@@ -91,7 +135,11 @@ impl Default for SttSettings {
             engine: SttEngine::Whisper,
             // The 8-bit copy scripts/setup.sh makes: as accurate here, and faster.
             model: "tiny.en-q8_0".into(),
+            fallback: true,
             whisper: WhisperStreamConfig::default(),
+            cloud: CloudSttConfig::default(),
+            deepgram: DeepgramSettings::default(),
+            assemblyai: AssemblyAiSettings::default(),
         }
     }
 }
@@ -100,13 +148,63 @@ impl Default for SttSettings {
 #[serde(default, deny_unknown_fields)]
 pub struct TtsSettings {
     pub engine: TtsEngine,
+    /// A cloud engine's voice id (ElevenLabs, Cartesia) or model (Aura); empty: the
+    /// environment's ELEVENLABS_VOICE_ID / CARTESIA_VOICE_ID, or Aura's default model.
+    pub voice: String,
+    /// With a cloud engine: the local voice a failed reply goes on in (piper, espeak or
+    /// none).
+    pub fallback: String,
+    /// Timing shared by the cloud engines.
+    pub cloud: CloudTtsConfig,
+    pub elevenlabs: ElevenLabsSettings,
+    pub cartesia: CartesiaSettings,
+    pub aura: AuraSettings,
 }
 
 impl Default for TtsSettings {
     fn default() -> Self {
         Self {
             engine: TtsEngine::Piper,
+            voice: String::new(),
+            fallback: "piper".into(),
+            cloud: CloudTtsConfig::default(),
+            elevenlabs: ElevenLabsSettings::default(),
+            cartesia: CartesiaSettings::default(),
+            aura: AuraSettings::default(),
         }
+    }
+}
+
+/// The cloud providers' keys and addresses: from the environment only, never from a
+/// settings file, and never shown (`Debug` hides the keys).
+#[derive(Clone, Default, PartialEq)]
+pub struct CloudAccounts {
+    pub deepgram_key: String,
+    pub assemblyai_key: String,
+    pub elevenlabs_key: String,
+    pub cartesia_key: String,
+    pub elevenlabs_voice: String,
+    pub cartesia_voice: String,
+    /// Base URLs replacing the providers' (proxies, regions, local test servers).
+    pub deepgram_url: String,
+    pub assemblyai_url: String,
+    pub elevenlabs_url: String,
+    pub cartesia_url: String,
+}
+
+impl std::fmt::Debug for CloudAccounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let set = |k: &str| if k.is_empty() { "unset" } else { "set" };
+        f.debug_struct("CloudAccounts")
+            .field("deepgram_key", &set(&self.deepgram_key))
+            .field("assemblyai_key", &set(&self.assemblyai_key))
+            .field("elevenlabs_key", &set(&self.elevenlabs_key))
+            .field("cartesia_key", &set(&self.cartesia_key))
+            .field("deepgram_url", &self.deepgram_url)
+            .field("assemblyai_url", &self.assemblyai_url)
+            .field("elevenlabs_url", &self.elevenlabs_url)
+            .field("cartesia_url", &self.cartesia_url)
+            .finish()
     }
 }
 
@@ -204,6 +302,8 @@ pub struct Settings {
     pub turns: TurnConfig,
     pub endpointer: EndpointerConfig,
     pub audio: AudioSettings,
+    #[serde(skip)]
+    pub accounts: CloudAccounts,
 }
 
 impl Settings {
@@ -258,6 +358,23 @@ impl Settings {
         }
         if let Some(ms) = number("HARK_LLM_STALL_MS")? {
             self.llm.stall_ms = ms;
+        }
+        let accounts = &mut self.accounts;
+        for (name, field) in [
+            ("DEEPGRAM_API_KEY", &mut accounts.deepgram_key),
+            ("ASSEMBLYAI_API_KEY", &mut accounts.assemblyai_key),
+            ("ELEVENLABS_API_KEY", &mut accounts.elevenlabs_key),
+            ("CARTESIA_API_KEY", &mut accounts.cartesia_key),
+            ("ELEVENLABS_VOICE_ID", &mut accounts.elevenlabs_voice),
+            ("CARTESIA_VOICE_ID", &mut accounts.cartesia_voice),
+            ("HARK_DEEPGRAM_URL", &mut accounts.deepgram_url),
+            ("HARK_ASSEMBLYAI_URL", &mut accounts.assemblyai_url),
+            ("HARK_ELEVENLABS_URL", &mut accounts.elevenlabs_url),
+            ("HARK_CARTESIA_URL", &mut accounts.cartesia_url),
+        ] {
+            if let Some(value) = get(name) {
+                *field = value.trim().to_string();
+            }
         }
         if let Some(ms) = number("HARK_AEC_DELAY_MS")? {
             self.audio.aec_delay_ms = ms.min(i32::MAX as u64) as i32;

@@ -4,15 +4,25 @@
 
 use std::sync::Arc;
 
+use crate::cloud::{CloudError, Endpoint};
 use crate::config::{Settings, SttEngine, TtsEngine};
 use crate::dialogue::DialogueOptions;
 use crate::models::ModelDir;
+use crate::stt::cloud::assemblyai::{self, AssemblyAi};
+use crate::stt::cloud::deepgram::{self, Deepgram};
+use crate::stt::cloud::{CloudRecognizer, SttProtocol};
+use crate::stt::failover::FailoverRecognizer;
 use crate::stt::recognizer::Recognizer;
 use crate::stt::whisper::queue::DecodeQueue;
 use crate::stt::whisper::streaming::{WhisperRecognizer, WhisperStreamConfig};
 use crate::stt::whisper::threads::ThreadBudget;
 use crate::stt::whisper::WhisperModel;
 use crate::stt::SttError;
+use crate::tts::cloud::aura::{self, Aura};
+use crate::tts::cloud::cartesia::{self, Cartesia};
+use crate::tts::cloud::elevenlabs::{self, ElevenLabs};
+use crate::tts::cloud::{CloudSynthesizer, TtsProtocol};
+use crate::tts::failover::FailoverSynthesizer;
 use crate::tts::local::LocalSynthesizer;
 use crate::tts::stream::Synthesizer;
 use crate::tts::{self, TtsError, VoiceKind};
@@ -49,6 +59,134 @@ pub enum EngineError {
     Stt(#[from] SttError),
     #[error(transparent)]
     Tts(#[from] TtsError),
+    #[error(transparent)]
+    Cloud(#[from] CloudError),
+    #[error("unknown fallback voice '{0}'; choose piper, espeak or none")]
+    UnknownFallback(String),
+}
+
+/// The cloud recognizer `settings` choose, with local Whisper behind it when it is
+/// installed (and `stt.fallback` is on).
+pub fn cloud_recognizer(
+    settings: &Settings,
+    models: &ModelDir,
+    threads: usize,
+) -> Result<Arc<dyn Recognizer>, EngineError> {
+    let (stt, accounts) = (&settings.stt, &settings.accounts);
+    let protocol: Arc<dyn SttProtocol> = match stt.engine {
+        SttEngine::Deepgram => Arc::new(Deepgram::new(
+            Endpoint::new(
+                "Deepgram",
+                "DEEPGRAM_API_KEY",
+                &accounts.deepgram_key,
+                &accounts.deepgram_url,
+                deepgram::DEFAULT_URL,
+            )?,
+            stt.deepgram.clone(),
+        )),
+        SttEngine::AssemblyAi => Arc::new(AssemblyAi::new(
+            Endpoint::new(
+                "AssemblyAI",
+                "ASSEMBLYAI_API_KEY",
+                &accounts.assemblyai_key,
+                &accounts.assemblyai_url,
+                assemblyai::DEFAULT_URL,
+            )?,
+            stt.assemblyai.clone(),
+        )),
+        SttEngine::Whisper => {
+            return Ok(whisper_recognizer(
+                models,
+                &stt.model,
+                threads,
+                stt.whisper,
+            )?)
+        }
+    };
+    let cloud: Arc<dyn Recognizer> = Arc::new(CloudRecognizer::new(protocol, stt.cloud));
+    let installed = models.whisper(&stt.model).exists();
+    let fallback = if stt.fallback && installed {
+        Some(whisper_recognizer(
+            models,
+            &stt.model,
+            threads,
+            stt.whisper,
+        )?)
+    } else {
+        None
+    };
+    Ok(Arc::new(FailoverRecognizer::new(cloud, fallback)))
+}
+
+/// The cloud voice `settings` choose (its first socket opening now), with the local voice
+/// of `tts.fallback` behind it.
+pub fn cloud_synthesizer(
+    settings: &Settings,
+    models: &ModelDir,
+    threads: usize,
+) -> Result<Arc<dyn Synthesizer>, EngineError> {
+    let (tts, accounts) = (&settings.tts, &settings.accounts);
+    let voice = |from_env: &str| {
+        if tts.voice.trim().is_empty() {
+            from_env.to_string()
+        } else {
+            tts.voice.clone()
+        }
+    };
+    let elevenlabs = || {
+        Endpoint::new(
+            "ElevenLabs",
+            "ELEVENLABS_API_KEY",
+            &accounts.elevenlabs_key,
+            &accounts.elevenlabs_url,
+            elevenlabs::DEFAULT_URL,
+        )
+    };
+    let protocol: Arc<dyn TtsProtocol> = match tts.engine {
+        TtsEngine::ElevenLabs => Arc::new(ElevenLabs::new(
+            elevenlabs()?,
+            voice(&accounts.elevenlabs_voice),
+            tts.elevenlabs.clone(),
+        )?),
+        TtsEngine::Cartesia => Arc::new(Cartesia::new(
+            Endpoint::new(
+                "Cartesia",
+                "CARTESIA_API_KEY",
+                &accounts.cartesia_key,
+                &accounts.cartesia_url,
+                cartesia::DEFAULT_URL,
+            )?,
+            voice(&accounts.cartesia_voice),
+            tts.cartesia.clone(),
+        )?),
+        TtsEngine::Aura => {
+            let mut aura_settings = tts.aura.clone();
+            if !tts.voice.trim().is_empty() {
+                aura_settings.model = tts.voice.trim().to_string();
+            }
+            Arc::new(Aura::new(
+                Endpoint::new(
+                    "Deepgram Aura",
+                    "DEEPGRAM_API_KEY",
+                    &accounts.deepgram_key,
+                    &accounts.deepgram_url,
+                    aura::DEFAULT_URL,
+                )?,
+                aura_settings,
+            )?)
+        }
+        TtsEngine::Piper => return Ok(local_synthesizer(VoiceKind::Piper, models, threads)?),
+        TtsEngine::Espeak => return Ok(local_synthesizer(VoiceKind::Espeak, models, threads)?),
+    };
+    let cloud: Arc<dyn Synthesizer> = Arc::new(CloudSynthesizer::new(protocol, tts.cloud));
+    let fallback = match tts.fallback.to_ascii_lowercase().as_str() {
+        "none" | "" => None,
+        // A fallback voice that is not installed leaves the cloud voice on its own.
+        "piper" => local_synthesizer(VoiceKind::Piper, models, threads).ok(),
+        "espeak" | "espeak-ng" => local_synthesizer(VoiceKind::Espeak, models, threads).ok(),
+        other => return Err(EngineError::UnknownFallback(other.to_string())),
+    };
+    Ok(Arc::new(FailoverSynthesizer::new(cloud, fallback)))
 }
 
 /// The speech engines every conversation of a process shares.
@@ -66,18 +204,13 @@ pub fn build(
     // The two load side by side: the neural voice takes about a second (ONNX Runtime's
     // set-up), the recognizer much less, and start-up waits for the slower one only.
     let (recognizer, synthesizer) = std::thread::scope(|scope| {
-        let synthesizer = scope.spawn(|| match settings.tts.engine {
-            TtsEngine::Piper => local_synthesizer(VoiceKind::Piper, models, threads),
-            TtsEngine::Espeak => local_synthesizer(VoiceKind::Espeak, models, threads),
+        let synthesizer = scope.spawn(|| cloud_synthesizer(settings, models, threads));
+        let recognizer = cloud_recognizer(settings, models, threads);
+        let synthesizer = synthesizer.join().unwrap_or_else(|_| {
+            Err(EngineError::Tts(TtsError::Engine(
+                "the voice failed to load".into(),
+            )))
         });
-        let recognizer = match settings.stt.engine {
-            SttEngine::Whisper => {
-                whisper_recognizer(models, &settings.stt.model, threads, settings.stt.whisper)
-            }
-        };
-        let synthesizer = synthesizer
-            .join()
-            .unwrap_or_else(|_| Err(TtsError::Engine("the voice failed to load".into())));
         (recognizer, synthesizer)
     });
     Ok(SharedEngines {

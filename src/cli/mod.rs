@@ -57,15 +57,19 @@ pub struct DialogueArgs {
 /// The speech engines of a conversation.
 #[derive(clap::Args, Clone)]
 pub struct EngineArgs {
-    /// Speech-to-text engine: whisper [settings: stt.engine].
+    /// Speech-to-text engine: whisper, deepgram or assemblyai [settings: stt.engine].
     #[arg(long)]
     pub stt: Option<SttEngine>,
-    /// Text-to-speech engine: piper or espeak [settings: tts.engine].
+    /// Text-to-speech engine: piper, espeak, elevenlabs, cartesia or aura [settings: tts.engine].
     #[arg(long, alias = "voice")]
     pub tts: Option<TtsEngine>,
     /// Whisper model name, a file models/ggml-NAME.bin [settings: stt.model].
     #[arg(long)]
     pub model: Option<String>,
+    /// A cloud voice: the ElevenLabs or Cartesia voice id, or the Aura model (default:
+    /// ELEVENLABS_VOICE_ID / CARTESIA_VOICE_ID) [settings: tts.voice].
+    #[arg(long)]
+    pub tts_voice: Option<String>,
 }
 
 /// Whose conversation it is, for `run` and `chat`.
@@ -113,6 +117,9 @@ impl EngineArgs {
         }
         if let Some(model) = &self.model {
             settings.stt.model = model.clone();
+        }
+        if let Some(voice) = &self.tts_voice {
+            settings.tts.voice = voice.clone();
         }
     }
 }

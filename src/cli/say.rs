@@ -23,6 +23,7 @@ pub fn say(
     let voice = match voice {
         TtsEngine::Piper => VoiceKind::Piper,
         TtsEngine::Espeak => VoiceKind::Espeak,
+        cloud => bail!("`hark say` speaks with the local voices (piper, espeak); {cloud:?} speaks in `run` and `serve`"),
     };
     if text.trim().is_empty() {
         bail!("nothing to say: the text is empty");

@@ -51,26 +51,27 @@ impl std::fmt::Debug for Endpoint {
 }
 
 impl Endpoint {
-    /// The provider's endpoint from the environment: the key from `key_var` (required), the
-    /// base URL from `url_var` when set, else `default_base`.
-    pub fn from_env(
+    /// The provider's endpoint: `key` (required; it comes from `key_var`) at `base`, or at
+    /// `default_base` when that is empty.
+    pub fn new(
         provider: &'static str,
         key_var: &'static str,
-        url_var: &str,
+        key: &str,
+        base: &str,
         default_base: &str,
     ) -> Result<Self, CloudError> {
-        let key = std::env::var(key_var)
-            .ok()
-            .map(|k| k.trim().to_string())
-            .filter(|k| !k.is_empty())
-            .ok_or(CloudError::MissingKey {
+        let key = key.trim().to_string();
+        if key.is_empty() {
+            return Err(CloudError::MissingKey {
                 provider,
                 var: key_var,
-            })?;
-        let base = std::env::var(url_var)
-            .ok()
-            .filter(|u| !u.trim().is_empty())
-            .unwrap_or_else(|| default_base.to_string());
+            });
+        }
+        let base = if base.trim().is_empty() {
+            default_base
+        } else {
+            base
+        };
         Ok(Self {
             provider,
             base: base.trim().trim_end_matches('/').to_string(),

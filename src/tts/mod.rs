@@ -2,7 +2,9 @@
 //! ([`stream::Synthesizer`]), and the local voices behind it (Piper, espeak-ng), spoken a
 //! sentence at a time so the first sentence plays while later ones are still being made.
 
+pub mod cloud;
 pub mod espeak;
+pub mod failover;
 pub mod local;
 pub mod piper;
 pub mod sentences;

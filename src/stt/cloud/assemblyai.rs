@@ -43,18 +43,6 @@ impl AssemblyAi {
         Self { endpoint, settings }
     }
 
-    /// The key from `ASSEMBLYAI_API_KEY`, the address from `HARK_ASSEMBLYAI_URL` or
-    /// AssemblyAI's.
-    pub fn from_env(settings: AssemblyAiSettings) -> Result<Self, CloudError> {
-        let endpoint = Endpoint::from_env(
-            "AssemblyAI",
-            "ASSEMBLYAI_API_KEY",
-            "HARK_ASSEMBLYAI_URL",
-            DEFAULT_URL,
-        )?;
-        Ok(Self::new(endpoint, settings))
-    }
-
     fn path(&self, phrases: &[String]) -> String {
         let s = &self.settings;
         let mut path = format!(

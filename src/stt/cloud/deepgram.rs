@@ -49,17 +49,6 @@ impl Deepgram {
         Self { endpoint, settings }
     }
 
-    /// The key from `DEEPGRAM_API_KEY`, the address from `HARK_DEEPGRAM_URL` or Deepgram's.
-    pub fn from_env(settings: DeepgramSettings) -> Result<Self, CloudError> {
-        let endpoint = Endpoint::from_env(
-            "Deepgram",
-            "DEEPGRAM_API_KEY",
-            "HARK_DEEPGRAM_URL",
-            DEFAULT_URL,
-        )?;
-        Ok(Self::new(endpoint, settings))
-    }
-
     fn path(&self, phrases: &[String]) -> String {
         let s = &self.settings;
         let mut path = format!(

@@ -63,7 +63,8 @@ pub struct ServerError {
 }
 
 /// Timing of a cloud session.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct CloudSttConfig {
     /// How long after the local endpoint the provider may take to end the turn before the
     /// text heard so far is the final.
