@@ -148,6 +148,10 @@ impl SttProtocol for Deepgram {
         None
     }
 
+    fn reconnects_for_phrases(&self) -> bool {
+        self.settings.model.starts_with("nova-3")
+    }
+
     fn close_is_final(&self, code: u16) -> bool {
         // 1008 / 1002: the audio cannot be decoded (DATA-0000) — it would not be on retry.
         matches!(code, 1002 | 1008)

@@ -45,6 +45,11 @@ pub trait SttProtocol: Send + Sync + 'static {
     fn close_stream(&self) -> String;
     /// New expected phrases mid-stream, if the provider takes them.
     fn phrases_update(&self, phrases: &[String]) -> Option<String>;
+    /// Whether new phrases are worth a new socket when the provider takes none mid-stream
+    /// (done between utterances, while the audio waits).
+    fn reconnects_for_phrases(&self) -> bool {
+        false
+    }
     /// Whether a close with this code means trying again cannot help.
     fn close_is_final(&self, code: u16) -> bool;
 }
@@ -226,6 +231,8 @@ impl RecognizerSession for CloudSession {
 enum Ended {
     /// The session is over (finished, or the pipeline went away).
     Done,
+    /// A new socket is wanted (new phrases).
+    Reopen,
     /// Lost; another connection may carry on.
     Lost(String),
     /// Trying again cannot help.
@@ -284,6 +291,7 @@ impl SessionTask {
             };
             match outcome {
                 Ended::Done => break,
+                Ended::Reopen => {}
                 Ended::Fatal(message) => {
                     self.fail(message);
                     break;
@@ -401,10 +409,14 @@ impl SessionTask {
                     }
                     Some(Up::Phrases(phrases)) => {
                         if phrases != self.phrases {
-                            if let Some(update) = self.protocol.phrases_update(&phrases) {
-                                let _ = sink.send(Message::text(update)).await;
-                            }
                             self.phrases = phrases;
+                            if let Some(update) = self.protocol.phrases_update(&self.phrases) {
+                                let _ = sink.send(Message::text(update)).await;
+                            } else if self.protocol.reconnects_for_phrases() && !self.turns.in_utterance() {
+                                let _ = sink.close().await;
+                                self.emit(out);
+                                return Ended::Reopen;
+                            }
                         }
                     }
                     Some(Up::Finish) | None => {
