@@ -13,14 +13,21 @@
 //!   answered, voice-to-voice;
 //! - `barista`: real people's spoken orders (the barista dev recordings, 5 s apart) through
 //!   the barista domain;
-//! - `startup`: the `hark run` binary: start to the greeting, and peak memory.
+//! - `startup`: the `hark run` binary: start to the greeting, and peak memory;
+//! - `cloud`: the `keywords` requests (the first ten) with each pair of cloud engines,
+//!   against local servers that speak their protocols with a simulated 40 ms round trip:
+//!   voice-to-voice, the engines' own share of it, and what hark adds on top.
 //!
-//! `cargo bench --bench latency` runs them all (about 12 minutes), `cargo bench --bench
+//! `cargo bench --bench latency` runs them all (about 14 minutes), `cargo bench --bench
 //! latency -- dialogue barista` some. Run `scripts/setup.sh` first.
 
 #[path = "../tests/common/conversation.rs"]
 #[allow(dead_code)]
 mod conversation;
+
+#[path = "../tests/common/cloud.rs"]
+#[allow(dead_code)]
+mod cloud_fakes;
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -632,6 +639,168 @@ fn startup(bench: &mut Bench) {
 /// One part of the benchmark.
 type Section = fn(&mut Bench);
 
+/// The simulated network round trip to each cloud provider.
+const CLOUD_RTT_MS: u64 = 40;
+
+fn cloud(bench: &mut Bench) {
+    use hark::cloud::Endpoint;
+    use hark::stt::cloud::{assemblyai, deepgram, CloudRecognizer, SttProtocol};
+    use hark::tts::cloud::{aura, cartesia, elevenlabs, CloudSynthesizer, TtsProtocol};
+    let texts = &REQUESTS[..10];
+    let script = cloud_fakes::SttScript {
+        utterances: texts.iter().map(|t| t.to_string()).collect(),
+        rtt_ms: CLOUD_RTT_MS,
+        ..Default::default()
+    };
+    let voice = cloud_fakes::TtsScript {
+        rtt_ms: CLOUD_RTT_MS,
+        ..Default::default()
+    };
+    let endpoint = |provider, server: &cloud_fakes::FakeServer| {
+        Endpoint::new(
+            provider,
+            "KEY",
+            cloud_fakes::KEY,
+            &server.url(),
+            "wss://unused",
+        )
+        .unwrap()
+    };
+    println!(
+        "\n### cloud engines (local protocol servers, {CLOUD_RTT_MS} ms round trip, keyword responder)\n"
+    );
+    println!("| engines | voice-to-voice P50 | P95 | engines' own P50 | hark adds P50 | P95 | answered | CPU s per audio s |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for pair in [
+        "deepgram + elevenlabs",
+        "assemblyai + cartesia",
+        "deepgram + aura",
+    ] {
+        let stt_server = if pair.starts_with("deepgram") {
+            cloud_fakes::deepgram(script.clone())
+        } else {
+            cloud_fakes::assemblyai(script.clone())
+        };
+        let tts_server = match pair {
+            "deepgram + elevenlabs" => cloud_fakes::elevenlabs(voice.clone()),
+            "assemblyai + cartesia" => cloud_fakes::cartesia(voice.clone()),
+            _ => cloud_fakes::aura(voice.clone()),
+        };
+        let stt: Arc<dyn SttProtocol> = if pair.starts_with("deepgram") {
+            Arc::new(deepgram::Deepgram::new(
+                endpoint("Deepgram", &stt_server),
+                Default::default(),
+            ))
+        } else {
+            Arc::new(assemblyai::AssemblyAi::new(
+                endpoint("AssemblyAI", &stt_server),
+                Default::default(),
+            ))
+        };
+        let tts: Arc<dyn TtsProtocol> = match pair {
+            "deepgram + elevenlabs" => Arc::new(
+                elevenlabs::ElevenLabs::new(
+                    endpoint("ElevenLabs", &tts_server),
+                    "v".into(),
+                    Default::default(),
+                )
+                .unwrap(),
+            ),
+            "assemblyai + cartesia" => Arc::new(
+                cartesia::Cartesia::new(
+                    endpoint("Cartesia", &tts_server),
+                    "v".into(),
+                    Default::default(),
+                )
+                .unwrap(),
+            ),
+            _ => Arc::new(
+                aura::Aura::new(endpoint("Deepgram Aura", &tts_server), Default::default())
+                    .unwrap(),
+            ),
+        };
+        let recording = bench.say(&requests(texts));
+        let recognizer = CloudRecognizer::new(stt, Default::default());
+        let synthesizer: Arc<dyn Synthesizer> =
+            Arc::new(CloudSynthesizer::new(tts, Default::default()));
+        std::thread::sleep(Duration::from_millis(300));
+        let engines = Engines {
+            recognizer: recognizer.open_session().unwrap(),
+            brain: Box::new(KeywordResponder::new()),
+            synthesizer,
+        };
+        let out_path =
+            std::env::temp_dir().join(format!("hark-latency-cloud-{}.wav", std::process::id()));
+        let mut source = WavFileSource::from_samples(recording.samples.clone(), SPEECH_RATE, true);
+        let mut sink = WavFileSink::create(&out_path, SPEECH_RATE).unwrap();
+        let mut log = EventLog::new();
+        let cpu_before = cpu_seconds().unwrap_or(0.0);
+        let started = Instant::now();
+        let summary = run_voice_loop(
+            LoopConfig::default(),
+            &mut source,
+            &mut sink,
+            engines,
+            &mut log,
+        )
+        .expect("the loop runs");
+        let cpu_s = cpu_seconds().unwrap_or(0.0) - cpu_before;
+        let played = wav::read_wav(&out_path).unwrap().interleaved;
+        std::fs::remove_file(&out_path).ok();
+        let run = Run {
+            recording,
+            events: log.events().to_vec(),
+            played,
+            summary,
+            cpu_s,
+        };
+        let t = turns(&run, 5000.0);
+        // The engines' own share: the recognizer's end of turn reaching hark after the end
+        // of speech (its endpointing and the round trip), then the voice's first audio (a
+        // round trip).
+        let ends = stt_server.log().turn_ends;
+        let mut own = Vec::new();
+        let mut added = Vec::new();
+        for &(_, end) in &run.recording.spans {
+            let spoken_end = started + Duration::from_millis(end);
+            let Some(first) = first_sound(&run.played, end).filter(|f| f - (end as f64) < 5000.0)
+            else {
+                continue;
+            };
+            let Some(turn_end) = ends.iter().find(|&&e| e >= spoken_end) else {
+                continue;
+            };
+            let stt_ms =
+                (turn_end.duration_since(spoken_end).as_secs_f64() * 1000.0) + CLOUD_RTT_MS as f64;
+            let engines_ms = stt_ms + CLOUD_RTT_MS as f64;
+            own.push(engines_ms);
+            added.push(first - end as f64 - engines_ms);
+        }
+        let p = |v: &[f64], q: f64| {
+            LatencySummary::from_samples(v).map_or(f64::NAN, |s| {
+                if q == 50.0 {
+                    s.p50_ms
+                } else {
+                    s.p95_ms
+                }
+            })
+        };
+        let audio_s = run.recording.duration_ms() as f64 / 1000.0;
+        println!(
+            "| {pair} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {} of {} | {:.3} |",
+            p(&t.v2v, 50.0),
+            p(&t.v2v, 95.0),
+            p(&own, 50.0),
+            p(&added, 50.0),
+            p(&added, 95.0),
+            t.answered,
+            run.recording.spans.len(),
+            run.cpu_s / audio_s
+        );
+    }
+    println!("\n(CPU includes the local protocol servers, which run in the bench's process.)");
+}
+
 fn main() {
     let sections: Vec<String> = std::env::args()
         .skip(1)
@@ -665,7 +834,7 @@ fn main() {
         None => println!("hark voice loop, real time: streaming Whisper {model} + Piper"),
     }
     println!("machine: {}; {threads} inference threads", machine());
-    let all: [(&str, Section); 7] = [
+    let all: [(&str, Section); 8] = [
         ("keywords", keywords),
         ("dialogue", dialogue),
         ("barge-in", barge_in),
@@ -673,6 +842,7 @@ fn main() {
         ("load", load),
         ("barista", barista),
         ("startup", startup),
+        ("cloud", cloud),
     ];
     for (name, section) in all {
         if wanted(name) {
