@@ -176,10 +176,13 @@ enum User {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Answers {
-    /// What the user said, and when their voice ended.
+    /// What the user said, and when their voice ended. `may_continue`: voice right after
+    /// the end is the user going on (not after a "going on" that proved to be noise: without
+    /// echo cancellation that was hark's own echo, and would be again).
     User {
         text: String,
         ended_ms: u64,
+        may_continue: bool,
     },
     Unprompted,
 }
@@ -462,7 +465,7 @@ impl TurnMachine {
                     match u.role {
                         Role::Interruption { .. } => self.resume(),
                         Role::Request if !u.carried.is_empty() => {
-                            self.start_user_reply(u.carried, self.now_ms)
+                            self.start_user_reply(u.carried, self.now_ms, false)
                         }
                         _ => {}
                     }
@@ -477,7 +480,12 @@ impl TurnMachine {
         match std::mem::replace(&mut self.hark, Hark::Quiet) {
             Hark::Playing {
                 turn,
-                answers: Answers::User { text, ended_ms },
+                answers:
+                    Answers::User {
+                        text,
+                        ended_ms,
+                        may_continue: true,
+                    },
                 ..
             } if at_ms <= ended_ms + self.config.continuation_ms => {
                 // The turn was ended early, and the user was only pausing: its reply has
@@ -670,14 +678,18 @@ impl TurnMachine {
             return;
         }
         let ended_ms = u.ended_ms.unwrap_or(self.now_ms);
-        self.start_user_reply(full, ended_ms);
+        self.start_user_reply(full, ended_ms, true);
     }
 
-    fn start_user_reply(&mut self, text: String, ended_ms: u64) {
+    fn start_user_reply(&mut self, text: String, ended_ms: u64, may_continue: bool) {
         self.counts.user_turns += 1;
         self.start(
             ReplyInput::User(text.clone()),
-            Answers::User { text, ended_ms },
+            Answers::User {
+                text,
+                ended_ms,
+                may_continue,
+            },
         );
     }
 
@@ -1211,6 +1223,32 @@ mod tests {
         assert_eq!(s.replies().last(), Some(&(2, user("Thanks. That's all."))));
         assert_eq!(s.machine.counts().user_turns, 1);
         assert_eq!(s.machine.counts().barge_ins, 0);
+    }
+
+    #[test]
+    fn an_echo_taken_for_going_on_is_not_taken_so_twice() {
+        // Without echo cancellation hark's reply comes back to the microphone within the
+        // continuation window: the first time it looks like the user going on; once that
+        // proved to be noise, voice over the re-answer pauses it like any interruption.
+        let mut s = Script::new(TurnConfig::default());
+        s.talk(400);
+        s.pause(200);
+        s.step(final_("Book a table.", true));
+        s.plays(1, "Sure.");
+        s.wait(40);
+        s.talk(100);
+        assert_eq!(s.stops(), vec![(1, StopReason::Superseded)]);
+        s.speech = SpeechProgress::default();
+        s.step(Input::Endpoint(EndpointEvent::Discarded {
+            at_ms: s.now,
+            voiced_ms: 100,
+        }));
+        assert_eq!(s.replies().last(), Some(&(2, user("Book a table."))));
+        s.plays(2, "Sure.");
+        s.wait(40);
+        s.talk(100);
+        assert_eq!(s.stops(), vec![(1, StopReason::Superseded)], "not again");
+        assert!(s.did(&Action::PausePlayback));
     }
 
     #[test]
