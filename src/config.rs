@@ -302,8 +302,23 @@ pub struct Settings {
     pub turns: TurnConfig,
     pub endpointer: EndpointerConfig,
     pub audio: AudioSettings,
+    pub server: ServerSettings,
     #[serde(skip)]
     pub accounts: CloudAccounts,
+}
+
+/// `hark serve`: who may connect and what one client may cost.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSettings {
+    /// A tokens file (`TOKEN USER_ID [DOMAIN…]` per line); empty: no tokens.
+    pub tokens: String,
+    /// Serve without tokens on an address other than loopback (conversations are then
+    /// anonymous).
+    pub allow_anonymous: bool,
+    /// Browser origins allowed besides the page's own (`*`: any).
+    pub allowed_origins: Vec<String>,
+    pub limits: crate::server::Limits,
 }
 
 impl Settings {
@@ -371,6 +386,7 @@ impl Settings {
             ("HARK_ASSEMBLYAI_URL", &mut accounts.assemblyai_url),
             ("HARK_ELEVENLABS_URL", &mut accounts.elevenlabs_url),
             ("HARK_CARTESIA_URL", &mut accounts.cartesia_url),
+            ("HARK_TOKENS_FILE", &mut self.server.tokens),
         ] {
             if let Some(value) = get(name) {
                 *field = value.trim().to_string();

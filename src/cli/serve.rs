@@ -2,14 +2,18 @@
 
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use std::net::ToSocketAddrs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
 
 use super::{Common, DialogueArgs, EngineArgs};
 use hark::domain::Domain;
 use hark::nlu::IntentRecognizer;
 use hark::pipeline::turn::TurnConfig;
 use hark::pipeline::{Engines, LoopConfig};
-use hark::server::{serve, ConversationFactory, ServerConfig, ServerError};
+use hark::server::auth::Tokens;
+use hark::server::{serve, Access, ConversationFactory, ServerConfig, ServerError};
 use hark::stt::recognizer::Recognizer;
 use hark::tts::stream::Synthesizer;
 
@@ -25,6 +29,41 @@ pub struct ServeArgs {
     /// Conversations at once; more are refused with an error.
     #[arg(long, default_value_t = 4)]
     pub max_conversations: usize,
+    /// Bearer tokens, one `TOKEN USER_ID [DOMAIN…]` per line [settings: server.tokens, or
+    /// HARK_TOKENS_FILE].
+    #[arg(long)]
+    pub tokens: Option<PathBuf>,
+    /// Serve without tokens on an address other than loopback; conversations are then
+    /// anonymous [settings: server.allow_anonymous].
+    #[arg(long)]
+    pub allow_anonymous: bool,
+    /// A browser origin allowed besides the page's own (repeatable) [settings:
+    /// server.allowed_origins].
+    #[arg(long = "allow-origin")]
+    pub allow_origins: Vec<String>,
+}
+
+/// Who may connect: the tokens file's holders, or (on loopback, or when allowed) anyone as
+/// nobody.
+fn access(settings: &hark::config::Settings, listen: &str) -> Result<Access> {
+    let server = &settings.server;
+    if !server.tokens.is_empty() {
+        let tokens = Tokens::load(Path::new(&server.tokens))?;
+        eprintln!("tokens: {} from {}", tokens.len(), server.tokens);
+        return Ok(Access::Tokens(Arc::new(tokens)));
+    }
+    let loopback = listen
+        .to_socket_addrs()
+        .with_context(|| format!("--listen {listen}"))?
+        .all(|a| a.ip().is_loopback());
+    if !loopback && !server.allow_anonymous {
+        bail!(
+            "hark serve on {listen} would let anyone on the network talk to it: give --tokens FILE \
+             (or HARK_TOKENS_FILE), or --allow-anonymous to serve anonymous conversations"
+        );
+    }
+    eprintln!("no tokens: conversations are anonymous and keep no memory");
+    Ok(Access::Anonymous)
 }
 
 /// Engines for each conversation: one Whisper model, one voice and one trained intent
@@ -69,6 +108,15 @@ pub fn run(common: &Common, options: ServeArgs) -> Result<()> {
     let mut settings = common.settings()?;
     options.dialogue.apply(&mut settings);
     options.engines.apply(&mut settings);
+    if let Some(tokens) = &options.tokens {
+        settings.server.tokens = tokens.display().to_string();
+    }
+    settings.server.allow_anonymous |= options.allow_anonymous;
+    settings
+        .server
+        .allowed_origins
+        .extend(options.allow_origins.iter().cloned());
+    let access = access(&settings, &options.listen)?;
     let (models, threads) = (&common.models, common.threads);
     let domain_dir = hark::domain::resolve(
         &settings.dialogue.domain,
@@ -121,6 +169,9 @@ pub fn run(common: &Common, options: ServeArgs) -> Result<()> {
             ServerConfig {
                 max_conversations: options.max_conversations,
                 conversation: loop_config,
+                access,
+                allowed_origins: settings.server.allowed_origins.clone(),
+                limits: settings.server.limits,
             },
         )
         .await?;

@@ -4,16 +4,20 @@
 //! runs the same voice loop as `hark run` on its own thread, with its own engines. A plain
 //! HTTP request to the same port gets the browser client (`page`).
 
+pub mod auth;
 pub mod page;
 pub mod protocol;
 pub mod socket_audio;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::audio::resample::StreamResampler;
@@ -21,8 +25,9 @@ use crate::audio::SPEECH_RATE;
 use crate::pipeline::turn::TurnConfig;
 use crate::pipeline::{run_voice_loop, Engines, LoopConfig};
 use crate::telemetry::events::EventLog;
+use auth::Tokens;
 use protocol::{decode_pcm16, parse_client_message, ClientMessage, ProtocolError, ServerMessage};
-use socket_audio::{Outgoing, SocketSink, SocketSource};
+use socket_audio::{OutQueue, Outgoing, SocketSink, SocketSource};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -40,6 +45,55 @@ pub trait ConversationFactory: Send + Sync {
     fn domain(&self) -> &str;
 }
 
+/// Who may connect.
+#[derive(Debug, Clone)]
+pub enum Access {
+    /// Holders of a token, as the user it names.
+    Tokens(Arc<Tokens>),
+    /// Anyone, as nobody: conversations keep no memory.
+    Anonymous,
+}
+
+/// What one client may cost the server. Each is refused with a clear `error`, and the
+/// server goes on serving the others.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Largest WebSocket message (and frame) a client may send.
+    pub max_message_bytes: usize,
+    /// Connections at once (conversations or not); more are answered 503.
+    pub max_connections: usize,
+    /// Time to complete the handshake.
+    pub handshake_timeout_ms: u64,
+    /// Time from the handshake to `start`.
+    pub start_timeout_ms: u64,
+    /// Time without a message from a client in conversation.
+    pub idle_timeout_ms: u64,
+    /// Longest conversation.
+    pub max_conversation_s: u64,
+    /// How far a client's audio may run ahead of real time before reading it waits.
+    pub max_audio_ahead_ms: u64,
+    /// Messages waiting for a client that does not read, and how long that may last.
+    pub outgoing_queue: usize,
+    pub write_stall_ms: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_message_bytes: 256 * 1024,
+            max_connections: 64,
+            handshake_timeout_ms: 5000,
+            start_timeout_ms: 10_000,
+            idle_timeout_ms: 30_000,
+            max_conversation_s: 3600,
+            max_audio_ahead_ms: 2000,
+            outgoing_queue: 512,
+            write_stall_ms: 5000,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     /// Conversations at once; more are refused with an error (each holds its own engines,
@@ -47,6 +101,10 @@ pub struct ServerConfig {
     pub max_conversations: usize,
     /// How each conversation runs (endpointing, turn-taking, the greeting).
     pub conversation: LoopConfig,
+    pub access: Access,
+    /// Browser origins allowed besides the page's own.
+    pub allowed_origins: Vec<String>,
+    pub limits: Limits,
 }
 
 impl Default for ServerConfig {
@@ -60,15 +118,20 @@ impl Default for ServerConfig {
                 },
                 ..Default::default()
             },
+            access: Access::Anonymous,
+            allowed_origins: Vec::new(),
+            limits: Limits::default(),
         }
     }
 }
 
-/// Audio frames waiting for the voice loop (20 ms each from a typical client): a client
-/// that sends faster than the loop reads is slowed down, not buffered without bound.
-const AUDIO_QUEUE: usize = 256;
+/// Audio pieces waiting for the voice loop, each at most 20 ms: a client that sends faster
+/// than the loop reads waits, and at most this much audio is held for it.
+const AUDIO_QUEUE: usize = 25;
 /// The resampler's block for clients not at 16 kHz.
 const RESAMPLE_CHUNK_MS: u32 = 20;
+/// 20 ms at 16 kHz.
+const PIECE: usize = 320;
 
 /// Serves conversations on `listener` until the process ends.
 pub async fn serve(
@@ -77,21 +140,28 @@ pub async fn serve(
     config: ServerConfig,
 ) -> Result<(), ServerError> {
     let slots = Arc::new(Semaphore::new(config.max_conversations.max(1)));
+    let connections = Arc::new(Semaphore::new(config.limits.max_connections.max(1)));
+    let config = Arc::new(config);
     loop {
         let (stream, peer) = listener.accept().await.map_err(ServerError::Listen)?;
+        let Ok(connection_slot) = connections.clone().try_acquire_owned() else {
+            tokio::spawn(page::answer_busy(stream));
+            continue;
+        };
         let factory = factory.clone();
         let slots = slots.clone();
         let config = config.clone();
         tokio::spawn(async move {
+            let _connection_slot = connection_slot;
             match page::wants_websocket(&stream).await {
                 Some(true) => {
-                    if let Err(e) = connection(stream, peer, factory, slots, config).await {
+                    if let Err(e) = connection(stream, peer, factory, slots, &config).await {
                         eprintln!("{peer}: {e}");
                     }
                 }
                 // A browser asking for the page.
                 Some(false) => {
-                    let _ = page::answer_http(stream).await;
+                    let _ = page::answer_http(stream, &config.access).await;
                 }
                 None => {}
             }
@@ -99,16 +169,80 @@ pub async fn serve(
     }
 }
 
+/// Why a handshake is refused: an HTTP status and a line for the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Refusal(u16, &'static str);
+
+/// The HTTP answer to a refused handshake.
+fn refusal(Refusal(status, text): Refusal) -> ErrorResponse {
+    let mut response = ErrorResponse::new(Some(format!("{text}\n")));
+    *response.status_mut() =
+        tokio_tungstenite::tungstenite::http::StatusCode::from_u16(status).unwrap_or_default();
+    if status == 401 {
+        response.headers_mut().insert(
+            "WWW-Authenticate",
+            tokio_tungstenite::tungstenite::http::HeaderValue::from_static("Bearer"),
+        );
+    }
+    response
+}
+
+/// The handshake's decision: the user a conversation belongs to (None: nobody), or why not.
+fn admit(
+    request: &Request,
+    access: &Access,
+    origins: &[String],
+    domain: &str,
+) -> Result<Option<String>, Refusal> {
+    let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok());
+    if !auth::origin_allowed(header("origin"), header("host"), origins) {
+        return Err(Refusal(403, "this origin may not connect"));
+    }
+    match access {
+        Access::Anonymous => Ok(None),
+        Access::Tokens(tokens) => {
+            let token = auth::request_token(header("authorization"), request.uri().query());
+            let Some(grant) = token.as_deref().and_then(|t| tokens.grant(t)) else {
+                return Err(Refusal(
+                    401,
+                    "a token is needed: Authorization: Bearer TOKEN, or ?token=TOKEN",
+                ));
+            };
+            if !grant.allows(domain) {
+                return Err(Refusal(403, "this token may not use this domain"));
+            }
+            Ok(Some(grant.user.clone()))
+        }
+    }
+}
+
+// The handshake callback's error type is tungstenite's.
+#[allow(clippy::result_large_err)]
 async fn connection(
     stream: TcpStream,
     peer: SocketAddr,
     factory: Arc<dyn ConversationFactory>,
     slots: Arc<Semaphore>,
-    config: ServerConfig,
+    config: &ServerConfig,
 ) -> Result<(), tokio_tungstenite::tungstenite::Error> {
-    let socket = tokio_tungstenite::accept_async(stream).await?;
+    let limits = config.limits;
+    let mut user = None;
+    let domain = factory.domain().to_string();
+    let callback = |request: &Request, response: Response| {
+        user = admit(request, &config.access, &config.allowed_origins, &domain).map_err(refusal)?;
+        Ok(response)
+    };
+    let ws_config = WebSocketConfig::default()
+        .max_message_size(Some(limits.max_message_bytes))
+        .max_frame_size(Some(limits.max_message_bytes));
+    let handshake =
+        tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(ws_config));
+    let socket = match tokio::time::timeout(ms(limits.handshake_timeout_ms), handshake).await {
+        Ok(socket) => socket?,
+        Err(_) => return Ok(()),
+    };
     let (mut to_client, mut from_client) = socket.split();
-    let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Outgoing>();
+    let (out, mut out_rx) = OutQueue::new(limits.outgoing_queue, ms(limits.write_stall_ms));
     let writer = tokio::spawn(async move {
         while let Some(outgoing) = out_rx.recv().await {
             let message = match outgoing {
@@ -125,13 +259,51 @@ async fn connection(
         let _ = to_client.close().await;
     });
     let refuse = |e: ProtocolError| {
-        let _ = out_tx.send(Outgoing::error(e));
+        out.send(Outgoing::error(e));
     };
-
+    let connected = Instant::now();
     let mut conversation: Option<Conversation> = None;
-    while let Some(message) = from_client.next().await {
+    let mut check = tokio::time::interval(Duration::from_millis(250));
+    let mut last_message = Instant::now();
+    loop {
+        let message = tokio::select! {
+            m = from_client.next() => m,
+            _ = check.tick() => {
+                if out.gave_up() {
+                    // It stopped reading: nothing can be told to it.
+                    break;
+                }
+                let quiet = last_message.elapsed();
+                let limit = match &conversation {
+                    None if connected.elapsed() >= ms(limits.start_timeout_ms) => {
+                        Some(format!("no start message within {} ms", limits.start_timeout_ms))
+                    }
+                    Some(_) if quiet >= ms(limits.idle_timeout_ms) => {
+                        Some(format!("nothing from the client for {} ms", limits.idle_timeout_ms))
+                    }
+                    Some(c) if c.started.elapsed() >= Duration::from_secs(limits.max_conversation_s) => {
+                        Some(format!("the conversation reached its limit of {} s", limits.max_conversation_s))
+                    }
+                    _ => None,
+                };
+                if let Some(limit) = limit {
+                    out.send(Outgoing::error(limit));
+                    break;
+                }
+                continue;
+            }
+        };
+        let Some(message) = message else { break };
+        last_message = Instant::now();
         let message = match message {
             Ok(m) => m,
+            Err(tokio_tungstenite::tungstenite::Error::Capacity(e)) => {
+                out.send(Outgoing::error(format!(
+                    "{e} (the limit is {} bytes; send audio in frames of 20–100 ms)",
+                    limits.max_message_bytes
+                )));
+                break;
+            }
             Err(e) => {
                 eprintln!("{peer}: {e}");
                 break;
@@ -139,13 +311,14 @@ async fn connection(
         };
         match message {
             Message::Text(text) => match parse_client_message(text.as_str()) {
-                Ok(ClientMessage::Start { sample_rate, user }) => {
+                // The user is the token's, never the client's.
+                Ok(ClientMessage::Start { sample_rate, .. }) => {
                     if conversation.is_some() {
                         refuse(ProtocolError::AlreadyStarted);
                         continue;
                     }
                     let Ok(slot) = slots.clone().try_acquire_owned() else {
-                        let _ = out_tx.send(Outgoing::error(format!(
+                        out.send(Outgoing::error(format!(
                             "the server is busy ({} conversations at once); try again later",
                             config.max_conversations
                         )));
@@ -156,12 +329,13 @@ async fn connection(
                         user.as_deref(),
                         sample_rate,
                         config.conversation.clone(),
-                        out_tx.clone(),
+                        out.clone(),
                         slot,
+                        limits,
                     ) {
                         Ok(c) => conversation = Some(c),
                         Err(e) => {
-                            let _ = out_tx.send(Outgoing::error(e));
+                            out.send(Outgoing::error(e));
                             break;
                         }
                     }
@@ -182,13 +356,22 @@ async fn connection(
             _ => {}
         }
     }
+    let gave_up = out.gave_up();
     if let Some(c) = conversation {
         // The end of the client's audio ends the loop once the last reply is out.
         c.finish().await;
     }
-    drop(out_tx);
-    let _ = writer.await;
+    drop(out);
+    if gave_up {
+        writer.abort();
+    } else {
+        let _ = writer.await;
+    }
     Ok(())
+}
+
+fn ms(ms: u64) -> Duration {
+    Duration::from_millis(ms)
 }
 
 /// One running conversation: the voice loop on its own thread, fed by the connection.
@@ -200,6 +383,10 @@ struct Conversation {
     thread: std::thread::JoinHandle<()>,
     /// Its place among the server's conversations, given back when it ends.
     _slot: OwnedSemaphorePermit,
+    started: Instant,
+    /// 16 kHz samples received, to hold a client to real time.
+    received: u64,
+    max_ahead: Duration,
 }
 
 impl Conversation {
@@ -208,8 +395,9 @@ impl Conversation {
         user: Option<&str>,
         sample_rate: u32,
         config: LoopConfig,
-        out: mpsc::UnboundedSender<Outgoing>,
+        out: OutQueue,
         slot: OwnedSemaphorePermit,
+        limits: Limits,
     ) -> Result<Self, ServerError> {
         let resampler = StreamResampler::new(sample_rate, SPEECH_RATE, RESAMPLE_CHUNK_MS)
             .map_err(|e| ServerError::Engines(e.to_string()))?;
@@ -255,6 +443,9 @@ impl Conversation {
             decoded: Vec::new(),
             thread,
             _slot: slot,
+            started: Instant::now(),
+            received: 0,
+            max_ahead: ms(limits.max_audio_ahead_ms),
         })
     }
 
@@ -266,12 +457,18 @@ impl Conversation {
         self.resampler
             .push(&self.decoded, &mut self.resampled)
             .map_err(|e| ProtocolError::BadMessage(e.to_string()))?;
-        if !self.resampled.is_empty() {
+        self.received += self.resampled.len() as u64;
+        for piece in self.resampled.chunks(PIECE) {
             // An error means the loop has ended (it failed and said so): nothing to feed.
-            let _ = self
-                .audio_tx
-                .send(std::mem::take(&mut self.resampled))
-                .await;
+            if self.audio_tx.send(piece.to_vec()).await.is_err() {
+                break;
+            }
+        }
+        // Audio far ahead of real time waits: the conversation runs at the pace of speech.
+        let audio = Duration::from_millis(self.received * 1000 / SPEECH_RATE as u64);
+        let ahead = audio.saturating_sub(self.started.elapsed());
+        if ahead > self.max_ahead {
+            tokio::time::sleep(ahead - self.max_ahead).await;
         }
         Ok(())
     }

@@ -40,8 +40,20 @@ pub async fn wants_websocket(stream: &TcpStream) -> Option<bool> {
     )
 }
 
-/// Answers a plain HTTP request: the page at `/`, nothing else.
-pub async fn answer_http(mut stream: TcpStream) -> std::io::Result<()> {
+/// Answers a connection over the server's limit.
+pub async fn answer_busy(mut stream: TcpStream) -> std::io::Result<()> {
+    let body = "too many connections; try again later\n";
+    let response = format!(
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nRetry-After: 5\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(response.as_bytes()).await?;
+    stream.shutdown().await
+}
+
+/// Answers a plain HTTP request: the page at `/` (with a valid `?token=` when the server
+/// takes tokens), nothing else.
+pub async fn answer_http(mut stream: TcpStream, access: &super::Access) -> std::io::Result<()> {
     let mut buf = vec![0u8; MAX_HEAD];
     let mut len = 0;
     while !buf[..len].windows(4).any(|w| w == b"\r\n\r\n") && len < buf.len() {
@@ -54,8 +66,18 @@ pub async fn answer_http(mut stream: TcpStream) -> std::io::Result<()> {
     let request = String::from_utf8_lossy(&buf[..len]);
     let mut words = request.split_whitespace();
     let (method, path) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
-    let path = path.split('?').next().unwrap_or("");
+    let (path, query) = path.split_once('?').unwrap_or((path, ""));
+    let allowed = match access {
+        super::Access::Anonymous => true,
+        super::Access::Tokens(tokens) => super::auth::request_token(None, Some(query))
+            .is_some_and(|t| tokens.grant(&t).is_some()),
+    };
     let (status, kind, body) = match (method, path) {
+        ("GET", "/" | "/index.html") if !allowed => (
+            "401 Unauthorized",
+            "text/plain",
+            "this server needs a token: open /?token=YOUR_TOKEN\n",
+        ),
         ("GET", "/" | "/index.html") => ("200 OK", "text/html; charset=utf-8", PAGE),
         ("GET", _) => ("404 Not Found", "text/plain", "not found\n"),
         _ => ("405 Method Not Allowed", "text/plain", "only GET\n"),

@@ -1,9 +1,69 @@
 //! A WebSocket connection as the voice loop's microphone and speaker.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
 use tokio::sync::mpsc;
 
 use super::protocol::{encode_pcm16, ServerMessage};
 use crate::audio::{AudioError, AudioSink, AudioSource, SPEECH_RATE};
+
+/// What waits to be sent to one client, bounded: a client that stops reading fills it, and
+/// once it has stayed full for the stall limit the connection is given up (what arrives in
+/// the meantime is dropped: the client is already that far behind).
+#[derive(Clone)]
+pub struct OutQueue {
+    tx: mpsc::Sender<Outgoing>,
+    stall: Arc<Stall>,
+}
+
+struct Stall {
+    since: Mutex<Option<Instant>>,
+    limit: Duration,
+    gave_up: AtomicBool,
+}
+
+impl OutQueue {
+    /// A queue of `capacity` messages, given up after `stall_limit` full.
+    pub fn new(capacity: usize, stall_limit: Duration) -> (Self, mpsc::Receiver<Outgoing>) {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        let stall = Arc::new(Stall {
+            since: Mutex::new(None),
+            limit: stall_limit,
+            gave_up: AtomicBool::new(false),
+        });
+        (Self { tx, stall }, rx)
+    }
+
+    /// Queues `message`; false once the client is gone or given up. Never blocks.
+    pub fn send(&self, message: Outgoing) -> bool {
+        if self.gave_up() {
+            return false;
+        }
+        let mut since = self.stall.since.lock().unwrap_or_else(|p| p.into_inner());
+        match self.tx.try_send(message) {
+            Ok(()) => {
+                *since = None;
+                true
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                let first = *since.get_or_insert_with(Instant::now);
+                if first.elapsed() >= self.stall.limit {
+                    self.stall.gave_up.store(true, Ordering::SeqCst);
+                    return false;
+                }
+                true
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+
+    /// The client stopped reading for longer than the stall limit.
+    pub fn gave_up(&self) -> bool {
+        self.stall.gave_up.load(Ordering::SeqCst)
+    }
+}
 
 /// What the connection's writer sends to the client.
 #[derive(Debug)]
@@ -70,11 +130,11 @@ impl AudioSource for SocketSource {
 /// drop what it has queued. A client that went away loses what is sent after.
 pub struct SocketSink {
     rate: u32,
-    out: mpsc::UnboundedSender<Outgoing>,
+    out: OutQueue,
 }
 
 impl SocketSink {
-    pub fn new(rate: u32, out: mpsc::UnboundedSender<Outgoing>) -> Self {
+    pub fn new(rate: u32, out: OutQueue) -> Self {
         Self { rate, out }
     }
 }
@@ -87,18 +147,37 @@ impl AudioSink for SocketSink {
     fn write(&mut self, samples: &[f32]) -> Result<(), AudioError> {
         // Every frame goes out, silence included: the stream stays aligned with the
         // client's microphone, as a speaker's would.
-        let _ = self.out.send(Outgoing::Audio(encode_pcm16(samples)));
+        self.out.send(Outgoing::Audio(encode_pcm16(samples)));
         Ok(())
     }
 
     fn discard_queued(&mut self) {
-        let _ = self.out.send(Outgoing::Message(ServerMessage::Clear));
+        self.out.send(Outgoing::Message(ServerMessage::Clear));
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_queue_nobody_reads_is_given_up_after_its_stall_limit() {
+        let (out, mut rx) = OutQueue::new(2, Duration::from_millis(50));
+        assert!(out.send(Outgoing::Audio(vec![1])));
+        assert!(out.send(Outgoing::Audio(vec![2])));
+        assert!(out.send(Outgoing::Audio(vec![3])), "full, not yet given up");
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(!out.send(Outgoing::Audio(vec![4])));
+        assert!(out.gave_up());
+        assert!(matches!(rx.try_recv(), Ok(Outgoing::Audio(b)) if b == [1]));
+        // A reader that keeps up never trips it.
+        let (out, mut rx) = OutQueue::new(2, Duration::from_millis(50));
+        for i in 0..100u8 {
+            assert!(out.send(Outgoing::Audio(vec![i])));
+            rx.try_recv().unwrap();
+        }
+        assert!(!out.gave_up());
+    }
 
     #[test]
     fn source_fills_whole_buffers_until_the_client_stops() {

@@ -18,6 +18,11 @@ impl Drop for Server {
 }
 
 pub fn start_server(extra: &[&str]) -> Server {
+    start_server_with("none", extra)
+}
+
+/// `hark serve` with sessions in `store`.
+pub fn start_server_with(store: &str, extra: &[&str]) -> Server {
     let models = super::models();
     let mut child = Command::new(super::hark_bin())
         .args([
@@ -27,7 +32,7 @@ pub fn start_server(extra: &[&str]) -> Server {
             "--domain",
             "customer-service",
         ])
-        .args(["--voice", "espeak", "--store", "none", "--log", "none"])
+        .args(["--voice", "espeak", "--store", store, "--log", "none"])
         .args(extra)
         .env("HARK_MODELS_DIR", &models.root)
         .stdout(Stdio::null())

@@ -1,0 +1,259 @@
+//! `hark serve` is safe by default: tokens decide who connects and as whom (a client cannot
+//! name itself into another user's memory), browsers may connect only from the page's own
+//! origin, serving beyond loopback needs tokens or an explicit choice, and each limit on what
+//! one client may cost is enforced with a clear error while the server goes on serving others.
+
+mod common;
+
+use std::time::Duration;
+
+use common::server::{start_server, start_server_with, Server};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+const ANA: &str = "ana-token-0123456789";
+const BOB: &str = "bob-token-0123456789";
+
+/// A handshake with `headers`; the HTTP status when it is refused.
+async fn connect(url: &str, headers: &[(&str, &str)]) -> Result<Socket, u16> {
+    let mut request = url.into_client_request().unwrap();
+    for (name, value) in headers {
+        let name = tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes());
+        request
+            .headers_mut()
+            .insert(name.unwrap(), value.parse().unwrap());
+    }
+    match tokio_tungstenite::connect_async(request).await {
+        Ok((socket, _)) => Ok(socket),
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            Err(response.status().as_u16())
+        }
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// The next JSON message (audio skipped); None when the connection ends.
+async fn next_json(socket: &mut Socket) -> Option<Value> {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(30), socket.next())
+            .await
+            .expect("an answer within 30 s")?
+            .ok()?;
+        match message {
+            Message::Text(text) => return Some(serde_json::from_str(text.as_str()).unwrap()),
+            Message::Close(_) => return None,
+            _ => {}
+        }
+    }
+}
+
+/// Starts a conversation at 16 kHz and streams silence, at about the pace of a microphone,
+/// until hark greets; returns the greeting.
+async fn greeting(socket: &mut Socket, start: Value) -> String {
+    socket
+        .send(Message::Text(start.to_string().into()))
+        .await
+        .unwrap();
+    let silence = vec![0u8; 640];
+    for _ in 0..100 {
+        for _ in 0..10 {
+            socket
+                .send(Message::Binary(silence.clone().into()))
+                .await
+                .unwrap();
+        }
+        let wait = tokio::time::sleep(Duration::from_millis(200));
+        tokio::pin!(wait);
+        loop {
+            tokio::select! {
+                _ = &mut wait => break,
+                m = socket.next() => {
+                    let Some(Ok(m)) = m else { panic!("closed before the greeting") };
+                    if let Message::Text(text) = m {
+                        let m: Value = serde_json::from_str(text.as_str()).unwrap();
+                        assert_ne!(m["type"], "error", "{m}");
+                        if m["type"] == "event" && m["event"] == "reply" {
+                            return m["text"].as_str().unwrap().to_string();
+                        }
+                    }
+                }
+            }
+        }
+    }
+    panic!("no greeting in 20 s");
+}
+
+async fn http_get(server: &Server, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = server.url.trim_start_matches("ws://");
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut response = String::new();
+    tcp.read_to_string(&mut response).await.unwrap();
+    response
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_decide_who_connects_and_as_whom() {
+    let dir = common::temp_dir("serve-tokens");
+    let store = format!("sqlite:{}", dir.join("sessions.sqlite").display());
+    // Ana has told hark her name before.
+    let out = common::run_chat(
+        &["--store", &store, "--user", "ana"],
+        &[],
+        &["hi, my name is Ana"],
+    );
+    assert!(out.status.success());
+    let tokens = dir.join("tokens");
+    std::fs::write(
+        &tokens,
+        format!("# who may talk to hark\n{ANA} ana\n{BOB} bob customer-service\n"),
+    )
+    .unwrap();
+    let server = start_server_with(&store, &["--tokens", tokens.to_str().unwrap()]);
+
+    assert_eq!(connect(&server.url, &[]).await.err(), Some(401), "no token");
+    let wrong = "Bearer wrong-token-0123456789";
+    assert_eq!(
+        connect(&server.url, &[("Authorization", wrong)])
+            .await
+            .err(),
+        Some(401)
+    );
+
+    let bearer = format!("Bearer {ANA}");
+    let mut ana = connect(&server.url, &[("Authorization", &bearer)])
+        .await
+        .unwrap();
+    let said = greeting(&mut ana, json!({"type": "start"})).await;
+    assert!(said.contains("Welcome back, Ana"), "{said}");
+
+    // Bob names himself "ana" in start: the token decides, not the client.
+    let mut bob = connect(&format!("{}/?token={BOB}", server.url), &[])
+        .await
+        .unwrap();
+    let said = greeting(&mut bob, json!({"type": "start", "user": "ana"})).await;
+    assert!(!said.contains("Ana"), "{said}");
+
+    // A browser: the page needs the token too, and the page's own origin.
+    assert!(http_get(&server, "/").await.starts_with("HTTP/1.1 401"));
+    assert!(http_get(&server, &format!("/?token={ANA}"))
+        .await
+        .starts_with("HTTP/1.1 200"));
+    let foreign = [
+        ("Authorization", bearer.as_str()),
+        ("Origin", "https://evil.example"),
+    ];
+    assert_eq!(connect(&server.url, &foreign).await.err(), Some(403));
+    let host = server.url.trim_start_matches("ws://").to_string();
+    let own = format!("http://{host}");
+    let same = [("Authorization", bearer.as_str()), ("Origin", own.as_str())];
+    assert!(connect(&server.url, &same).await.is_ok());
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn serving_beyond_loopback_needs_tokens_or_consent() {
+    let out = common::hark(&["serve", "--listen", "0.0.0.0:0", "--voice", "espeak"]);
+    assert!(!out.status.success());
+    let err = common::stderr(&out);
+    assert!(
+        err.contains("--tokens") && err.contains("--allow-anonymous"),
+        "{err}"
+    );
+    // A tokens file with a mistake names its line.
+    let dir = common::temp_dir("serve-bad-tokens");
+    let tokens = dir.join("tokens");
+    std::fs::write(&tokens, "short ana\n").unwrap();
+    let out = common::hark(&[
+        "serve",
+        "--tokens",
+        tokens.to_str().unwrap(),
+        "--voice",
+        "espeak",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        common::stderr(&out).contains("line 1"),
+        "{}",
+        common::stderr(&out)
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_limit_is_enforced_with_a_clear_error_and_others_are_still_served() {
+    let dir = common::temp_dir("serve-limits");
+    let config = dir.join("hark.toml");
+    std::fs::write(
+        &config,
+        "[server.limits]\nstart_timeout_ms = 1000\nidle_timeout_ms = 1500\nmax_message_bytes = 65536\nmax_connections = 4\n",
+    )
+    .unwrap();
+    let server = start_server(&["--config", config.to_str().unwrap()]);
+
+    // No start: told, and closed.
+    let mut idle = connect(&server.url, &[]).await.unwrap();
+    let error = next_json(&mut idle).await.unwrap();
+    assert_eq!(error["type"], "error");
+    assert!(error["message"]
+        .as_str()
+        .unwrap()
+        .contains("no start message within 1000 ms"));
+    assert!(next_json(&mut idle).await.is_none(), "closed");
+
+    // A frame over the limit: told, and closed.
+    let mut big = connect(&server.url, &[]).await.unwrap();
+    greeting(&mut big, json!({"type": "start"})).await;
+    big.send(Message::Binary(vec![0u8; 1 << 20].into()))
+        .await
+        .unwrap();
+    let mut told = false;
+    while let Some(m) = next_json(&mut big).await {
+        if m["type"] == "error" {
+            let message = m["message"].as_str().unwrap();
+            assert!(message.contains("65536"), "{message}");
+            told = true;
+        }
+    }
+    assert!(told, "the client is told why");
+
+    // Silence from a client in conversation: told, and closed.
+    let mut quiet = connect(&server.url, &[]).await.unwrap();
+    greeting(&mut quiet, json!({"type": "start"})).await;
+    let mut reason = String::new();
+    while let Some(m) = next_json(&mut quiet).await {
+        if m["type"] == "error" {
+            reason = m["message"].as_str().unwrap().to_string();
+        }
+    }
+    assert!(
+        reason.contains("nothing from the client for 1500 ms"),
+        "{reason:?}"
+    );
+
+    // Connections past the cap (these never even send a request) are answered 503…
+    let addr = server.url.trim_start_matches("ws://").to_string();
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(tokio::net::TcpStream::connect(&addr).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let refused = http_get(&server, "/").await;
+    assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
+    // …and once they go, the server serves again.
+    drop(held);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut after = connect(&server.url, &[]).await.unwrap();
+    assert!(!greeting(&mut after, json!({"type": "start"}))
+        .await
+        .is_empty());
+    std::fs::remove_dir_all(dir).ok();
+}
