@@ -183,3 +183,48 @@ fn output_cut_short_by_its_reader_ends_hark_quietly() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(output.status.signal(), Some(libc::SIGPIPE), "{stderr}");
 }
+
+/// An installed `hark` run from a folder that is not the checkout: the built-in domains come
+/// from the binary, the models from where setup put them (here `HARK_MODELS_DIR`, as a
+/// service sets it), and nothing is looked up relative to the working directory.
+#[test]
+fn the_binary_runs_from_any_directory_with_its_built_in_domains() {
+    let models = common::models();
+    let elsewhere = common::temp_dir("cli-elsewhere");
+    let cache = elsewhere.join("cache");
+    let run = |args: &[&str], input: &str| {
+        use std::io::Write;
+        let mut child = Command::new(common::hark_bin())
+            .args(args)
+            .env("HARK_MODELS_DIR", &models.root)
+            .env("XDG_CACHE_HOME", &cache)
+            .env_remove("HARK_CONFIG_DIR")
+            .current_dir(&elsewhere)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        writeln!(child.stdin.take().unwrap(), "{input}").unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = run(
+        &["chat", "--store", "none", "--log", "none"],
+        "I need to reset my password",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("Which account is it for"), "{said}");
+    let out = run(
+        &[
+            "chat", "--domain", "barista", "--store", "none", "--log", "none",
+        ],
+        "a large latte please",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(&["chat", "--domain", "nonesuch"], "");
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("customer-service (built in)"), "{err}");
+    std::fs::remove_dir_all(elsewhere).ok();
+}

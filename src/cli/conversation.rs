@@ -35,13 +35,24 @@ pub fn dialogue_brain(
     Ok(brain)
 }
 
-/// The folder domains are looked up in: $HARK_CONFIG_DIR/domains, else ./config/domains.
+/// The folder domains are looked up in: $HARK_CONFIG_DIR/domains, else ./config/domains,
+/// else the user's `~/.config/hark/domains` when it exists. Domains built into hark are
+/// found by name wherever this is.
 pub fn domains_dir() -> PathBuf {
-    std::env::var_os("HARK_CONFIG_DIR")
+    if let Some(dir) = std::env::var_os("HARK_CONFIG_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir).join("domains");
+    }
+    let here = PathBuf::from("config/domains");
+    if here.is_dir() {
+        return here;
+    }
+    std::env::var_os("XDG_CONFIG_HOME")
         .filter(|d| !d.is_empty())
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("config"))
-        .join("domains")
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+        .map(|d| d.join("hark/domains"))
+        .filter(|d| d.is_dir())
+        .unwrap_or(here)
 }
 
 /// The conversation log for `--log DIR` (None for `none`).

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub mod builtin;
 pub mod expressions;
 
 use crate::dialogue::entities::EntityKind;
@@ -424,15 +425,34 @@ pub fn resolve(name_or_path: &str, domains_dir: &Path) -> Result<PathBuf, Domain
     if named.join("domain.toml").exists() {
         return Ok(named);
     }
-    let available = std::fs::read_dir(domains_dir)
+    // A name (not a path) of a domain built into hark.
+    if !name_or_path.contains(['/', '\\']) {
+        let cache = builtin::cache_dir();
+        match builtin::materialize(name_or_path, &cache) {
+            Ok(Some(dir)) => return Ok(dir),
+            Ok(None) => {}
+            Err(e) => {
+                return Err(DomainError::Invalid {
+                    path: cache,
+                    reason: format!("could not write the built-in domain there: {e}"),
+                })
+            }
+        }
+    }
+    let mut available: Vec<String> = std::fs::read_dir(domains_dir)
         .map(|d| {
             d.filter_map(|e| e.ok())
                 .filter(|e| e.path().join("domain.toml").exists())
                 .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect::<Vec<_>>()
-                .join(", ")
+                .collect()
         })
         .unwrap_or_default();
+    for name in builtin::names() {
+        if !available.iter().any(|a| a == name) {
+            available.push(format!("{name} (built in)"));
+        }
+    }
+    let available = available.join(", ");
     Err(DomainError::UnknownDomain {
         name: name_or_path.to_string(),
         dir: domains_dir.to_path_buf(),

@@ -136,14 +136,32 @@ impl ModelDir {
     }
 
     /// `explicit` (a `--models` flag) > `HARK_MODELS_DIR` > `./models`.
+    /// `--models`, else `$HARK_MODELS_DIR`, else the first of `./models`,
+    /// `$XDG_DATA_HOME/hark/models` (`~/.local/share/hark/models`) and the source checkout's
+    /// `models/` (where `scripts/setup.sh` put them for this build) that exists; else
+    /// `./models`, for the error messages to name.
     pub fn resolve(explicit: Option<&Path>) -> Self {
         if let Some(p) = explicit {
             return Self::new(p);
         }
-        match std::env::var_os("HARK_MODELS_DIR") {
-            Some(dir) if !dir.is_empty() => Self::new(PathBuf::from(dir)),
-            _ => Self::new("models"),
+        if let Some(dir) = std::env::var_os("HARK_MODELS_DIR").filter(|d| !d.is_empty()) {
+            return Self::new(PathBuf::from(dir));
         }
+        let data_home = std::env::var_os("XDG_DATA_HOME")
+            .filter(|d| !d.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")));
+        let candidates = [
+            Some(PathBuf::from("models")),
+            data_home.map(|d| d.join("hark/models")),
+            Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("models")),
+        ];
+        candidates
+            .into_iter()
+            .flatten()
+            .find(|d| d.is_dir())
+            .map(Self::new)
+            .unwrap_or_else(|| Self::new("models"))
     }
 
     pub fn whisper(&self, name: &str) -> PathBuf {
