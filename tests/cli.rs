@@ -70,6 +70,39 @@ fn missing_whisper_model_says_how_to_get_one() {
     std::fs::remove_dir_all(empty).ok();
 }
 
+/// A damaged model file (here cut to 100 bytes) is refused with a message, never handed to
+/// whisper.cpp (which aborts the process on one): `transcribe` exits 1, `serve` refuses to
+/// start.
+#[test]
+fn a_truncated_model_is_refused_before_it_can_abort_hark() {
+    let models = common::models();
+    let dir = common::temp_dir("cli-truncated");
+    let whole = std::fs::read(models.whisper("tiny.en")).unwrap();
+    std::fs::write(dir.join("ggml-tiny.en.bin"), &whole[..100]).unwrap();
+    let wav = dir.join("a.wav");
+    hark::audio::wav::write_wav(&wav, &hark::audio::Pcm::new(16_000, vec![0.0; 16_000])).unwrap();
+    let out = hark(&[
+        "--models",
+        dir.to_str().unwrap(),
+        "transcribe",
+        wav.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("ends early"), "{}", stderr(&out));
+    let out = hark(&[
+        "--models",
+        dir.to_str().unwrap(),
+        "serve",
+        "--model",
+        "tiny.en",
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("ends early"), "{}", stderr(&out));
+    std::fs::remove_dir_all(dir).ok();
+}
+
 #[test]
 fn missing_onnxruntime_says_how_to_get_it() {
     let models = common::models();

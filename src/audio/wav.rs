@@ -22,6 +22,10 @@ impl WavAudio {
     }
 }
 
+/// The sample rates a WAV file may declare.
+pub const MIN_RATE: u32 = 4000;
+pub const MAX_RATE: u32 = 768_000;
+
 pub fn read_wav(path: &Path) -> Result<WavAudio, AudioError> {
     let bad = |reason: String| AudioError::BadWav {
         path: path.to_path_buf(),
@@ -35,15 +39,21 @@ pub fn read_wav(path: &Path) -> Result<WavAudio, AudioError> {
     }
     let reader = hound::WavReader::open(path).map_err(|e| bad(e.to_string()))?;
     let spec = reader.spec();
-    if spec.channels == 0 || spec.sample_rate == 0 {
+    // A rate outside what recorders write would only make resampling enormous (8 KB
+    // declared at 1 Hz is over an hour at 16 kHz).
+    if spec.channels == 0 || !(MIN_RATE..=MAX_RATE).contains(&spec.sample_rate) {
         return Err(bad(format!(
-            "header says {} channels at {} Hz",
+            "header says {} channels at {} Hz (hark reads {MIN_RATE}–{MAX_RATE} Hz)",
             spec.channels, spec.sample_rate
         )));
     }
     let interleaved: Result<Vec<f32>, hound::Error> =
         match (spec.sample_format, spec.bits_per_sample) {
-            (hound::SampleFormat::Float, 32) => reader.into_samples::<f32>().collect(),
+            // NaN or infinite samples (a broken writer) are silence, not noise at full scale.
+            (hound::SampleFormat::Float, 32) => reader
+                .into_samples::<f32>()
+                .map(|s| s.map(|v| if v.is_finite() { v } else { 0.0 }))
+                .collect(),
             (hound::SampleFormat::Int, bits @ 1..=32) => {
                 let scale = 1.0 / (1u64 << (bits - 1)) as f32;
                 reader
@@ -108,4 +118,38 @@ pub fn write_wav(path: &Path, pcm: &Pcm) -> Result<(), AudioError> {
 
 pub fn to_i16(s: f32) -> i16 {
     (s.clamp(-1.0, 1.0) * 32767.0).round() as i16
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(path: &Path, rate: u32, samples: &[f32]) {
+        let spec = hound::WavSpec {
+            channels: 1,
+            sample_rate: rate,
+            bits_per_sample: 32,
+            sample_format: hound::SampleFormat::Float,
+        };
+        let mut w = hound::WavWriter::create(path, spec).unwrap();
+        for &s in samples {
+            w.write_sample(s).unwrap();
+        }
+        w.finalize().unwrap();
+    }
+
+    #[test]
+    fn absurd_rates_are_refused_and_broken_samples_are_silence() {
+        let dir = std::env::temp_dir().join(format!("hark-wav-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let slow = dir.join("one-hertz.wav");
+        write(&slow, 1, &[0.1; 2000]);
+        let err = read_wav(&slow).unwrap_err().to_string();
+        assert!(err.contains("1 Hz") && err.contains("4000"), "{err}");
+        let broken = dir.join("nan.wav");
+        write(&broken, 16_000, &[0.5, f32::NAN, f32::INFINITY, -0.5]);
+        let audio = read_wav(&broken).unwrap();
+        assert_eq!(audio.interleaved, vec![0.5, 0.0, 0.0, -0.5]);
+        std::fs::remove_dir_all(dir).ok();
+    }
 }

@@ -826,3 +826,135 @@ pub fn parse_ggml_index(bytes: &[u8], path: &Path) -> Result<GgmlIndex, ModelErr
         tensors,
     })
 }
+
+/// Checks that a ggml Whisper file is whole before whisper.cpp reads it (whisper.cpp aborts
+/// the process on a truncated or damaged file): the magic, sane hyper-parameters, the mel
+/// filters and vocabulary inside the file, and every tensor's data inside the file, reading
+/// only the headers. Tensors of a type hark does not know end the check there (the file
+/// may be a valid quantization hark does not read).
+pub fn check_ggml_file(path: &Path) -> Result<(), ModelError> {
+    use std::io::{Read, Seek, SeekFrom};
+    let file = std::fs::File::open(path).map_err(|e| ModelError::io(path, e))?;
+    let len = file.metadata().map_err(|e| ModelError::io(path, e))?.len();
+    let mut reader = std::io::BufReader::new(file);
+    let bad = |what: String| ModelError::Format(format!("{}: {what}", path.display()));
+    let mut pos: u64 = 0;
+    let i32_at = |reader: &mut std::io::BufReader<std::fs::File>, pos: &mut u64| {
+        let mut b = [0u8; 4];
+        reader
+            .read_exact(&mut b)
+            .map_err(|_| bad(format!("ends early (truncated at byte {pos})")))?;
+        *pos += 4;
+        Ok::<i32, ModelError>(i32::from_le_bytes(b))
+    };
+    let skip = |reader: &mut std::io::BufReader<std::fs::File>,
+                pos: &mut u64,
+                bytes: u64,
+                what: &str|
+     -> Result<(), ModelError> {
+        let end = pos
+            .checked_add(bytes)
+            .filter(|&e| e <= len)
+            .ok_or_else(|| {
+                ModelError::Format(format!(
+                    "{}: ends early: {what} runs past the end of the file ({len} bytes)",
+                    path.display()
+                ))
+            })?;
+        reader
+            .seek(SeekFrom::Start(end))
+            .map_err(|e| ModelError::io(path, e))?;
+        *pos = end;
+        Ok(())
+    };
+    if i32_at(&mut reader, &mut pos)? as u32 != GGML_MAGIC {
+        return Err(bad("not a ggml Whisper file (bad magic)".into()));
+    }
+    let mut h = [0i64; 11];
+    for slot in h.iter_mut() {
+        *slot = i32_at(&mut reader, &mut pos)? as i64;
+    }
+    // n_vocab, audio ctx/state/head/layer, text ctx/state/head/layer, n_mels: all positive
+    // and of Whisper's sizes.
+    if h[..10].iter().any(|&v| !(1..=1 << 20).contains(&v)) || h[9] > 512 {
+        return Err(bad(format!("implausible hyper-parameters {:?}", &h[..10])));
+    }
+    let n_mel = i32_at(&mut reader, &mut pos)? as i64;
+    let n_fft = i32_at(&mut reader, &mut pos)? as i64;
+    if !(0..=1024).contains(&n_mel) || !(0..=4096).contains(&n_fft) {
+        return Err(bad(format!("implausible mel filters {n_mel}×{n_fft}")));
+    }
+    skip(
+        &mut reader,
+        &mut pos,
+        (4 * n_mel * n_fft) as u64,
+        "the mel filters",
+    )?;
+    let tokens = i32_at(&mut reader, &mut pos)?;
+    if !(0..=1 << 20).contains(&tokens) {
+        return Err(bad(format!("implausible vocabulary size {tokens}")));
+    }
+    for _ in 0..tokens {
+        let token_len = i32_at(&mut reader, &mut pos)?;
+        let token_len =
+            u64::try_from(token_len).map_err(|_| bad("negative token length".into()))?;
+        skip(&mut reader, &mut pos, token_len, "the vocabulary")?;
+    }
+    let mut tensors = 0usize;
+    while pos < len {
+        let n_dims = i32_at(&mut reader, &mut pos)?;
+        let name_len = i32_at(&mut reader, &mut pos)?;
+        let ttype = i32_at(&mut reader, &mut pos)?;
+        if !(1..=4).contains(&n_dims) || !(1..=256).contains(&name_len) {
+            return Err(bad(format!("bad tensor header at byte {pos}")));
+        }
+        let mut elements: u64 = 1;
+        for _ in 0..n_dims {
+            let d = u64::try_from(i32_at(&mut reader, &mut pos)?)
+                .map_err(|_| bad(format!("negative dimension at byte {pos}")))?;
+            elements = elements.saturating_mul(d);
+        }
+        skip(&mut reader, &mut pos, name_len as u64, "a tensor name")?;
+        let Some(size) = usize::try_from(elements)
+            .ok()
+            .and_then(|e| tensor_bytes(ttype, e))
+        else {
+            // A type hark does not size: the rest is whisper.cpp's to read.
+            return Ok(());
+        };
+        skip(&mut reader, &mut pos, size as u64, "a tensor")?;
+        tensors += 1;
+    }
+    if tensors == 0 {
+        return Err(bad("holds no tensors".into()));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod check_tests {
+    use super::*;
+
+    #[test]
+    fn a_truncated_or_foreign_file_is_refused_before_whisper_reads_it() {
+        let dir = std::env::temp_dir().join(format!("hark-ggml-check-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let models = crate::models::ModelDir::resolve(None);
+        let real = models.whisper("tiny.en");
+        let bytes = std::fs::read(&real).expect("run scripts/setup.sh: models/ggml-tiny.en.bin");
+        check_ggml_file(&real).expect("the real model is whole");
+        for (name, content) in [
+            ("head100", bytes[..100].to_vec()),
+            ("half", bytes[..bytes.len() / 2].to_vec()),
+            ("short-by-one", bytes[..bytes.len() - 1].to_vec()),
+            ("text", b"not a model at all".to_vec()),
+            ("empty", Vec::new()),
+        ] {
+            let path = dir.join(name);
+            std::fs::write(&path, content).unwrap();
+            let err = check_ggml_file(&path).unwrap_err().to_string();
+            assert!(err.contains(name), "{name}: {err}");
+        }
+        std::fs::remove_dir_all(dir).ok();
+    }
+}

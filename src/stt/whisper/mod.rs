@@ -61,6 +61,11 @@ impl WhisperModel {
                 path: path.to_path_buf(),
             });
         }
+        // whisper.cpp aborts the process on a damaged file: check it first.
+        crate::models::convert::ggml::check_ggml_file(path).map_err(|e| SttError::ModelLoad {
+            path: path.to_path_buf(),
+            reason: format!("{e}; fetch it again (`hark models fetch`, or scripts/setup.sh)"),
+        })?;
         // whisper.cpp logs every load and decode to stderr; route it to nowhere.
         SILENCE_LOGS.call_once(whisper_rs::install_logging_hooks);
         let start = Instant::now();
