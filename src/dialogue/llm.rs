@@ -256,7 +256,7 @@ impl LanguageModel for OpenAiChat {
             }
             let mut stream = response.bytes_stream();
             let mut state = StreamState::default();
-            let mut pending = String::new();
+            let mut sse = super::sse::SseDecoder::new();
             while !state.done {
                 let chunk = match tokio::time::timeout(stall, stream.next()).await {
                     Err(_) => {
@@ -268,22 +268,24 @@ impl LanguageModel for OpenAiChat {
                     Ok(None) => break,
                     Ok(Some(chunk)) => chunk.map_err(unreachable)?,
                 };
-                pending.push_str(&String::from_utf8_lossy(&chunk));
-                // Events end with a blank line; each `data:` line carries JSON.
-                while let Some(end) = pending.find("\n\n") {
-                    let event: String = pending.drain(..end + 2).collect();
-                    for line in event.lines() {
-                        let Some(data) = line.strip_prefix("data:") else {
-                            continue;
-                        };
-                        if let Some(text) = state.event(data.trim()).map_err(&protocol)? {
-                            state.completion.text.push_str(&text);
-                            if !on_text(&text) {
-                                state.completion.stopped = true;
-                                return state.finish().map_err(&protocol);
-                            }
+                // Each event's data is one JSON chunk of the completion.
+                for data in sse.push(&chunk).map_err(&protocol)? {
+                    if let Some(text) = state.event(data.trim()).map_err(&protocol)? {
+                        state.completion.text.push_str(&text);
+                        if !on_text(&text) {
+                            state.completion.stopped = true;
+                            return state.finish().map_err(&protocol);
                         }
                     }
+                    if state.done {
+                        break;
+                    }
+                }
+            }
+            if let Some(data) = sse.finish().filter(|_| !state.done) {
+                if let Some(text) = state.event(data.trim()).map_err(&protocol)? {
+                    state.completion.text.push_str(&text);
+                    on_text(&text);
                 }
             }
             state.finish().map_err(&protocol)

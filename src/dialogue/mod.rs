@@ -9,6 +9,7 @@ pub mod manager;
 pub mod session;
 pub mod sounds;
 pub mod spotter;
+pub mod sse;
 
 use std::path::Path;
 
