@@ -257,3 +257,41 @@ async fn each_limit_is_enforced_with_a_clear_error_and_others_are_still_served()
         .is_empty());
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// SIGTERM: the server stops accepting, tells the client the conversation ends, and exits 0
+/// within its grace; every turn was saved as it happened, so a restarted server knows the
+/// user again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_ends_conversations_cleanly_and_a_restart_knows_the_user() {
+    let dir = common::temp_dir("serve-sigterm");
+    let store = format!("sqlite:{}", dir.join("sessions.sqlite").display());
+    let out = common::run_chat(
+        &["--store", &store, "--user", "ana"],
+        &[],
+        &["hi, my name is Ana"],
+    );
+    assert!(out.status.success());
+    let tokens = dir.join("tokens");
+    std::fs::write(&tokens, format!("{ANA} ana\n")).unwrap();
+    let bearer = format!("Bearer {ANA}");
+    let mut server = start_server_with(&store, &["--tokens", tokens.to_str().unwrap()]);
+    let mut socket = connect(&server.url, &[("Authorization", &bearer)])
+        .await
+        .unwrap();
+    greeting(&mut socket, json!({"type": "start"})).await;
+    let status = tokio::task::block_in_place(|| server.terminate(Duration::from_secs(10)));
+    assert!(status.is_some_and(|s| s.success()), "{status:?}");
+    let mut told = false;
+    while let Some(m) = next_json(&mut socket).await {
+        told |= m["type"] == "error" && m["message"].as_str().unwrap().contains("shutting down");
+    }
+    assert!(told, "the client is told why the conversation ends");
+
+    let server = start_server_with(&store, &["--tokens", tokens.to_str().unwrap()]);
+    let mut socket = connect(&server.url, &[("Authorization", &bearer)])
+        .await
+        .unwrap();
+    let said = greeting(&mut socket, json!({"type": "start"})).await;
+    assert!(said.contains("Welcome back, Ana"), "{said}");
+    std::fs::remove_dir_all(dir).ok();
+}

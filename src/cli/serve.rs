@@ -13,7 +13,7 @@ use hark::nlu::IntentRecognizer;
 use hark::pipeline::turn::TurnConfig;
 use hark::pipeline::{Engines, LoopConfig};
 use hark::server::auth::Tokens;
-use hark::server::{serve, Access, ConversationFactory, ServerConfig, ServerError};
+use hark::server::{serve_until, Access, ConversationFactory, ServerConfig, ServerError};
 use hark::stt::recognizer::Recognizer;
 use hark::tts::stream::Synthesizer;
 
@@ -41,6 +41,27 @@ pub struct ServeArgs {
     /// server.allowed_origins].
     #[arg(long = "allow-origin")]
     pub allow_origins: Vec<String>,
+}
+
+/// SIGTERM (systemd, docker stop) or Ctrl-C.
+async fn stop_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let terminate = async {
+        match signal(SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = terminate => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    eprintln!(
+        "stopping: no new conversations; those under way end within {} s",
+        hark::server::SHUTDOWN_GRACE.as_secs()
+    );
 }
 
 /// Who may connect: the tokens file's holders, or (on loopback, or when allowed) anyone as
@@ -163,7 +184,7 @@ pub fn run(common: &Common, options: ServeArgs) -> Result<()> {
             .with_context(|| format!("listening on {}", options.listen))?;
         // Tests and scripts read the bound address here (a port of 0 picks a free one).
         eprintln!("listening on ws://{}", listener.local_addr()?);
-        serve(
+        serve_until(
             listener,
             Arc::new(factory),
             ServerConfig {
@@ -173,8 +194,10 @@ pub fn run(common: &Common, options: ServeArgs) -> Result<()> {
                 allowed_origins: settings.server.allowed_origins.clone(),
                 limits: settings.server.limits,
             },
+            stop_signal(),
         )
         .await?;
+        eprintln!("stopped");
         Ok(())
     })
 }

@@ -133,17 +133,39 @@ const RESAMPLE_CHUNK_MS: u32 = 20;
 /// 20 ms at 16 kHz.
 const PIECE: usize = 320;
 
+/// How long conversations may take to end once the server is asked to stop.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
 /// Serves conversations on `listener` until the process ends.
 pub async fn serve(
     listener: TcpListener,
     factory: Arc<dyn ConversationFactory>,
     config: ServerConfig,
 ) -> Result<(), ServerError> {
+    serve_until(listener, factory, config, std::future::pending()).await
+}
+
+/// Serves conversations on `listener` until `shutdown` completes; then it accepts no more,
+/// tells each client the conversation ends, and gives them [`SHUTDOWN_GRACE`] to finish the
+/// reply under way (every turn is already saved as it happens).
+pub async fn serve_until(
+    listener: TcpListener,
+    factory: Arc<dyn ConversationFactory>,
+    config: ServerConfig,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), ServerError> {
     let slots = Arc::new(Semaphore::new(config.max_conversations.max(1)));
     let connections = Arc::new(Semaphore::new(config.limits.max_connections.max(1)));
     let config = Arc::new(config);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut tasks = tokio::task::JoinSet::new();
+    tokio::pin!(shutdown);
     loop {
-        let (stream, peer) = listener.accept().await.map_err(ServerError::Listen)?;
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => accepted.map_err(ServerError::Listen)?,
+            _ = &mut shutdown => break,
+        };
+        while tasks.try_join_next().is_some() {}
         let Ok(connection_slot) = connections.clone().try_acquire_owned() else {
             tokio::spawn(page::answer_busy(stream));
             continue;
@@ -151,11 +173,12 @@ pub async fn serve(
         let factory = factory.clone();
         let slots = slots.clone();
         let config = config.clone();
-        tokio::spawn(async move {
+        let stop = stop_rx.clone();
+        tasks.spawn(async move {
             let _connection_slot = connection_slot;
             match page::wants_websocket(&stream).await {
                 Some(true) => {
-                    if let Err(e) = connection(stream, peer, factory, slots, &config).await {
+                    if let Err(e) = connection(stream, peer, factory, slots, &config, stop).await {
                         eprintln!("{peer}: {e}");
                     }
                 }
@@ -167,6 +190,16 @@ pub async fn serve(
             }
         });
     }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tasks.abort_all();
+    }
+    Ok(())
 }
 
 /// Why a handshake is refused: an HTTP status and a line for the client.
@@ -224,6 +257,7 @@ async fn connection(
     factory: Arc<dyn ConversationFactory>,
     slots: Arc<Semaphore>,
     config: &ServerConfig,
+    mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<(), tokio_tungstenite::tungstenite::Error> {
     let limits = config.limits;
     let mut user = None;
@@ -268,6 +302,10 @@ async fn connection(
     loop {
         let message = tokio::select! {
             m = from_client.next() => m,
+            _ = stop.changed() => {
+                out.send(Outgoing::error("hark is shutting down: the conversation ends"));
+                break;
+            }
             _ = check.tick() => {
                 if out.gave_up() {
                     // It stopped reading: nothing can be told to it.

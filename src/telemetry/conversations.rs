@@ -173,7 +173,8 @@ impl ConversationLog {
             .create(true)
             .append(true)
             .open(&path)
-            .and_then(|mut f| writeln!(f, "{line}"));
+            // One write of the whole line: a process killed mid-way leaves whole lines.
+            .and_then(|mut f| f.write_all(format!("{line}\n").as_bytes()));
         if written.is_err() {
             self.failed = true;
         }

@@ -131,7 +131,13 @@ impl EventLog {
             // A failing log (full disk) must not stop the conversation; it is reported once
             // at the end through `write_failed`.
             let line = serde_json::to_string(&timed).unwrap_or_default();
-            if writeln!(file, "{line}").and_then(|_| file.flush()).is_err() {
+            // One write of the whole line: a process killed mid-way leaves whole lines.
+            let whole = format!("{line}\n");
+            if file
+                .write_all(whole.as_bytes())
+                .and_then(|_| file.flush())
+                .is_err()
+            {
                 self.write_failed = true;
             }
         }
