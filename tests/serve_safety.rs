@@ -55,6 +55,12 @@ async fn next_json(socket: &mut Socket) -> Option<Value> {
 /// Starts a conversation at 16 kHz and streams silence, at about the pace of a microphone,
 /// until hark greets; returns the greeting.
 async fn greeting(socket: &mut Socket, start: Value) -> String {
+    first_replies(socket, start, 1).await.remove(0)
+}
+
+/// Starts a conversation and streams silence until hark has spoken `n` pieces.
+async fn first_replies(socket: &mut Socket, start: Value, n: usize) -> Vec<String> {
+    let mut replies = Vec::new();
     socket
         .send(Message::Text(start.to_string().into()))
         .await
@@ -78,7 +84,10 @@ async fn greeting(socket: &mut Socket, start: Value) -> String {
                         let m: Value = serde_json::from_str(text.as_str()).unwrap();
                         assert_ne!(m["type"], "error", "{m}");
                         if m["type"] == "event" && m["event"] == "reply" {
-                            return m["text"].as_str().unwrap().to_string();
+                            replies.push(m["text"].as_str().unwrap().to_string());
+                            if replies.len() == n {
+                                return replies;
+                            }
                         }
                     }
                 }
@@ -293,5 +302,42 @@ async fn sigterm_ends_conversations_cleanly_and_a_restart_knows_the_user() {
         .unwrap();
     let said = greeting(&mut socket, json!({"type": "start"})).await;
     assert!(said.contains("Welcome back, Ana"), "{said}");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// Two `hark serve` processes behind one Redis share their users: a booking Ana left half
+/// done elsewhere is taken up by whichever server she reaches, as Ana, by her token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_on_one_redis_share_a_users_unfinished_conversation() {
+    let (_redis, port) = common::redis::start_redis();
+    let store = format!("redis://127.0.0.1:{port}/");
+    let out = common::run_chat(
+        &["--store", &store, "--user", "ana"],
+        &[],
+        &["hi, my name is Ana", "I'd like to book a haircut tomorrow"],
+    );
+    assert!(common::stdout(&out).trim_end().ends_with("At what time?"));
+    let dir = common::temp_dir("serve-redis");
+    let tokens = dir.join("tokens");
+    std::fs::write(&tokens, format!("{ANA} ana\n{BOB} bob\n")).unwrap();
+    let args = ["--tokens", tokens.to_str().unwrap()];
+    let (one, two) = (
+        start_server_with(&store, &args),
+        start_server_with(&store, &args),
+    );
+    for server in [&one, &two] {
+        let bearer = format!("Bearer {ANA}");
+        let mut ana = connect(&server.url, &[("Authorization", &bearer)])
+            .await
+            .unwrap();
+        let said = greeting(&mut ana, json!({"type": "start"})).await;
+        assert!(said.contains("Welcome back, Ana"), "{said}");
+    }
+    // Bob, on either, is Bob.
+    let mut bob = connect(&format!("{}/?token={BOB}", two.url), &[])
+        .await
+        .unwrap();
+    let said = greeting(&mut bob, json!({"type": "start"})).await;
+    assert!(!said.contains("Ana"), "{said}");
     std::fs::remove_dir_all(dir).ok();
 }

@@ -5,8 +5,6 @@
 mod common;
 
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 fn chat(store: &str, user: &str, lines: &[&str]) -> (Vec<String>, String) {
     let out = common::run_chat(&["--store", store, "--user", user], &[], lines);
@@ -116,47 +114,9 @@ fn sqlite_keeps_sessions_across_restarts() {
     std::fs::remove_dir_all(dir).ok();
 }
 
-struct RedisServer(Child);
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_redis() -> (RedisServer, u16) {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start redis-server (scripts/setup.sh installs it)");
-    let server = RedisServer(child);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "redis-server did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    (server, port)
-}
-
 #[test]
 fn redis_shares_sessions_between_instances() {
-    let (_server, port) = start_redis();
+    let (_server, port) = common::redis::start_redis();
     interrupted_booking_resumes(&format!("redis://127.0.0.1:{port}/"));
 }
 

@@ -5,6 +5,7 @@
 
 pub mod cloud;
 pub mod conversation;
+pub mod redis;
 pub mod server;
 
 use std::path::{Path, PathBuf};
