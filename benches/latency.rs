@@ -16,7 +16,10 @@
 //! - `startup`: the `hark run` binary: start to the greeting, and peak memory;
 //! - `cloud`: the `keywords` requests (the first ten) with each pair of cloud engines,
 //!   against local servers that speak their protocols with a simulated 40 ms round trip:
-//!   voice-to-voice, the engines' own share of it, and what hark adds on top.
+//!   voice-to-voice, the engines' own share of it, and what hark adds on top;
+//! - `serve-load`: `hark serve` holding 1–4 conversations at once over loopback for
+//!   `HARK_LOAD_SECONDS` (default 600) each: voice-to-voice, errors, memory at start and end
+//!   (only when named: `cargo bench --bench latency -- serve-load`).
 //!
 //! `cargo bench --bench latency` runs them all (about 14 minutes), `cargo bench --bench
 //! latency -- dialogue barista` some. Run `scripts/setup.sh` first.
@@ -639,6 +642,175 @@ fn startup(bench: &mut Bench) {
 /// One part of the benchmark.
 type Section = fn(&mut Bench);
 
+/// Resident memory of process `pid`, MiB.
+fn rss_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+/// One client of `hark serve`: streams `samples` (16 kHz) in real time, returns what came
+/// back (aligned frame for frame with what it sent) and the errors it was told.
+async fn serve_client(url: String, samples: Arc<Vec<f32>>) -> (Vec<f32>, Vec<String>) {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let Ok((socket, _)) = tokio_tungstenite::connect_async(&url).await else {
+        return (Vec::new(), vec!["could not connect".into()]);
+    };
+    let (mut tx, mut rx) = socket.split();
+    let start = serde_json::json!({"type": "start", "sample_rate": SPEECH_RATE}).to_string();
+    let _ = tx.send(Message::Text(start.into())).await;
+    let sender = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        for frame in samples.chunks(320) {
+            tick.tick().await;
+            let bytes = hark::server::protocol::encode_pcm16(frame);
+            if tx.send(Message::Binary(bytes.into())).await.is_err() {
+                break;
+            }
+        }
+        let stop = serde_json::json!({"type": "stop"}).to_string();
+        let _ = tx.send(Message::Text(stop.into())).await;
+        tx
+    });
+    let (mut played, mut errors) = (Vec::new(), Vec::new());
+    while let Some(Ok(message)) = rx.next().await {
+        match message {
+            Message::Binary(b) => {
+                let _ = hark::server::protocol::decode_pcm16(&b, &mut played);
+            }
+            Message::Text(t) => {
+                let v: serde_json::Value = serde_json::from_str(t.as_str()).unwrap_or_default();
+                if v["type"] == "error" {
+                    errors.push(v["message"].as_str().unwrap_or("").to_string());
+                }
+                if v["type"] == "summary" {
+                    break;
+                }
+            }
+            Message::Close(_) => break,
+            _ => {}
+        }
+    }
+    let _ = sender.await;
+    (played, errors)
+}
+
+/// `hark serve` holding N conversations at once over loopback (real speech, Whisper, Piper,
+/// the dialogue core), each a loop of the dialogue requests for `HARK_LOAD_SECONDS`
+/// (default 600): voice-to-voice per turn, errors, the server's memory at start and end.
+fn serve_load(bench: &mut Bench) {
+    let seconds: u64 = std::env::var("HARK_LOAD_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(600);
+    let one = bench.say(&requests(DIALOGUE));
+    let mut samples = Vec::new();
+    let mut spans = Vec::new();
+    while (samples.len() as u64) < seconds * SPEECH_RATE as u64 {
+        let offset = samples.len() as u64 * 1000 / SPEECH_RATE as u64;
+        spans.extend(one.spans.iter().map(|&(a, b)| (a + offset, b + offset)));
+        samples.extend_from_slice(&one.samples);
+    }
+    let samples = Arc::new(samples);
+    let hark = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/hark");
+    println!(
+        "
+### hark serve under load ({seconds} s of conversation per client)
+"
+    );
+    println!("| conversations | voice-to-voice P50 | P95 | P99 | turns answered | errors | server RSS start → end (MiB) |");
+    println!("|---|---|---|---|---|---|---|");
+    let mut largest_ok = 0;
+    for n in 1..=4usize {
+        let mut child = std::process::Command::new(&hark)
+            .arg("--models")
+            .arg(&bench.models.root)
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--store",
+                "none",
+                "--log",
+                "none",
+            ])
+            .args(["--max-conversations", &n.to_string()])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run scripts/setup.sh to build target/release/hark");
+        let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        let url = loop {
+            let line = lines
+                .next()
+                .expect("hark serve printed its address")
+                .unwrap();
+            if let Some(url) = line.strip_prefix("listening on ") {
+                break url.trim().to_string();
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        let rss_start = rss_mib(child.id());
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let results = runtime.block_on(async {
+            // Users do not speak in unison: each starts 1.7 s after the one before.
+            let clients: Vec<_> = (0..n)
+                .map(|i| {
+                    let (url, samples) = (url.clone(), samples.clone());
+                    tokio::spawn(async move {
+                        tokio::time::sleep(Duration::from_millis(1700 * i as u64)).await;
+                        serve_client(url, samples).await
+                    })
+                })
+                .collect();
+            let mut results = Vec::new();
+            for c in clients {
+                results.push(c.await.unwrap_or_default());
+            }
+            results
+        });
+        let rss_end = rss_mib(child.id());
+        let _ = child.kill();
+        let _ = child.wait();
+        let (mut v2v, mut answered, mut errors) = (Vec::new(), 0, 0);
+        for (played, errs) in &results {
+            errors += errs.len();
+            for &(_, end) in &spans {
+                if let Some(first) = first_sound(played, end).filter(|f| f - (end as f64) < 5000.0)
+                {
+                    answered += 1;
+                    v2v.push(first - end as f64);
+                }
+            }
+        }
+        let s = LatencySummary::from_samples(&v2v);
+        let (p50, p95, p99) = s.as_ref().map_or((f64::NAN, f64::NAN, f64::NAN), |s| {
+            (s.p50_ms, s.p95_ms, s.p99_ms)
+        });
+        println!(
+            "| {n} | {p50:.0} | {p95:.0} | {p99:.0} | {answered} of {} | {errors} | {rss_start:.0} → {rss_end:.0} |",
+            spans.len() * n
+        );
+        if p95 <= 800.0 && errors == 0 {
+            largest_ok = n;
+        }
+    }
+    println!(
+        "
+largest number of conversations with voice-to-voice P95 ≤ 800 ms and no errors: {largest_ok}"
+    );
+}
+
 /// The simulated network round trip to each cloud provider.
 const CLOUD_RTT_MS: u64 = 40;
 
@@ -806,7 +978,10 @@ fn main() {
         .skip(1)
         .filter(|a| !a.starts_with("--"))
         .collect();
-    let wanted = |name: &str| sections.is_empty() || sections.iter().any(|s| s == name);
+    // The load section takes 40 minutes at its default length: only when named.
+    let wanted = |name: &str| {
+        (sections.is_empty() && name != "serve-load") || sections.iter().any(|s| s == name)
+    };
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let models = ModelDir::new(root.join("models"));
     let threads = hark::default_threads();
@@ -834,7 +1009,7 @@ fn main() {
         None => println!("hark voice loop, real time: streaming Whisper {model} + Piper"),
     }
     println!("machine: {}; {threads} inference threads", machine());
-    let all: [(&str, Section); 8] = [
+    let all: [(&str, Section); 9] = [
         ("keywords", keywords),
         ("dialogue", dialogue),
         ("barge-in", barge_in),
@@ -843,6 +1018,7 @@ fn main() {
         ("barista", barista),
         ("startup", startup),
         ("cloud", cloud),
+        ("serve-load", serve_load),
     ];
     for (name, section) in all {
         if wanted(name) {
