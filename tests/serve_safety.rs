@@ -203,7 +203,7 @@ async fn each_limit_is_enforced_with_a_clear_error_and_others_are_still_served()
     let config = dir.join("hark.toml");
     std::fs::write(
         &config,
-        "[server.limits]\nstart_timeout_ms = 1000\nidle_timeout_ms = 1500\nmax_message_bytes = 65536\nmax_connections = 4\n",
+        "[server.limits]\nstart_timeout_ms = 1000\nidle_timeout_ms = 1500\nmax_message_bytes = 65536\nmax_connections = 4\nstarts_per_minute = 3\n",
     )
     .unwrap();
     let server = start_server(&["--config", config.to_str().unwrap()]);
@@ -261,9 +261,22 @@ async fn each_limit_is_enforced_with_a_clear_error_and_others_are_still_served()
     drop(held);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut after = connect(&server.url, &[]).await.unwrap();
-    assert!(!greeting(&mut after, json!({"type": "start"}))
+    let said = greeting(&mut after, json!({"type": "start"})).await;
+    assert!(!said.is_empty());
+    // That was this address's third conversation this minute: a fourth is refused.
+    let mut fourth = connect(&server.url, &[]).await.unwrap();
+    fourth
+        .send(Message::Text(json!({"type": "start"}).to_string().into()))
         .await
-        .is_empty());
+        .unwrap();
+    let refused = next_json(&mut fourth).await.unwrap();
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("3 a minute at most"),
+        "{refused}"
+    );
     std::fs::remove_dir_all(dir).ok();
 }
 

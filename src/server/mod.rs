@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod page;
 pub mod protocol;
+pub mod rate;
 pub mod socket_audio;
 
 use std::net::SocketAddr;
@@ -76,6 +77,8 @@ pub struct Limits {
     /// Messages waiting for a client that does not read, and how long that may last.
     pub outgoing_queue: usize,
     pub write_stall_ms: u64,
+    /// Conversations one token (without tokens: one address) may start per minute (0: any).
+    pub starts_per_minute: usize,
 }
 
 impl Default for Limits {
@@ -90,6 +93,7 @@ impl Default for Limits {
             max_audio_ahead_ms: 2000,
             outgoing_queue: 512,
             write_stall_ms: 5000,
+            starts_per_minute: 30,
         }
     }
 }
@@ -155,6 +159,7 @@ pub async fn serve_until(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), ServerError> {
     let slots = Arc::new(Semaphore::new(config.max_conversations.max(1)));
+    let rate = Arc::new(rate::StartRate::new(config.limits.starts_per_minute));
     let connections = Arc::new(Semaphore::new(config.limits.max_connections.max(1)));
     let config = Arc::new(config);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -174,11 +179,14 @@ pub async fn serve_until(
         let slots = slots.clone();
         let config = config.clone();
         let stop = stop_rx.clone();
+        let rate = rate.clone();
         tasks.spawn(async move {
             let _connection_slot = connection_slot;
             match page::wants_websocket(&stream).await {
                 Some(true) => {
-                    if let Err(e) = connection(stream, peer, factory, slots, &config, stop).await {
+                    if let Err(e) =
+                        connection(stream, peer, factory, slots, &config, stop, &rate).await
+                    {
                         eprintln!("{peer}: {e}");
                     }
                 }
@@ -258,6 +266,7 @@ async fn connection(
     slots: Arc<Semaphore>,
     config: &ServerConfig,
     mut stop: tokio::sync::watch::Receiver<bool>,
+    rate: &rate::StartRate,
 ) -> Result<(), tokio_tungstenite::tungstenite::Error> {
     let limits = config.limits;
     let mut user = None;
@@ -354,6 +363,14 @@ async fn connection(
                     if conversation.is_some() {
                         refuse(ProtocolError::AlreadyStarted);
                         continue;
+                    }
+                    let who = user.clone().unwrap_or_else(|| peer.ip().to_string());
+                    if !rate.allow(&who, Instant::now()) {
+                        out.send(Outgoing::error(format!(
+                            "too many conversations started ({} a minute at most); try again later",
+                            limits.starts_per_minute
+                        )));
+                        break;
                     }
                     let Ok(slot) = slots.clone().try_acquire_owned() else {
                         out.send(Outgoing::error(format!(
