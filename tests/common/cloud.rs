@@ -521,7 +521,7 @@ async fn assemblyai_session(
                             utterance = Some(next);
                             next += 1;
                         }
-                        Sound::Voiced { voiced_ms } if voiced_ms % 250 == 0 => {
+                        Sound::Voiced { voiced_ms } if voiced_ms % 200 == 0 => {
                             if let Some(u) = utterance {
                                 let text = script.utterances.get(u).cloned().unwrap_or_default();
                                 send(turn(
