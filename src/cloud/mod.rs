@@ -238,6 +238,13 @@ pub fn pcm16_samples(bytes: &[u8], out: &mut Vec<f32>) {
     );
 }
 
+/// Samples of 16-bit little-endian PCM, in a new buffer.
+pub fn pcm16_vec(bytes: &[u8]) -> Vec<f32> {
+    let mut samples = Vec::with_capacity(bytes.len() / 2);
+    pcm16_samples(bytes, &mut samples);
+    samples
+}
+
 /// Percent-encodes a query value.
 pub fn query_value(value: &str) -> String {
     let mut out = String::with_capacity(value.len());

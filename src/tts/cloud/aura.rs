@@ -6,8 +6,8 @@
 use serde::{Deserialize, Serialize};
 use tokio_tungstenite::tungstenite::Message;
 
-use super::{TtsHeard, TtsProtocol};
-use crate::cloud::{pcm16_samples, query_value, CloudError, Endpoint, Request};
+use super::{unreadable, TtsHeard, TtsProtocol};
+use crate::cloud::{pcm16_vec, query_value, CloudError, Endpoint, Request};
 
 pub const DEFAULT_URL: &str = "wss://api.deepgram.com";
 
@@ -132,14 +132,10 @@ impl TtsProtocol for Aura {
 
     fn read(&self, message: &Message) -> Vec<(Option<String>, TtsHeard)> {
         let heard = match message {
-            Message::Binary(bytes) => {
-                let mut samples = Vec::with_capacity(bytes.len() / 2);
-                pcm16_samples(bytes, &mut samples);
-                TtsHeard::Audio {
-                    samples,
-                    said: Vec::new(),
-                }
-            }
+            Message::Binary(bytes) => TtsHeard::Audio {
+                samples: pcm16_vec(bytes),
+                said: Vec::new(),
+            },
             Message::Text(text) => match serde_json::from_str::<ServerMessage>(text.as_str()) {
                 Ok(ServerMessage::Flushed {}) => TtsHeard::PieceDone,
                 Ok(ServerMessage::Warning { description }) if description.contains("limit") => {
@@ -149,10 +145,7 @@ impl TtsProtocol for Aura {
                     }
                 }
                 Ok(_) => return Vec::new(),
-                Err(_) => TtsHeard::Error {
-                    message: "Deepgram Aura sent an unreadable message".into(),
-                    fatal: false,
-                },
+                Err(_) => unreadable("Deepgram Aura"),
             },
             _ => return Vec::new(),
         };

@@ -3,12 +3,11 @@
 //! transcript and `continue: false`, a barge-in sends `cancel`. Audio comes as base64 raw
 //! PCM chunks, word timestamps (seconds from the reply's start) become the marks.
 
-use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use tokio_tungstenite::tungstenite::Message;
 
-use super::{TtsHeard, TtsProtocol};
-use crate::cloud::{pcm16_samples, query_value, CloudError, Endpoint, Request};
+use super::{base64_pcm, unreadable, TtsHeard, TtsProtocol};
+use crate::cloud::{query_value, CloudError, Endpoint, Request};
 
 pub const DEFAULT_URL: &str = "wss://api.cartesia.ai";
 /// The API version hark speaks.
@@ -199,35 +198,19 @@ impl TtsProtocol for Cartesia {
             return Vec::new();
         };
         let Ok(m) = serde_json::from_str::<ServerMessage>(text.as_str()) else {
-            return vec![(
-                None,
-                TtsHeard::Error {
-                    message: "Cartesia sent an unreadable message".into(),
-                    fatal: false,
-                },
-            )];
+            return vec![(None, unreadable("Cartesia"))];
         };
         let heard = match m.kind.as_str() {
-            "chunk" => {
-                let bytes = m
-                    .data
-                    .as_deref()
-                    .map(|d| base64::engine::general_purpose::STANDARD.decode(d));
-                match bytes {
-                    Some(Ok(bytes)) => {
-                        let mut samples = Vec::with_capacity(bytes.len() / 2);
-                        pcm16_samples(&bytes, &mut samples);
-                        vec![TtsHeard::Audio {
-                            samples,
-                            said: Vec::new(),
-                        }]
-                    }
-                    _ => vec![TtsHeard::Error {
-                        message: "Cartesia sent a chunk without base64 audio".into(),
-                        fatal: false,
-                    }],
-                }
-            }
+            "chunk" => match m.data.as_deref().and_then(base64_pcm) {
+                Some(samples) => vec![TtsHeard::Audio {
+                    samples,
+                    said: Vec::new(),
+                }],
+                None => vec![TtsHeard::Error {
+                    message: "Cartesia sent a chunk without base64 audio".into(),
+                    fatal: false,
+                }],
+            },
             "timestamps" => m
                 .word_timestamps
                 .map(|w| {

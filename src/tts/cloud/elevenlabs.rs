@@ -3,12 +3,11 @@
 //! and `close_context` (only then does `isFinal` come), and is closed at once on a barge-in.
 //! Audio is base64 PCM with a character alignment per chunk, which becomes the marks.
 
-use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use tokio_tungstenite::tungstenite::Message;
 
-use super::{visible_chars, TtsHeard, TtsProtocol};
-use crate::cloud::{pcm16_samples, query_value, CloudError, Endpoint, Request};
+use super::{base64_pcm, unreadable, visible_chars, TtsHeard, TtsProtocol};
+use crate::cloud::{query_value, CloudError, Endpoint, Request};
 
 pub const DEFAULT_URL: &str = "wss://api.elevenlabs.io";
 
@@ -190,13 +189,7 @@ impl TtsProtocol for ElevenLabs {
             return Vec::new();
         };
         let Ok(m) = serde_json::from_str::<ServerMessage>(text.as_str()) else {
-            return vec![(
-                None,
-                TtsHeard::Error {
-                    message: "ElevenLabs sent an unreadable message".into(),
-                    fatal: false,
-                },
-            )];
+            return vec![(None, unreadable("ElevenLabs"))];
         };
         let context = m.context_id.clone();
         let mut heard = Vec::new();
@@ -213,7 +206,7 @@ impl TtsProtocol for ElevenLabs {
             return heard.into_iter().map(|h| (context.clone(), h)).collect();
         }
         if let Some(audio) = m.audio.as_deref().filter(|a| !a.is_empty()) {
-            let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(audio) else {
+            let Some(samples) = base64_pcm(audio) else {
                 return vec![(
                     context,
                     TtsHeard::Error {
@@ -222,8 +215,6 @@ impl TtsProtocol for ElevenLabs {
                     },
                 )];
             };
-            let mut samples = Vec::with_capacity(bytes.len() / 2);
-            pcm16_samples(&bytes, &mut samples);
             let said = m.alignment.map(said_chars).unwrap_or_default();
             heard.push(TtsHeard::Audio { samples, said });
         }
@@ -248,6 +239,7 @@ fn said_chars(alignment: Alignment) -> Vec<(usize, f64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine as _;
 
     fn eleven() -> ElevenLabs {
         ElevenLabs::new(

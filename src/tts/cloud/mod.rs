@@ -561,6 +561,23 @@ impl MarkTracker {
     }
 }
 
+/// Audio sent as base64 16-bit PCM (ElevenLabs, Cartesia); None when it is not base64.
+pub fn base64_pcm(data: &str) -> Option<Vec<f32>> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(data)
+        .ok()?;
+    Some(cloud::pcm16_vec(&bytes))
+}
+
+/// What a message from `provider` that is not its protocol says: an error, not fatal.
+pub fn unreadable(provider: &str) -> TtsHeard {
+    TtsHeard::Error {
+        message: format!("{provider} sent an unreadable message"),
+        fatal: false,
+    }
+}
+
 /// Non-whitespace characters: how character alignments count.
 pub fn visible_chars(text: &str) -> usize {
     text.chars().filter(|c| !c.is_whitespace()).count()
