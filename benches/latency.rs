@@ -140,24 +140,7 @@ impl Bench {
             brain,
             synthesizer: self.synthesizer.clone(),
         };
-        let out_path =
-            std::env::temp_dir().join(format!("hark-latency-{}.wav", std::process::id()));
-        let mut source = WavFileSource::from_samples(recording.samples.clone(), SPEECH_RATE, true);
-        let mut sink = WavFileSink::create(&out_path, SPEECH_RATE).unwrap();
-        let mut log = EventLog::new();
-        let cpu_before = cpu_seconds().unwrap_or(0.0);
-        let summary = run_voice_loop(config, &mut source, &mut sink, engines, &mut log)
-            .expect("the loop runs");
-        let cpu_s = cpu_seconds().unwrap_or(0.0) - cpu_before;
-        let played = wav::read_wav(&out_path).unwrap().interleaved;
-        std::fs::remove_file(&out_path).ok();
-        Run {
-            recording,
-            events: log.events().to_vec(),
-            played,
-            summary,
-            cpu_s,
-        }
+        run_loop(recording, engines, config).0
     }
 
     fn dialogue_brain(&self, domain: &str) -> Box<dyn Brain> {
@@ -201,6 +184,30 @@ fn sound_stops(played: &[f32], from_ms: u64, quiet_ms: u64) -> Option<f64> {
         }
     }
     None
+}
+
+/// Runs `recording` through the loop with `engines` in real time; the run, and when the
+/// loop started (the wall clock of the recording's first sample).
+fn run_loop(recording: Recording, engines: Engines, config: LoopConfig) -> (Run, Instant) {
+    let out_path = std::env::temp_dir().join(format!("hark-latency-{}.wav", std::process::id()));
+    let mut source = WavFileSource::from_samples(recording.samples.clone(), SPEECH_RATE, true);
+    let mut sink = WavFileSink::create(&out_path, SPEECH_RATE).unwrap();
+    let mut log = EventLog::new();
+    let cpu_before = cpu_seconds().unwrap_or(0.0);
+    let started = Instant::now();
+    let summary =
+        run_voice_loop(config, &mut source, &mut sink, engines, &mut log).expect("the loop runs");
+    let cpu_s = cpu_seconds().unwrap_or(0.0) - cpu_before;
+    let played = wav::read_wav(&out_path).unwrap().interleaved;
+    std::fs::remove_file(&out_path).ok();
+    let run = Run {
+        recording,
+        events: log.events().to_vec(),
+        played,
+        summary,
+        cpu_s,
+    };
+    (run, started)
 }
 
 fn next_event(
@@ -901,31 +908,7 @@ fn cloud(bench: &mut Bench) {
             brain: Box::new(KeywordResponder::new()),
             synthesizer,
         };
-        let out_path =
-            std::env::temp_dir().join(format!("hark-latency-cloud-{}.wav", std::process::id()));
-        let mut source = WavFileSource::from_samples(recording.samples.clone(), SPEECH_RATE, true);
-        let mut sink = WavFileSink::create(&out_path, SPEECH_RATE).unwrap();
-        let mut log = EventLog::new();
-        let cpu_before = cpu_seconds().unwrap_or(0.0);
-        let started = Instant::now();
-        let summary = run_voice_loop(
-            LoopConfig::default(),
-            &mut source,
-            &mut sink,
-            engines,
-            &mut log,
-        )
-        .expect("the loop runs");
-        let cpu_s = cpu_seconds().unwrap_or(0.0) - cpu_before;
-        let played = wav::read_wav(&out_path).unwrap().interleaved;
-        std::fs::remove_file(&out_path).ok();
-        let run = Run {
-            recording,
-            events: log.events().to_vec(),
-            played,
-            summary,
-            cpu_s,
-        };
+        let (run, started) = run_loop(recording, engines, LoopConfig::default());
         let t = turns(&run, 5000.0);
         // The engines' own share: the recognizer's end of turn reaching hark after the end
         // of speech (its endpointing and the round trip), then the voice's first audio (a
