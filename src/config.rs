@@ -318,6 +318,9 @@ pub struct ServerSettings {
     pub allow_anonymous: bool,
     /// Browser origins allowed besides the page's own (`*`: any).
     pub allowed_origins: Vec<String>,
+    /// A PEM certificate chain and its private key: serve https:// and wss:// (empty: plain).
+    pub tls_cert: String,
+    pub tls_key: String,
     pub limits: crate::server::Limits,
 }
 

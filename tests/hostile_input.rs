@@ -173,6 +173,19 @@ proptest! {
         let _ = request_token(header.as_deref(), query.as_deref());
     }
 
+    /// Any bytes a client sends before its request head ends: parsed, asked for more, or
+    /// refused; a head that parses answers an upgrade either way.
+    #[test]
+    fn http_request_heads_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..2048), text in "[ -~\r\n]{0,600}") {
+        for raw in [bytes.as_slice(), text.as_bytes()] {
+            if let Ok(Some((head, used))) = hark::server::http::parse_head(raw) {
+                prop_assert!(used <= raw.len());
+                let _ = hark::server::http::upgrade_response(&head);
+                let _ = head.is_upgrade();
+            }
+        }
+    }
+
     /// Whatever a provider says and whenever the endpointer speaks, each `Stopped` gets at
     /// most one final that ends the turn, and a final is owed only while one is due.
     #[test]

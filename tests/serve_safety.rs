@@ -354,3 +354,120 @@ async fn two_servers_on_one_redis_share_a_users_unfinished_conversation() {
     assert!(!said.contains("Ana"), "{said}");
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// With a certificate, the page and the conversations are served over TLS (https://,
+/// wss://), as browsers require off-localhost; a plain client gets no conversation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_certificate_the_page_and_conversations_are_served_over_tls() {
+    use std::sync::Arc;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = common::temp_dir("serve-tls");
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+    let server = start_server(&[
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ]);
+    assert!(server.url.starts_with("wss://"), "{}", server.url);
+    let port = server.url.rsplit(':').next().unwrap().to_string();
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(certified.cert.der().clone()).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let client = Arc::new(
+        rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    );
+
+    // The page, over https.
+    let connector = tokio_rustls::TlsConnector::from(client.clone());
+    let tcp = tokio::net::TcpStream::connect(format!("127.0.0.1:{port}"))
+        .await
+        .unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut tls = connector.connect(name, tcp).await.unwrap();
+    tls.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let mut page = Vec::new();
+    tls.read_to_end(&mut page).await.ok();
+    let page = String::from_utf8_lossy(&page);
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert!(page.contains("<html"), "the page itself");
+
+    // A conversation, over wss.
+    let url = format!("wss://localhost:{port}/");
+    let (mut socket, _) = tokio_tungstenite::connect_async_tls_with_config(
+        url,
+        None,
+        false,
+        Some(tokio_tungstenite::Connector::Rustls(client)),
+    )
+    .await
+    .unwrap();
+    let said = greeting(&mut socket, json!({"type": "start"})).await;
+    assert!(!said.is_empty());
+
+    // Plain text to the TLS port is no conversation.
+    let plain = format!("ws://127.0.0.1:{port}/");
+    assert!(tokio_tungstenite::connect_async(plain).await.is_err());
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// `kill -9` in the middle of a conversation: every turn already answered is in the store
+/// (SQLite in WAL mode, a transaction per turn), the log has no torn line `hark report`
+/// trips over, and the user's next conversation takes up where the killed one stopped.
+#[test]
+fn kill_9_mid_conversation_loses_no_answered_turn() {
+    use std::io::{BufRead, BufReader, Write};
+    let dir = common::temp_dir("kill-9");
+    let store = format!("sqlite:{}", dir.join("sessions.sqlite").display());
+    let log = dir.join("conversations");
+    let models = common::models();
+    let mut child = std::process::Command::new(common::hark_bin())
+        .args(["--models", models.root.to_str().unwrap(), "chat"])
+        .args(["--today", common::TODAY, "--user", "ana", "--store", &store])
+        .args(["--log", log.to_str().unwrap()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut replies = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut said = |line: &str, expect: &str| {
+        writeln!(stdin, "{line}").unwrap();
+        stdin.flush().unwrap();
+        loop {
+            let reply = replies.next().expect("a reply").unwrap();
+            if reply.contains(expect) {
+                return;
+            }
+        }
+    };
+    said("hi, my name is Ana", "Ana");
+    said("I'd like to book a haircut tomorrow", "At what time?");
+    // Killed while the conversation is under way, before any goodbye.
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let out = common::hark(&["report", log.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let report = common::stdout(&out);
+    assert!(!report.contains("unreadable"), "{report}");
+    assert!(report.contains("conversations: 1 "), "{report}");
+    let out = common::run_chat(&["--store", &store, "--user", "ana"], &[], &["at 3 pm"]);
+    let answer = common::stdout(&out);
+    assert!(
+        answer.to_lowercase().contains("haircut") || answer.contains("3"),
+        "the booking goes on: {answer}"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}

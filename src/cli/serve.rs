@@ -41,6 +41,26 @@ pub struct ServeArgs {
     /// server.allowed_origins].
     #[arg(long = "allow-origin")]
     pub allow_origins: Vec<String>,
+    /// A PEM certificate chain: serve https:// and wss:// (browsers give the page a
+    /// microphone off-localhost only over HTTPS) [settings: server.tls_cert].
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's PEM private key [settings: server.tls_key].
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+}
+
+/// The certificate to serve with, when one is given.
+fn tls(settings: &hark::config::Settings) -> Result<Option<hark::server::tls::Tls>> {
+    let server = &settings.server;
+    match (server.tls_cert.is_empty(), server.tls_key.is_empty()) {
+        (true, true) => Ok(None),
+        (false, false) => Ok(Some(hark::server::tls::load(
+            Path::new(&server.tls_cert),
+            Path::new(&server.tls_key),
+        )?)),
+        _ => bail!("server.tls_cert and server.tls_key go together: give both or neither"),
+    }
 }
 
 /// SIGTERM (systemd, docker stop) or Ctrl-C.
@@ -137,7 +157,15 @@ pub fn run(common: &Common, options: ServeArgs) -> Result<()> {
         .server
         .allowed_origins
         .extend(options.allow_origins.iter().cloned());
+    if let Some(cert) = &options.tls_cert {
+        settings.server.tls_cert = cert.display().to_string();
+    }
+    if let Some(key) = &options.tls_key {
+        settings.server.tls_key = key.display().to_string();
+    }
     let access = access(&settings, &options.listen)?;
+    let tls = tls(&settings)?;
+    let scheme = if tls.is_some() { "wss" } else { "ws" };
     let (models, threads) = (&common.models, common.threads);
     let domain_dir = hark::domain::resolve(
         &settings.dialogue.domain,
@@ -183,7 +211,7 @@ pub fn run(common: &Common, options: ServeArgs) -> Result<()> {
             .await
             .with_context(|| format!("listening on {}", options.listen))?;
         // Tests and scripts read the bound address here (a port of 0 picks a free one).
-        eprintln!("listening on ws://{}", listener.local_addr()?);
+        eprintln!("listening on {scheme}://{}", listener.local_addr()?);
         serve_until(
             listener,
             Arc::new(factory),
@@ -193,6 +221,7 @@ pub fn run(common: &Common, options: ServeArgs) -> Result<()> {
                 access,
                 allowed_origins: settings.server.allowed_origins.clone(),
                 limits: settings.server.limits,
+                tls,
             },
             stop_signal(),
         )

@@ -5,21 +5,24 @@
 //! HTTP request to the same port gets the browser client (`page`).
 
 pub mod auth;
+pub mod http;
 pub mod page;
 pub mod protocol;
 pub mod rate;
 pub mod socket_audio;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
-use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
 
 use crate::audio::resample::StreamResampler;
 use crate::audio::SPEECH_RATE;
@@ -27,6 +30,7 @@ use crate::pipeline::turn::TurnConfig;
 use crate::pipeline::{run_voice_loop, Engines, LoopConfig};
 use crate::telemetry::events::EventLog;
 use auth::Tokens;
+use http::{Answer, Head, Io};
 use protocol::{decode_pcm16, parse_client_message, ClientMessage, ProtocolError, ServerMessage};
 use socket_audio::{OutQueue, Outgoing, SocketSink, SocketSource};
 
@@ -109,6 +113,8 @@ pub struct ServerConfig {
     /// Browser origins allowed besides the page's own.
     pub allowed_origins: Vec<String>,
     pub limits: Limits,
+    /// Serve over TLS (https:// and wss://) instead of plain TCP.
+    pub tls: Option<tls::Tls>,
 }
 
 impl Default for ServerConfig {
@@ -125,6 +131,7 @@ impl Default for ServerConfig {
             access: Access::Anonymous,
             allowed_origins: Vec::new(),
             limits: Limits::default(),
+            tls: None,
         }
     }
 }
@@ -171,30 +178,37 @@ pub async fn serve_until(
             _ = &mut shutdown => break,
         };
         while tasks.try_join_next().is_some() {}
-        let Ok(connection_slot) = connections.clone().try_acquire_owned() else {
-            tokio::spawn(page::answer_busy(stream));
-            continue;
-        };
+        let connection_slot = connections.clone().try_acquire_owned().ok();
         let factory = factory.clone();
         let slots = slots.clone();
         let config = config.clone();
         let stop = stop_rx.clone();
         let rate = rate.clone();
         tasks.spawn(async move {
-            let _connection_slot = connection_slot;
-            match page::wants_websocket(&stream).await {
-                Some(true) => {
-                    if let Err(e) =
-                        connection(stream, peer, factory, slots, &config, stop, &rate).await
-                    {
-                        eprintln!("{peer}: {e}");
+            let Some(mut io) = secure(stream, &config).await else {
+                return;
+            };
+            let Some(_connection_slot) = connection_slot else {
+                let _ = page::busy().send(&mut *io).await;
+                return;
+            };
+            let (head, rest) =
+                match http::read_head(&mut *io, ms(config.limits.handshake_timeout_ms)).await {
+                    Ok(request) => request,
+                    Err(http::HeadError::Malformed(e)) => {
+                        let _ = Answer::text(400, format!("{e}\n")).send(&mut *io).await;
+                        return;
                     }
+                    Err(_) => return,
+                };
+            if head.is_upgrade() {
+                if let Err(e) =
+                    connection(io, head, rest, peer, factory, slots, &config, stop, &rate).await
+                {
+                    eprintln!("{peer}: {e}");
                 }
-                // A browser asking for the page.
-                Some(false) => {
-                    let _ = page::answer_http(stream, &config.access).await;
-                }
-                None => {}
+            } else {
+                let _ = page::answer(&head, &config.access).send(&mut *io).await;
             }
         });
     }
@@ -215,34 +229,48 @@ pub async fn serve_until(
 struct Refusal(u16, &'static str);
 
 /// The HTTP answer to a refused handshake.
-fn refusal(Refusal(status, text): Refusal) -> ErrorResponse {
-    let mut response = ErrorResponse::new(Some(format!("{text}\n")));
-    *response.status_mut() =
-        tokio_tungstenite::tungstenite::http::StatusCode::from_u16(status).unwrap_or_default();
+fn refusal(Refusal(status, text): Refusal) -> Answer {
+    let answer = Answer::text(status, format!("{text}\n"));
     if status == 401 {
-        response.headers_mut().insert(
-            "WWW-Authenticate",
-            tokio_tungstenite::tungstenite::http::HeaderValue::from_static("Bearer"),
-        );
+        answer.with_header("WWW-Authenticate: Bearer")
+    } else {
+        answer
     }
-    response
+}
+
+/// The stream a connection speaks on: TLS when the server has a certificate (None: the
+/// TLS handshake failed or took too long).
+async fn secure(stream: TcpStream, config: &ServerConfig) -> Option<Box<dyn Io>> {
+    let Some(acceptor) = &config.tls else {
+        return Some(Box::new(stream));
+    };
+    let handshake = acceptor.0.accept(stream);
+    match tokio::time::timeout(ms(config.limits.handshake_timeout_ms), handshake).await {
+        Ok(Ok(tls)) => Some(Box::new(tls)),
+        _ => None,
+    }
 }
 
 /// The handshake's decision: the user a conversation belongs to (None: nobody), or why not.
 fn admit(
-    request: &Request,
+    request: &Head,
     access: &Access,
     origins: &[String],
     domain: &str,
 ) -> Result<Option<String>, Refusal> {
-    let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok());
-    if !auth::origin_allowed(header("origin"), header("host"), origins) {
+    if request.path != "/" {
+        return Err(Refusal(
+            404,
+            "no WebSocket at this path; conversations are at /",
+        ));
+    }
+    if !auth::origin_allowed(request.header("origin"), request.header("host"), origins) {
         return Err(Refusal(403, "this origin may not connect"));
     }
     match access {
         Access::Anonymous => Ok(None),
         Access::Tokens(tokens) => {
-            let token = auth::request_token(header("authorization"), request.uri().query());
+            let token = auth::request_token(request.header("authorization"), Some(&request.query));
             let Some(grant) = token.as_deref().and_then(|t| tokens.grant(t)) else {
                 return Err(Refusal(
                     401,
@@ -257,10 +285,11 @@ fn admit(
     }
 }
 
-// The handshake callback's error type is tungstenite's.
-#[allow(clippy::result_large_err)]
+#[allow(clippy::too_many_arguments)]
 async fn connection(
-    stream: TcpStream,
+    mut io: Box<dyn Io>,
+    head: Head,
+    rest: Vec<u8>,
     peer: SocketAddr,
     factory: Arc<dyn ConversationFactory>,
     slots: Arc<Semaphore>,
@@ -269,21 +298,26 @@ async fn connection(
     rate: &rate::StartRate,
 ) -> Result<(), tokio_tungstenite::tungstenite::Error> {
     let limits = config.limits;
-    let mut user = None;
     let domain = factory.domain().to_string();
-    let callback = |request: &Request, response: Response| {
-        user = admit(request, &config.access, &config.allowed_origins, &domain).map_err(refusal)?;
-        Ok(response)
+    let user = match admit(&head, &config.access, &config.allowed_origins, &domain) {
+        Ok(user) => user,
+        Err(refused) => {
+            refusal(refused).send(&mut *io).await?;
+            return Ok(());
+        }
     };
+    match http::upgrade_response(&head) {
+        Ok(accepted) => io.write_all(&accepted).await?,
+        Err(answer) => {
+            answer.send(&mut *io).await?;
+            return Ok(());
+        }
+    }
     let ws_config = WebSocketConfig::default()
         .max_message_size(Some(limits.max_message_bytes))
         .max_frame_size(Some(limits.max_message_bytes));
-    let handshake =
-        tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(ws_config));
-    let socket = match tokio::time::timeout(ms(limits.handshake_timeout_ms), handshake).await {
-        Ok(socket) => socket?,
-        Err(_) => return Ok(()),
-    };
+    let socket =
+        WebSocketStream::from_partially_read(io, rest, Role::Server, Some(ws_config)).await;
     let (mut to_client, mut from_client) = socket.split();
     let (out, mut out_rx) = OutQueue::new(limits.outgoing_queue, ms(limits.write_stall_ms));
     let writer = tokio::spawn(async move {
