@@ -213,9 +213,11 @@ impl std::fmt::Debug for CloudAccounts {
 pub struct DialogueSettings {
     /// A domain name (built in, or under config/domains) or a domain folder.
     pub domain: String,
-    /// Where sessions and user memory are kept: sqlite:PATH, redis://HOST:PORT, or none.
+    /// Where sessions and user memory are kept: sqlite:PATH, redis://HOST:PORT, or none
+    /// (empty: `sessions.sqlite` in the [`data_dir`]).
     pub store: String,
-    /// Folder for privacy-safe conversation logs (`none` to keep none).
+    /// Folder for privacy-safe conversation logs, `none` to keep none (empty:
+    /// `conversations` in the [`data_dir`]).
     pub log: String,
     /// How long a webhook (a flow's action, a handoff) may take.
     pub webhook_timeout_ms: u64,
@@ -227,8 +229,8 @@ impl Default for DialogueSettings {
     fn default() -> Self {
         Self {
             domain: "customer-service".into(),
-            store: "sqlite:data/sessions.sqlite".into(),
-            log: "data/conversations".into(),
+            store: String::new(),
+            log: String::new(),
             webhook_timeout_ms: 5000,
             kiosk: false,
         }
@@ -400,6 +402,45 @@ impl Settings {
         }
         Ok(self)
     }
+}
+
+impl DialogueSettings {
+    /// The store to open: the setting, else SQLite in the data folder.
+    pub fn store_spec(&self) -> String {
+        if self.store.is_empty() {
+            format!("sqlite:{}", data_dir().join("sessions.sqlite").display())
+        } else {
+            self.store.clone()
+        }
+    }
+
+    /// The conversation log folder (or `none`): the setting, else the data folder's.
+    pub fn log_dir(&self) -> String {
+        if self.log.is_empty() {
+            default_log_dir().display().to_string()
+        } else {
+            self.log.clone()
+        }
+    }
+}
+
+/// Where hark keeps what it saves (sessions, conversation logs) unless told otherwise:
+/// `$HARK_DATA_DIR`, else `$XDG_DATA_HOME/hark` (`~/.local/share/hark`), else `./data`.
+pub fn data_dir() -> PathBuf {
+    let set = |name: &str| std::env::var_os(name).filter(|d| !d.is_empty());
+    if let Some(dir) = set("HARK_DATA_DIR") {
+        return PathBuf::from(dir);
+    }
+    set("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| set("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .map(|d| d.join("hark"))
+        .unwrap_or_else(|| PathBuf::from("data"))
+}
+
+/// The conversation logs `hark report` reads unless given a folder.
+pub fn default_log_dir() -> PathBuf {
+    data_dir().join("conversations")
 }
 
 /// `$HARK_CONFIG`, else `hark.toml` in the user's config folder, where it exists.

@@ -97,6 +97,13 @@ fn broken_domains_are_refused_with_the_file_and_the_reason() {
         common::root().join("config/domains/barista/flows/order_drink.toml"),
     )
     .unwrap();
+    let empty = check(&dir);
+    assert!(!empty.status.success(), "an empty flows/ is refused");
+    assert!(
+        stderr(&empty).contains("no flows here"),
+        "{}",
+        stderr(&empty)
+    );
     let cases = [
         (
             flow.replacen("$size:size", "$size:cupSize", 1),

@@ -44,8 +44,8 @@ pub fn chat(common: &Common, args: ChatArgs) -> Result<()> {
         manager,
         args.person.user.as_deref(),
         dialogue.kiosk,
-        &dialogue.store,
-        &dialogue.log,
+        &dialogue.store_spec(),
+        &dialogue.log_dir(),
     )?;
     let name = brain.manager().domain.persona.name.clone();
     let interactive = std::io::stdin().is_terminal() && !json;

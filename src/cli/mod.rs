@@ -174,9 +174,9 @@ pub enum Command {
     /// Service metrics from conversation logs: task completion, containment, turns,
     /// escalations.
     Report {
-        /// The conversation log folder.
-        #[arg(default_value = "data/conversations")]
-        dir: PathBuf,
+        /// The conversation log folder [default: the data folder's conversations/, see
+        /// HARK_DATA_DIR].
+        dir: Option<PathBuf>,
         #[arg(long)]
         json: bool,
     },
@@ -351,7 +351,10 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Serve(args) => serve::run(&common, args),
         Command::Devices { json, all } => devices::devices(json, all),
         Command::Chat(args) => chat::chat(&common, args),
-        Command::Report { dir, json } => report::report(&dir, json),
+        Command::Report { dir, json } => {
+            let dir = dir.unwrap_or_else(hark::config::default_log_dir);
+            report::report(&dir, json)
+        }
         Command::Understand {
             files,
             reader,

@@ -73,8 +73,8 @@ pub fn run(common: &Common, io: RunArgs) -> Result<()> {
                 manager,
                 user,
                 dialogue.kiosk,
-                &dialogue.store,
-                &dialogue.log,
+                &dialogue.store_spec(),
+                &dialogue.log_dir(),
             )?;
             Ok(Box::new(brain))
         })();

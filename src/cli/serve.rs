@@ -189,8 +189,8 @@ pub fn run(common: &Common, options: ServeArgs) -> Result<()> {
         recognizer,
         domain_name: settings.dialogue.domain.clone(),
         voice: engines.synthesizer,
-        store: settings.dialogue.store.clone(),
-        log: settings.dialogue.log.clone(),
+        store: settings.dialogue.store_spec(),
+        log: settings.dialogue.log_dir(),
         options: dialogue_options,
     };
     let loop_config = LoopConfig {

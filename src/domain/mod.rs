@@ -510,6 +510,13 @@ pub fn load(dir: &Path) -> Result<Domain, DomainError> {
         }
         flows.insert(flow.intent.clone(), flow);
     }
+    if flows.is_empty() {
+        return Err(invalid(
+            &flow_dir,
+            "no flows here: a domain needs at least one (flows/NAME.toml, see the built-in ones)"
+                .to_string(),
+        ));
+    }
     Ok(Domain {
         name: dir
             .file_name()
