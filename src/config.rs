@@ -323,6 +323,8 @@ pub struct ServerSettings {
     /// A PEM certificate chain and its private key: serve https:// and wss:// (empty: plain).
     pub tls_cert: String,
     pub tls_key: String,
+    /// Also serve the Wyoming protocol at `tcp://HOST:PORT` (empty: no).
+    pub wyoming: String,
     pub limits: crate::server::Limits,
 }
 

@@ -21,6 +21,7 @@ pub mod stt;
 pub mod telemetry;
 pub mod tts;
 pub mod vad;
+pub mod wyoming;
 
 /// Threads for inference: the machine's cores, at most four (more only adds contention for
 /// the short inputs of a conversation).

@@ -186,6 +186,16 @@ proptest! {
         }
     }
 
+    /// A webhook's reply is a JSON object of fields or a clear error, whatever it holds.
+    #[test]
+    fn webhook_replies_are_fields_or_refused(text in prop_oneof![jsonish(), any::<String>()]) {
+        if let Ok(fields) = hark::dialogue::actions::reply_fields("http://backend", &text) {
+            let object_or_nothing = text.trim().is_empty() || text.trim_start().starts_with('{');
+            prop_assert!(object_or_nothing);
+            prop_assert!(fields.len() <= text.len());
+        }
+    }
+
     /// Whatever a provider says and whenever the endpointer speaks, each `Stopped` gets at
     /// most one final that ends the turn, and a final is owed only while one is due.
     #[test]

@@ -38,6 +38,27 @@ pub fn read_wav(path: &Path) -> Result<WavAudio, AudioError> {
         });
     }
     let reader = hound::WavReader::open(path).map_err(|e| bad(e.to_string()))?;
+    decode(reader, path)
+}
+
+/// A WAV file already in memory (`name` for the errors).
+pub fn parse_wav(bytes: &[u8], name: &Path) -> Result<WavAudio, AudioError> {
+    let reader =
+        hound::WavReader::new(std::io::Cursor::new(bytes)).map_err(|e| AudioError::BadWav {
+            path: name.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+    decode(reader, name)
+}
+
+fn decode<R: std::io::Read>(
+    reader: hound::WavReader<R>,
+    path: &Path,
+) -> Result<WavAudio, AudioError> {
+    let bad = |reason: String| AudioError::BadWav {
+        path: path.to_path_buf(),
+        reason,
+    };
     let spec = reader.spec();
     // A rate outside what recorders write would only make resampling enormous (8 KB
     // declared at 1 Hz is over an hour at 16 kHz).

@@ -8,10 +8,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 
 use super::{Common, DialogueArgs, EngineArgs};
+use hark::dialogue::Brain;
 use hark::domain::Domain;
 use hark::nlu::IntentRecognizer;
 use hark::pipeline::turn::TurnConfig;
-use hark::pipeline::{Engines, LoopConfig};
+use hark::pipeline::LoopConfig;
 use hark::server::auth::Tokens;
 use hark::server::{serve_until, Access, ConversationFactory, ServerConfig, ServerError};
 use hark::stt::recognizer::Recognizer;
@@ -48,6 +49,28 @@ pub struct ServeArgs {
     /// The certificate's PEM private key [settings: server.tls_key].
     #[arg(long, requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Also serve the Wyoming protocol (Home Assistant's speech services and conversation
+    /// agent) at tcp://HOST:PORT [settings: server.wyoming].
+    #[arg(long)]
+    pub wyoming: Option<String>,
+}
+
+/// The address of a `tcp://HOST:PORT` Wyoming URI.
+fn wyoming_address(uri: &str) -> Result<String> {
+    match uri.strip_prefix("tcp://") {
+        Some(address) if !address.is_empty() => Ok(address.to_string()),
+        _ => {
+            bail!("--wyoming {uri}: give tcp://HOST:PORT (Home Assistant's default port is 10300)")
+        }
+    }
+}
+
+/// Whether every address `address` names is on this machine only.
+fn is_loopback(address: &str) -> Result<bool> {
+    Ok(address
+        .to_socket_addrs()
+        .with_context(|| format!("address {address}"))?
+        .all(|a| a.ip().is_loopback()))
 }
 
 /// The certificate to serve with, when one is given.
@@ -93,11 +116,7 @@ fn access(settings: &hark::config::Settings, listen: &str) -> Result<Access> {
         eprintln!("tokens: {} from {}", tokens.len(), server.tokens);
         return Ok(Access::Tokens(Arc::new(tokens)));
     }
-    let loopback = listen
-        .to_socket_addrs()
-        .with_context(|| format!("--listen {listen}"))?
-        .all(|a| a.ip().is_loopback());
-    if !loopback && !server.allow_anonymous {
+    if !is_loopback(listen)? && !server.allow_anonymous {
         bail!(
             "hark serve on {listen} would let anyone on the network talk to it: give --tokens FILE \
              (or HARK_TOKENS_FILE), or --allow-anonymous to serve anonymous conversations"
@@ -121,7 +140,15 @@ struct Factory {
 }
 
 impl ConversationFactory for Factory {
-    fn open(&self, user: Option<&str>) -> Result<Engines, ServerError> {
+    fn recognizer(&self) -> Arc<dyn Recognizer> {
+        self.speech.clone()
+    }
+
+    fn synthesizer(&self) -> Arc<dyn Synthesizer> {
+        self.voice.clone()
+    }
+
+    fn brain(&self, user: Option<&str>) -> Result<Box<dyn Brain>, ServerError> {
         let fail = |e: &dyn std::fmt::Display| ServerError::Engines(e.to_string());
         let manager = hark::dialogue::manager_for(
             self.domain.clone(),
@@ -132,12 +159,7 @@ impl ConversationFactory for Factory {
         let brain =
             super::conversation::dialogue_brain(manager, user, false, &self.store, &self.log)
                 .map_err(|e| fail(&format!("{e:#}")))?;
-        let brain = Box::new(brain);
-        Ok(Engines {
-            recognizer: self.speech.open_session().map_err(|e| fail(&e))?,
-            brain,
-            synthesizer: self.voice.clone(),
-        })
+        Ok(Box::new(brain))
     }
 
     fn domain(&self) -> &str {
@@ -163,8 +185,26 @@ pub fn run(common: &Common, options: ServeArgs) -> Result<()> {
     if let Some(key) = &options.tls_key {
         settings.server.tls_key = key.display().to_string();
     }
+    if let Some(wyoming) = &options.wyoming {
+        settings.server.wyoming = wyoming.clone();
+    }
     let access = access(&settings, &options.listen)?;
     let tls = tls(&settings)?;
+    let wyoming = match settings.server.wyoming.as_str() {
+        "" => None,
+        uri => {
+            let address = wyoming_address(uri)?;
+            // Wyoming has no authentication: beyond this machine only when allowed.
+            if !is_loopback(&address)? && !settings.server.allow_anonymous {
+                bail!(
+                    "Wyoming on {address} would let anyone on the network use hark, and Wyoming \
+                     has no tokens: give --allow-anonymous to serve it there (its conversations \
+                     are anonymous)"
+                );
+            }
+            Some(address)
+        }
+    };
     let scheme = if tls.is_some() { "wss" } else { "ws" };
     let (models, threads) = (&common.models, common.threads);
     let domain_dir = hark::domain::resolve(
@@ -183,6 +223,18 @@ pub fn run(common: &Common, options: ServeArgs) -> Result<()> {
     // environment is reported before listening).
     hark::dialogue::manager_for(domain.clone(), recognizer.clone(), &dialogue_options)
         .with_context(in_domain)?;
+    let description = hark::wyoming::Description {
+        stt_model: match settings.stt.engine {
+            hark::config::SttEngine::Whisper => format!("whisper-{}", settings.stt.model),
+            _ => engines.recognizer.name().to_string(),
+        },
+        voice: match settings.tts.voice.trim() {
+            "" => engines.synthesizer.name().to_string(),
+            voice => voice.to_string(),
+        },
+        languages: vec!["en".into()],
+        domain: settings.dialogue.domain.clone(),
+    };
     let factory = Factory {
         speech: engines.recognizer,
         domain,
@@ -210,11 +262,40 @@ pub fn run(common: &Common, options: ServeArgs) -> Result<()> {
         let listener = tokio::net::TcpListener::bind(&options.listen)
             .await
             .with_context(|| format!("listening on {}", options.listen))?;
+        let factory: Arc<dyn ConversationFactory> = Arc::new(factory);
+        // One stop signal for both listeners.
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            stop_signal().await;
+            let _ = stop_tx.send(true);
+        });
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        };
+        let wyoming = match wyoming {
+            Some(address) => {
+                let listener = tokio::net::TcpListener::bind(&address)
+                    .await
+                    .with_context(|| format!("listening for Wyoming on {address}"))?;
+                eprintln!("wyoming on tcp://{}", listener.local_addr()?);
+                Some(tokio::spawn(hark::wyoming::serve_until(
+                    listener,
+                    factory.clone(),
+                    description,
+                    hark::wyoming::WyomingLimits {
+                        max_connections: settings.server.limits.max_connections,
+                        ..Default::default()
+                    },
+                    stopped(stop_rx.clone()),
+                )))
+            }
+            None => None,
+        };
         // Tests and scripts read the bound address here (a port of 0 picks a free one).
         eprintln!("listening on {scheme}://{}", listener.local_addr()?);
         serve_until(
             listener,
-            Arc::new(factory),
+            factory,
             ServerConfig {
                 max_conversations: options.max_conversations,
                 conversation: loop_config,
@@ -223,9 +304,12 @@ pub fn run(common: &Common, options: ServeArgs) -> Result<()> {
                 limits: settings.server.limits,
                 tls,
             },
-            stop_signal(),
+            stopped(stop_rx),
         )
         .await?;
+        if let Some(wyoming) = wyoming {
+            let _ = wyoming.await;
+        }
         eprintln!("stopped");
         Ok(())
     })

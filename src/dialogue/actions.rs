@@ -18,7 +18,7 @@ pub enum ActionError {
     Unreachable { url: String, reason: String },
     #[error("{url} answered {status}")]
     Status { url: String, status: u16 },
-    #[error("{url} answered with something other than a JSON object: {reason}")]
+    #[error("{url} answered with something other than a JSON object of fields: {reason}")]
     BadReply { url: String, reason: String },
 }
 
@@ -60,22 +60,7 @@ impl Backend {
             ActionSpec::Webhook { url } => {
                 let body =
                     serde_json::json!({ "flow": intent, "slots": slots, "user_id": user_id });
-                let reply = self.post(url, &body)?;
-                let object = reply.as_object().ok_or_else(|| ActionError::BadReply {
-                    url: url.clone(),
-                    reason: reply.to_string(),
-                })?;
-                Ok(object
-                    .iter()
-                    .map(|(k, v)| {
-                        (
-                            k.clone(),
-                            v.as_str()
-                                .map(String::from)
-                                .unwrap_or_else(|| v.to_string()),
-                        )
-                    })
-                    .collect())
+                reply_fields(url, &self.post(url, &body)?)
             }
         }
     }
@@ -90,16 +75,22 @@ impl Backend {
         }
     }
 
-    fn post(&self, url: &str, body: &serde_json::Value) -> Result<serde_json::Value, ActionError> {
-        let unreachable = |e: reqwest::Error| ActionError::Unreachable {
+    /// Posts `body`; the reply's text (at most [`MAX_REPLY_BYTES`]).
+    fn post(&self, url: &str, body: &serde_json::Value) -> Result<String, ActionError> {
+        use std::io::Read;
+        let unreachable = |e: &dyn std::fmt::Display| ActionError::Unreachable {
             url: url.to_string(),
             reason: e.to_string(),
         };
         let client = reqwest::blocking::Client::builder()
             .timeout(self.timeout)
             .build()
-            .map_err(unreachable)?;
-        let response = client.post(url).json(body).send().map_err(unreachable)?;
+            .map_err(|e| unreachable(&e))?;
+        let response = client
+            .post(url)
+            .json(body)
+            .send()
+            .map_err(|e| unreachable(&e))?;
         let status = response.status();
         if !status.is_success() {
             return Err(ActionError::Status {
@@ -107,15 +98,57 @@ impl Backend {
                 status: status.as_u16(),
             });
         }
-        let text = response.text().map_err(unreachable)?;
-        if text.trim().is_empty() {
-            return Ok(serde_json::json!({}));
+        let mut bytes = Vec::new();
+        response
+            .take(MAX_REPLY_BYTES as u64 + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| unreachable(&e))?;
+        if bytes.len() > MAX_REPLY_BYTES {
+            return Err(ActionError::BadReply {
+                url: url.to_string(),
+                reason: format!("the reply is over {MAX_REPLY_BYTES} bytes"),
+            });
         }
-        serde_json::from_str(&text).map_err(|e| ActionError::BadReply {
+        String::from_utf8(bytes).map_err(|_| ActionError::BadReply {
             url: url.to_string(),
-            reason: e.to_string(),
+            reason: "the reply is not UTF-8".into(),
         })
     }
+}
+
+/// The most a webhook's reply may hold (its fields fill a spoken sentence).
+pub const MAX_REPLY_BYTES: usize = 1 << 20;
+
+/// The fields `{result.…}` placeholders read from a webhook's reply: a JSON object (empty
+/// text: no fields), each value as text.
+pub fn reply_fields(url: &str, text: &str) -> Result<BTreeMap<String, String>, ActionError> {
+    let bad = |reason: String| ActionError::BadReply {
+        url: url.to_string(),
+        reason,
+    };
+    if text.trim().is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let reply: serde_json::Value = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
+    let object = reply
+        .as_object()
+        .ok_or_else(|| bad(truncated(text).to_string()))?;
+    Ok(object
+        .iter()
+        .map(|(k, v)| {
+            let value = v
+                .as_str()
+                .map(String::from)
+                .unwrap_or_else(|| v.to_string());
+            (k.clone(), value)
+        })
+        .collect())
+}
+
+/// The start of a long reply, for an error message.
+fn truncated(text: &str) -> &str {
+    let end = text.char_indices().nth(80).map_or(text.len(), |(i, _)| i);
+    &text[..end]
 }
 
 /// The demo backend of the default domain.

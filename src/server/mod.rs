@@ -26,9 +26,12 @@ use tokio_tungstenite::WebSocketStream;
 
 use crate::audio::resample::StreamResampler;
 use crate::audio::SPEECH_RATE;
+use crate::dialogue::Brain;
 use crate::pipeline::turn::TurnConfig;
 use crate::pipeline::{run_voice_loop, Engines, LoopConfig};
+use crate::stt::recognizer::Recognizer;
 use crate::telemetry::events::EventLog;
+use crate::tts::stream::Synthesizer;
 use auth::Tokens;
 use http::{Answer, Head, Io};
 use protocol::{decode_pcm16, parse_client_message, ClientMessage, ProtocolError, ServerMessage};
@@ -44,8 +47,24 @@ pub enum ServerError {
 
 /// Makes the engines of each conversation (a recogniser session, the dialogue core, a voice).
 pub trait ConversationFactory: Send + Sync {
-    /// A conversation with `user`, or with nobody in particular (None: nothing is kept).
-    fn open(&self, user: Option<&str>) -> Result<Engines, ServerError>;
+    /// The speech recognizer all conversations share.
+    fn recognizer(&self) -> Arc<dyn Recognizer>;
+    /// The voice all conversations share.
+    fn synthesizer(&self) -> Arc<dyn Synthesizer>;
+    /// A dialogue core for `user`, or for nobody in particular (None: nothing is kept).
+    fn brain(&self, user: Option<&str>) -> Result<Box<dyn Brain>, ServerError>;
+    /// A conversation with `user` (None: nothing is kept).
+    fn open(&self, user: Option<&str>) -> Result<Engines, ServerError> {
+        let recognizer = self
+            .recognizer()
+            .open_session()
+            .map_err(|e| ServerError::Engines(e.to_string()))?;
+        Ok(Engines {
+            recognizer,
+            brain: self.brain(user)?,
+            synthesizer: self.synthesizer(),
+        })
+    }
     /// The dialogue domain the conversations run (announced in `ready`).
     fn domain(&self) -> &str;
 }

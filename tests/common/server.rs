@@ -8,6 +8,8 @@ pub struct Server {
     child: Child,
     /// ws://127.0.0.1:PORT
     pub url: String,
+    /// What it printed before listening.
+    pub startup: Vec<String>,
 }
 
 impl Server {
@@ -71,5 +73,9 @@ pub fn start_server_with(store: &str, extra: &[&str]) -> Server {
     };
     // Keep draining stderr so the server never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
-    Server { child, url }
+    Server {
+        child,
+        url,
+        startup: seen,
+    }
 }
