@@ -17,6 +17,18 @@ use tokio_tungstenite::tungstenite::Message;
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
+async fn http_get(server: &Server, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = server.url.trim_start_matches("ws://");
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut response = String::new();
+    tcp.read_to_string(&mut response).await.unwrap();
+    response
+}
+
 async fn connect(server: &Server) -> Socket {
     tokio_tungstenite::connect_async(&server.url)
         .await
@@ -149,6 +161,40 @@ async fn a_spoken_request_over_websocket_gets_a_spoken_answer() {
     let summary = &messages.last().unwrap()["summary"];
     assert!(summary["user_turns"].as_u64() >= Some(1), "{summary}");
     assert!(summary["replies"].as_u64() >= Some(2), "{summary}");
+
+    // Prometheus sees the conversation: its latencies, its turn and its flow.
+    let metrics = http_get(&server, "/metrics").await;
+    assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
+    let value = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {metrics}"))
+    };
+    for histogram in [
+        "hark_voice_to_voice_seconds_count",
+        "hark_time_to_final_seconds_count",
+        "hark_time_to_first_audio_seconds_count",
+        "hark_recognizer_seconds_count",
+        "hark_synthesizer_seconds_count",
+    ] {
+        assert!(value(histogram) >= 1.0, "{histogram}: {metrics}");
+    }
+    let v2v = value("hark_voice_to_voice_seconds_sum") / value("hark_voice_to_voice_seconds_count");
+    assert!(v2v > 0.0 && v2v < 10.0, "{v2v} s");
+    assert_eq!(value("hark_conversations_total"), 1.0);
+    assert_eq!(value("hark_active_conversations"), 0.0);
+    assert!(value("hark_turns_total") >= 1.0);
+    assert!(
+        metrics.contains("hark_flows_started_total{flow="),
+        "{metrics}"
+    );
+    assert!(http_get(&server, "/healthz")
+        .await
+        .starts_with("HTTP/1.1 200"));
+    assert!(http_get(&server, "/readyz")
+        .await
+        .starts_with("HTTP/1.1 200"));
 
     // hark's voice came back at the client's rate, aligned with its microphone: at least
     // as long as what was sent, and with speech in it (the greeting and the answer).

@@ -94,6 +94,12 @@ impl DialogueBrain {
     /// What every turn leaves behind: the log line, the saved session, a handoff to report.
     fn after_turn(&mut self, turn: &Turn) {
         self.pending_handoff = turn.handoff.clone();
+        crate::telemetry::metrics::global().turn(
+            turn.started.as_deref(),
+            turn.completed.as_deref(),
+            turn.handoff.as_ref().map(|h| h.reason.as_str()),
+            turn.misunderstood,
+        );
         if let Some(log) = self.log.as_mut() {
             let user = log.user_hash(&self.session.user_id);
             log.record(turn.record(user));

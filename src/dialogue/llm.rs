@@ -232,6 +232,9 @@ impl LanguageModel for OpenAiChat {
             url: url.clone(),
             reason,
         };
+        let asked = std::time::Instant::now();
+        let mut first_token = true;
+        let metrics = crate::telemetry::metrics::global();
         self.runtime.block_on(async {
             let response =
                 tokio::time::timeout(stall + self.config.connect_timeout, request.send())
@@ -271,6 +274,9 @@ impl LanguageModel for OpenAiChat {
                 // Each event's data is one JSON chunk of the completion.
                 for data in sse.push(&chunk).map_err(&protocol)? {
                     if let Some(text) = state.event(data.trim()).map_err(&protocol)? {
+                        if std::mem::take(&mut first_token) {
+                            metrics.language_model_latency(asked.elapsed().as_secs_f64());
+                        }
                         state.completion.text.push_str(&text);
                         if !on_text(&text) {
                             state.completion.stopped = true;

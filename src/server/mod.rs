@@ -204,10 +204,12 @@ pub async fn serve_until(
         let stop = stop_rx.clone();
         let rate = rate.clone();
         tasks.spawn(async move {
+            let _open = OpenConnection::new();
             let Some(mut io) = secure(stream, &config).await else {
                 return;
             };
             let Some(_connection_slot) = connection_slot else {
+                metrics().rejected("connections");
                 let _ = page::busy().send(&mut *io).await;
                 return;
             };
@@ -241,6 +243,26 @@ pub async fn serve_until(
         tasks.abort_all();
     }
     Ok(())
+}
+
+fn metrics() -> &'static crate::telemetry::metrics::Metrics {
+    crate::telemetry::metrics::global()
+}
+
+/// A connection counted open while it lives.
+struct OpenConnection;
+
+impl OpenConnection {
+    fn new() -> Self {
+        metrics().connection_opened();
+        Self
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        metrics().connection_closed();
+    }
 }
 
 /// Why a handshake is refused: an HTTP status and a line for the client.
@@ -321,6 +343,11 @@ async fn connection(
     let user = match admit(&head, &config.access, &config.allowed_origins, &domain) {
         Ok(user) => user,
         Err(refused) => {
+            metrics().rejected(match refused.0 {
+                401 => "token",
+                403 => "forbidden",
+                _ => "path",
+            });
             refusal(refused).send(&mut *io).await?;
             return Ok(());
         }
@@ -371,22 +398,24 @@ async fn connection(
             _ = check.tick() => {
                 if out.gave_up() {
                     // It stopped reading: nothing can be told to it.
+                    metrics().rejected("stalled_reader");
                     break;
                 }
                 let quiet = last_message.elapsed();
                 let limit = match &conversation {
                     None if connected.elapsed() >= ms(limits.start_timeout_ms) => {
-                        Some(format!("no start message within {} ms", limits.start_timeout_ms))
+                        Some(("start_timeout", format!("no start message within {} ms", limits.start_timeout_ms)))
                     }
                     Some(_) if quiet >= ms(limits.idle_timeout_ms) => {
-                        Some(format!("nothing from the client for {} ms", limits.idle_timeout_ms))
+                        Some(("idle_timeout", format!("nothing from the client for {} ms", limits.idle_timeout_ms)))
                     }
                     Some(c) if c.started.elapsed() >= Duration::from_secs(limits.max_conversation_s) => {
-                        Some(format!("the conversation reached its limit of {} s", limits.max_conversation_s))
+                        Some(("conversation_length", format!("the conversation reached its limit of {} s", limits.max_conversation_s)))
                     }
                     _ => None,
                 };
-                if let Some(limit) = limit {
+                if let Some((name, limit)) = limit {
+                    metrics().rejected(name);
                     out.send(Outgoing::error(limit));
                     break;
                 }
@@ -398,6 +427,7 @@ async fn connection(
         let message = match message {
             Ok(m) => m,
             Err(tokio_tungstenite::tungstenite::Error::Capacity(e)) => {
+                metrics().rejected("message_size");
                 out.send(Outgoing::error(format!(
                     "{e} (the limit is {} bytes; send audio in frames of 20–100 ms)",
                     limits.max_message_bytes
@@ -419,6 +449,7 @@ async fn connection(
                     }
                     let who = user.clone().unwrap_or_else(|| peer.ip().to_string());
                     if !rate.allow(&who, Instant::now()) {
+                        metrics().rejected("start_rate");
                         out.send(Outgoing::error(format!(
                             "too many conversations started ({} a minute at most); try again later",
                             limits.starts_per_minute
@@ -426,6 +457,7 @@ async fn connection(
                         break;
                     }
                     let Ok(slot) = slots.clone().try_acquire_owned() else {
+                        metrics().rejected("conversations");
                         out.send(Outgoing::error(format!(
                             "the server is busy ({} conversations at once); try again later",
                             config.max_conversations
@@ -530,15 +562,21 @@ impl Conversation {
                 });
                 let mut source = SocketSource::new(audio_rx);
                 let mut sink = SocketSink::new(sample_rate, out.clone());
+                metrics().conversation_started();
                 let mut log = EventLog::new();
+                let mut timer = crate::telemetry::metrics::EventTimer::default();
                 let events = out.clone();
                 log.on_event(Box::new(move |e| {
+                    metrics().conversation_event(&mut timer, e);
                     let _ =
                         events.send(Outgoing::Message(ServerMessage::Event { event: e.clone() }));
                 }));
-                match run_voice_loop(config, &mut source, &mut sink, engines, &mut log) {
+                let ran = run_voice_loop(config, &mut source, &mut sink, engines, &mut log);
+                metrics().conversation_ended();
+                match ran {
                     Ok(summary) => send(ServerMessage::Summary { summary }),
                     Err(e) => {
+                        metrics().error("conversation_failed");
                         let _ = out.send(Outgoing::error(format!("the conversation failed: {e}")));
                     }
                 }

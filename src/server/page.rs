@@ -13,8 +13,8 @@ pub fn busy() -> Answer {
 }
 
 /// The answer to a plain request: the page at `/` (with a valid `?token=` when the server
-/// takes tokens), `/healthz` (the process is up) and `/readyz` (its engines are loaded, which
-/// they are before the server listens), nothing else.
+/// takes tokens), `/healthz` (the process is up), `/readyz` (its engines are loaded, which
+/// they are before the server listens) and `/metrics`, nothing else.
 pub fn answer(head: &Head, access: &Access) -> Answer {
     let allowed = match access {
         Access::Anonymous => true,
@@ -28,6 +28,11 @@ pub fn answer(head: &Head, access: &Access) -> Answer {
         ("GET", "/" | "/index.html") => Answer::new(200, "text/html; charset=utf-8", PAGE),
         ("GET", "/healthz") => Answer::text(200, "ok\n"),
         ("GET", "/readyz") => Answer::text(200, "ready\n"),
+        ("GET", "/metrics") => Answer::new(
+            200,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            crate::telemetry::metrics::global().encode(),
+        ),
         ("GET", _) => Answer::text(404, "not found\n"),
         _ => Answer::text(405, "only GET\n"),
     }

@@ -1,0 +1,424 @@
+//! Prometheus metrics of the process (`GET /metrics` on the serve listener), in the
+//! OpenMetrics text format: latency histograms of every stage, counters of conversations,
+//! turns, flows, escalations, misunderstandings, errors and refusals, gauges of what is open.
+//! Latencies come from each conversation's event stream ([`EventTimer`]); dialogue outcomes
+//! from each turn; refusals and connections from the server.
+
+use std::sync::OnceLock;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+use super::events::{Event, StopReason, TimedEvent};
+
+type Labels = Vec<(&'static str, String)>;
+
+/// hark's metrics; one set per process ([`global`]).
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    voice_to_voice: Histogram,
+    time_to_final: Histogram,
+    time_to_first_audio: Histogram,
+    recognizer: Histogram,
+    synthesizer: Histogram,
+    language_model: Histogram,
+    barge_in: Histogram,
+    conversations: Counter,
+    turns: Counter,
+    flows_started: Family<Labels, Counter>,
+    flows_completed: Family<Labels, Counter>,
+    escalations: Family<Labels, Counter>,
+    misunderstandings: Counter,
+    errors: Family<Labels, Counter>,
+    rejections: Family<Labels, Counter>,
+    active_conversations: Gauge,
+    connections: Gauge,
+}
+
+/// Seconds from 10 ms to about 20 s.
+fn latency() -> Histogram {
+    Histogram::new(exponential_buckets(0.01, 1.6, 17))
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("hark");
+        let m = Self {
+            voice_to_voice: latency(),
+            time_to_final: latency(),
+            time_to_first_audio: latency(),
+            recognizer: latency(),
+            synthesizer: latency(),
+            language_model: latency(),
+            barge_in: latency(),
+            conversations: Counter::default(),
+            turns: Counter::default(),
+            flows_started: Family::default(),
+            flows_completed: Family::default(),
+            escalations: Family::default(),
+            misunderstandings: Counter::default(),
+            errors: Family::default(),
+            rejections: Family::default(),
+            active_conversations: Gauge::default(),
+            connections: Gauge::default(),
+            registry: Registry::default(),
+        };
+        let r = &mut registry;
+        r.register(
+            "voice_to_voice_seconds",
+            "From the end of the user's speech to the first sound of the reply",
+            m.voice_to_voice.clone(),
+        );
+        r.register(
+            "time_to_final_seconds",
+            "From the end of the user's speech to the final transcript",
+            m.time_to_final.clone(),
+        );
+        r.register(
+            "time_to_first_audio_seconds",
+            "From the final transcript to the first sound of the reply",
+            m.time_to_first_audio.clone(),
+        );
+        r.register(
+            "recognizer_seconds",
+            "The speech recognizer's time for a final transcript",
+            m.recognizer.clone(),
+        );
+        r.register(
+            "synthesizer_seconds",
+            "From a reply's text to its first audio",
+            m.synthesizer.clone(),
+        );
+        r.register(
+            "llm_seconds",
+            "From a request to the language model to its first token",
+            m.language_model.clone(),
+        );
+        r.register(
+            "barge_in_seconds",
+            "From the user talking over a reply to the reply pausing",
+            m.barge_in.clone(),
+        );
+        r.register(
+            "conversations",
+            "Conversations started",
+            m.conversations.clone(),
+        );
+        r.register("turns", "User turns answered", m.turns.clone());
+        r.register(
+            "flows_started",
+            "Flows (tasks) started, by flow",
+            m.flows_started.clone(),
+        );
+        r.register(
+            "flows_completed",
+            "Flows (tasks) completed, by flow",
+            m.flows_completed.clone(),
+        );
+        r.register(
+            "escalations",
+            "Conversations handed to a person, by reason",
+            m.escalations.clone(),
+        );
+        r.register(
+            "misunderstandings",
+            "Turns not understood (fallback, clarification, re-prompt)",
+            m.misunderstandings.clone(),
+        );
+        r.register("errors", "Errors, by kind", m.errors.clone());
+        r.register(
+            "limit_rejections",
+            "Clients refused or cut off by a limit, by limit",
+            m.rejections.clone(),
+        );
+        r.register(
+            "active_conversations",
+            "Conversations under way",
+            m.active_conversations.clone(),
+        );
+        r.register(
+            "connections",
+            "Open client connections",
+            m.connections.clone(),
+        );
+        Self { registry, ..m }
+    }
+
+    /// The OpenMetrics text of every metric.
+    pub fn encode(&self) -> String {
+        let mut text = String::new();
+        let _ = encode(&mut text, &self.registry);
+        text
+    }
+
+    pub fn conversation_started(&self) {
+        self.conversations.inc();
+        self.active_conversations.inc();
+    }
+
+    pub fn conversation_ended(&self) {
+        self.active_conversations.dec();
+    }
+
+    pub fn connection_opened(&self) {
+        self.connections.inc();
+    }
+
+    pub fn connection_closed(&self) {
+        self.connections.dec();
+    }
+
+    /// One answered turn of the dialogue.
+    pub fn turn(
+        &self,
+        started: Option<&str>,
+        completed: Option<&str>,
+        escalation: Option<&str>,
+        misunderstood: bool,
+    ) {
+        self.turns.inc();
+        let label = |name: &str| vec![("flow", name.to_string())];
+        if let Some(flow) = started {
+            self.flows_started.get_or_create(&label(flow)).inc();
+        }
+        if let Some(flow) = completed {
+            self.flows_completed.get_or_create(&label(flow)).inc();
+        }
+        if let Some(reason) = escalation {
+            let reason = vec![("reason", reason.to_string())];
+            self.escalations.get_or_create(&reason).inc();
+        }
+        if misunderstood {
+            self.misunderstandings.inc();
+        }
+    }
+
+    pub fn error(&self, kind: &str) {
+        self.errors
+            .get_or_create(&vec![("kind", kind.to_string())])
+            .inc();
+    }
+
+    /// A client refused or cut off by `limit`.
+    pub fn rejected(&self, limit: &str) {
+        self.rejections
+            .get_or_create(&vec![("limit", limit.to_string())])
+            .inc();
+    }
+
+    pub fn language_model_latency(&self, seconds: f64) {
+        self.language_model.observe(seconds);
+    }
+
+    fn observe(&self, measure: Measure, seconds: f64) {
+        let histogram = match measure {
+            Measure::VoiceToVoice => &self.voice_to_voice,
+            Measure::TimeToFinal => &self.time_to_final,
+            Measure::TimeToFirstAudio => &self.time_to_first_audio,
+            Measure::Recognizer => &self.recognizer,
+            Measure::Synthesizer => &self.synthesizer,
+            Measure::BargeIn => &self.barge_in,
+        };
+        histogram.observe(seconds);
+    }
+
+    /// Latencies of one conversation's event, into the histograms.
+    pub fn conversation_event(&self, timer: &mut EventTimer, event: &TimedEvent) {
+        for (measure, ms) in timer.observe(event) {
+            self.observe(measure, ms / 1000.0);
+        }
+        if let Event::Error { .. } = event.event {
+            self.error("conversation");
+        }
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The process's metrics.
+pub fn global() -> &'static Metrics {
+    static METRICS: OnceLock<Metrics> = OnceLock::new();
+    METRICS.get_or_init(Metrics::new)
+}
+
+/// A latency one conversation's events measure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Measure {
+    VoiceToVoice,
+    TimeToFinal,
+    TimeToFirstAudio,
+    Recognizer,
+    Synthesizer,
+    BargeIn,
+}
+
+/// Turns one conversation's events into latencies: the end of the user's speech (on the
+/// audio timeline, which the event times share) to its final and to the reply's first
+/// sound; a reply's text to its first sound; talking over a reply to its pause.
+#[derive(Debug, Default)]
+pub struct EventTimer {
+    speech_end: Option<u64>,
+    final_at: Option<u64>,
+    reply_at: Option<u64>,
+    playing: bool,
+    talked_over: Option<u64>,
+}
+
+impl EventTimer {
+    pub fn observe(&mut self, event: &TimedEvent) -> Vec<(Measure, f64)> {
+        let t = event.t_ms;
+        let since = |from: u64| t.saturating_sub(from) as f64;
+        let mut out = Vec::new();
+        match &event.event {
+            Event::SpeechEnd { at_ms } => {
+                self.speech_end = Some(*at_ms);
+                self.final_at = None;
+            }
+            Event::Final { stt_ms, .. } => {
+                out.push((Measure::Recognizer, *stt_ms));
+                if let Some(end) = self.speech_end {
+                    out.push((Measure::TimeToFinal, since(end)));
+                }
+                self.final_at = Some(t);
+            }
+            Event::Reply { .. } => self.reply_at = Some(t),
+            Event::AudioOutStart { .. } => {
+                if let Some(reply) = self.reply_at.take() {
+                    out.push((Measure::Synthesizer, since(reply)));
+                }
+                if let Some(end) = self.speech_end.take() {
+                    out.push((Measure::VoiceToVoice, since(end)));
+                }
+                if let Some(heard) = self.final_at.take() {
+                    out.push((Measure::TimeToFirstAudio, since(heard)));
+                }
+                self.playing = true;
+            }
+            Event::SpeechStart { .. } if self.playing => self.talked_over = Some(t),
+            Event::PlaybackPaused { .. } | Event::BargeIn { .. } => {
+                if let Some(from) = self.talked_over.take() {
+                    out.push((Measure::BargeIn, since(from)));
+                }
+            }
+            Event::AudioOutStop { reason, .. } => {
+                if *reason == StopReason::BargeIn {
+                    if let Some(from) = self.talked_over.take() {
+                        out.push((Measure::BargeIn, since(from)));
+                    }
+                }
+                self.playing = false;
+                self.talked_over = None;
+            }
+            _ => {}
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(t_ms: u64, event: Event) -> TimedEvent {
+        TimedEvent { t_ms, event }
+    }
+
+    #[test]
+    fn a_turn_measures_each_stage_from_the_end_of_speech() {
+        let mut timer = EventTimer::default();
+        let mut got = Vec::new();
+        for event in [
+            at(900, Event::SpeechStart { at_ms: 900 }),
+            at(2400, Event::SpeechEnd { at_ms: 2000 }),
+            at(
+                2450,
+                Event::Final {
+                    text: "hi".into(),
+                    stt_ms: 120.0,
+                },
+            ),
+            at(
+                2460,
+                Event::Reply {
+                    turn: 1,
+                    text: "Hello.".into(),
+                },
+            ),
+            at(2650, Event::AudioOutStart { turn: 1 }),
+        ] {
+            got.extend(timer.observe(&event));
+        }
+        assert_eq!(
+            got,
+            vec![
+                (Measure::Recognizer, 120.0),
+                (Measure::TimeToFinal, 450.0),
+                (Measure::Synthesizer, 190.0),
+                (Measure::VoiceToVoice, 650.0),
+                (Measure::TimeToFirstAudio, 200.0),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_greeting_has_no_voice_to_voice_and_talking_over_it_times_the_pause() {
+        let mut timer = EventTimer::default();
+        let mut got = Vec::new();
+        for event in [
+            at(
+                0,
+                Event::Reply {
+                    turn: 0,
+                    text: "Hi.".into(),
+                },
+            ),
+            at(150, Event::AudioOutStart { turn: 0 }),
+            at(1000, Event::SpeechStart { at_ms: 1000 }),
+            at(1180, Event::PlaybackPaused { turn: 0 }),
+            at(
+                1900,
+                Event::AudioOutStop {
+                    turn: 0,
+                    reason: StopReason::BargeIn,
+                },
+            ),
+        ] {
+            got.extend(timer.observe(&event));
+        }
+        assert_eq!(
+            got,
+            vec![(Measure::Synthesizer, 150.0), (Measure::BargeIn, 180.0)]
+        );
+    }
+
+    #[test]
+    fn the_text_format_has_the_prefixed_histograms_and_counters() {
+        let metrics = Metrics::new();
+        metrics.conversation_started();
+        metrics.turn(Some("book"), None, Some("asked for a person"), false);
+        metrics.rejected("busy");
+        let mut timer = EventTimer::default();
+        metrics.conversation_event(&mut timer, &at(10, Event::SpeechEnd { at_ms: 10 }));
+        metrics.conversation_event(&mut timer, &at(600, Event::AudioOutStart { turn: 1 }));
+        let text = metrics.encode();
+        assert!(
+            text.contains("hark_voice_to_voice_seconds_count 1"),
+            "{text}"
+        );
+        assert!(text.contains("hark_conversations_total 1"));
+        assert!(text.contains("hark_flows_started_total{flow=\"book\"} 1"));
+        assert!(text.contains("hark_escalations_total{reason=\"asked for a person\"} 1"));
+        assert!(text.contains("hark_limit_rejections_total{limit=\"busy\"} 1"));
+        assert!(text.contains("hark_active_conversations 1"));
+        assert!(text.ends_with("# EOF\n"));
+    }
+}
