@@ -956,6 +956,101 @@ fn cloud(bench: &mut Bench) {
     println!("\n(CPU includes the local protocol servers, which run in the bench's process.)");
 }
 
+/// `hark serve --wyoming` as Home Assistant uses it, through the real `wyoming` client (one
+/// connection per request): `describe`, a spoken request at 16 kHz mono (what Home Assistant
+/// sends) to its `transcript`, and a reply to its first audio, in one piece and streamed.
+fn wyoming(bench: &mut Bench) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let hark = root.join("target/release/hark");
+    let mut child = std::process::Command::new(&hark)
+        .arg("--models")
+        .arg(&bench.models.root)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--store",
+            "none",
+            "--log",
+            "none",
+        ])
+        .args(["--wyoming", "tcp://127.0.0.1:0"])
+        .current_dir(root)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run scripts/setup.sh to build target/release/hark");
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let port = loop {
+        let line = lines.next().expect("hark serve started").unwrap();
+        if let Some(address) = line.strip_prefix("wyoming on tcp://") {
+            break address.rsplit(':').next().unwrap().trim().to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    let client = |args: &[&str]| -> serde_json::Value {
+        let out = std::process::Command::new("python3")
+            .arg(root.join("tests/wyoming_client.py"))
+            .args(["127.0.0.1", &port])
+            .args(args)
+            .env("PYTHONPATH", root.join("models/.cache/wyoming"))
+            .output()
+            .expect("python3");
+        serde_json::from_slice(&out.stdout).unwrap_or_default()
+    };
+    let dir = std::env::temp_dir().join(format!("hark-bench-wyoming-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut describe = Vec::new();
+    for _ in 0..20 {
+        describe.extend(client(&["describe"])["ms"].as_f64());
+    }
+    let (mut transcript, mut exact) = (Vec::new(), 0);
+    let (mut one_piece, mut streamed) = (Vec::new(), Vec::new());
+    let normal = |t: &str| {
+        t.to_lowercase()
+            .chars()
+            .filter(|c| c.is_alphanumeric() || *c == ' ')
+            .collect::<String>()
+    };
+    for (i, text) in DIALOGUE.iter().enumerate() {
+        let recording = bench.say(&[Part::Silence(300), Part::Say(text), Part::Silence(300)]);
+        let path = dir.join(format!("request-{i}.wav"));
+        let pcm = hark::audio::Pcm {
+            sample_rate: SPEECH_RATE,
+            samples: recording.samples,
+        };
+        wav::write_wav(&path, &pcm).unwrap();
+        let heard = client(&["transcribe", path.to_str().unwrap()]);
+        transcript.extend(heard["ms"].as_f64());
+        if normal(heard["text"].as_str().unwrap_or("")) == normal(text) {
+            exact += 1;
+        }
+        let out = dir.join("reply.wav");
+        one_piece.extend(
+            client(&["synthesize", text, out.to_str().unwrap()])["first_audio_ms"].as_f64(),
+        );
+        streamed.extend(
+            client(&["synthesize-streaming", text, out.to_str().unwrap()])["first_audio_ms"]
+                .as_f64(),
+        );
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    std::fs::remove_dir_all(&dir).ok();
+    println!("\n### Wyoming (Home Assistant's client, one connection per request)\n");
+    table_header();
+    report("describe → info", &describe);
+    report("audio-stop → transcript", &transcript);
+    report("synthesize → first audio", &one_piece);
+    report(
+        "synthesize-start → first audio (streamed, a word each 10 ms)",
+        &streamed,
+    );
+    println!(
+        "\ntranscripts word for word: {exact} of {} requests",
+        DIALOGUE.len()
+    );
+}
+
 fn main() {
     let sections: Vec<String> = std::env::args()
         .skip(1)
@@ -992,7 +1087,7 @@ fn main() {
         None => println!("hark voice loop, real time: streaming Whisper {model} + Piper"),
     }
     println!("machine: {}; {threads} inference threads", machine());
-    let all: [(&str, Section); 9] = [
+    let all: [(&str, Section); 10] = [
         ("keywords", keywords),
         ("dialogue", dialogue),
         ("barge-in", barge_in),
@@ -1001,6 +1096,7 @@ fn main() {
         ("barista", barista),
         ("startup", startup),
         ("cloud", cloud),
+        ("wyoming", wyoming),
         ("serve-load", serve_load),
     ];
     for (name, section) in all {

@@ -72,10 +72,10 @@ async def transcribe(host, port, path):
                 return {"error": Error.from_event(event).text}
 
 
-async def read_audio(client, out_path, streaming):
-    """Audio until audio-stop (or synthesize-stopped when streaming), written as a WAV."""
+async def read_audio(client, out_path, streaming, start):
+    """Audio until audio-stop (or synthesize-stopped when streaming), written as a WAV; the
+    first audio's time is counted from `start`."""
     pcm, fmt, pieces, first = bytearray(), None, 0, None
-    start = time.monotonic()
     while True:
         event = await asyncio.wait_for(client.read_event(), TIMEOUT)
         if event is None:
@@ -105,12 +105,14 @@ async def read_audio(client, out_path, streaming):
 
 async def synthesize(host, port, text, out_path):
     async with AsyncTcpClient(host, port) as client:
+        start = time.monotonic()
         await client.write_event(Synthesize(text=text).event())
-        return await read_audio(client, out_path, streaming=False)
+        return await read_audio(client, out_path, False, start)
 
 
 async def synthesize_streaming(host, port, text, out_path):
     async with AsyncTcpClient(host, port) as client:
+        start = time.monotonic()
         await client.write_event(SynthesizeStart().event())
         # Words as a language model would write them.
         for word in text.split(" "):
@@ -119,7 +121,7 @@ async def synthesize_streaming(host, port, text, out_path):
         # The whole text again for servers that do not stream; hark must not speak it twice.
         await client.write_event(Synthesize(text=text).event())
         await client.write_event(SynthesizeStop().event())
-        return await read_audio(client, out_path, streaming=True)
+        return await read_audio(client, out_path, True, start)
 
 
 async def handle(host, port, turns):
