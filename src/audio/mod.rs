@@ -3,6 +3,7 @@
 pub mod aec;
 pub mod device;
 pub mod file;
+pub mod mulaw;
 pub mod noise;
 pub mod resample;
 pub mod wav;

@@ -87,7 +87,18 @@ pub struct LlmConfig {
 pub struct OpenAiChat {
     config: LlmConfig,
     client: reqwest::Client,
-    runtime: tokio::runtime::Runtime,
+    /// Always Some until dropped.
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Drop for OpenAiChat {
+    // A conversation may end on an async worker (a server's connection task): a runtime
+    // dropped there would panic, so it is let go without waiting.
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 impl OpenAiChat {
@@ -108,7 +119,7 @@ impl OpenAiChat {
         Ok(Self {
             config,
             client,
-            runtime,
+            runtime: Some(runtime),
         })
     }
 
@@ -235,7 +246,13 @@ impl LanguageModel for OpenAiChat {
         let asked = std::time::Instant::now();
         let mut first_token = true;
         let metrics = crate::telemetry::metrics::global();
-        self.runtime.block_on(async {
+        let Some(runtime) = self.runtime.as_ref() else {
+            return Err(LlmError::Unreachable {
+                url,
+                reason: "the client has shut down".into(),
+            });
+        };
+        runtime.block_on(async {
             let response =
                 tokio::time::timeout(stall + self.config.connect_timeout, request.send())
                     .await

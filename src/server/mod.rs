@@ -11,6 +11,7 @@ pub mod protocol;
 pub mod rate;
 pub mod socket_audio;
 pub mod tls;
+pub mod twilio;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -193,11 +194,24 @@ pub async fn serve_until(
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => accepted.map_err(ServerError::Listen)?,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                // Out of descriptors, or a client gone before it was accepted: keep serving.
+                Err(e) => {
+                    eprintln!("accepting a connection: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
             _ = &mut shutdown => break,
         };
         while tasks.try_join_next().is_some() {}
         let connection_slot = connections.clone().try_acquire_owned().ok();
+        if connection_slot.is_none() && config.tls.is_some() {
+            // Over the limit: not worth a TLS handshake to say so.
+            metrics().rejected("connections");
+            continue;
+        }
         let factory = factory.clone();
         let slots = slots.clone();
         let config = config.clone();
@@ -265,6 +279,22 @@ impl Drop for OpenConnection {
     }
 }
 
+/// A conversation counted under way while it lives (a loop that panics is counted out too).
+struct CountedConversation;
+
+impl CountedConversation {
+    fn new() -> Self {
+        metrics().conversation_started();
+        Self
+    }
+}
+
+impl Drop for CountedConversation {
+    fn drop(&mut self) {
+        metrics().conversation_ended();
+    }
+}
+
 /// Why a handshake is refused: an HTTP status and a line for the client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Refusal(u16, &'static str);
@@ -292,27 +322,46 @@ async fn secure(stream: TcpStream, config: &ServerConfig) -> Option<Box<dyn Io>>
     }
 }
 
-/// The handshake's decision: the user a conversation belongs to (None: nobody), or why not.
+/// Which protocol a conversation's WebSocket speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dialect {
+    /// hark's own (`protocol`), at `/`.
+    Hark,
+    /// Twilio Media Streams (`twilio`), at `/twilio`.
+    Twilio,
+}
+
+/// The handshake's decision: the protocol, and the user a conversation belongs to (None:
+/// nobody, or, for Twilio, the token its `start` will carry), or why not.
 fn admit(
     request: &Head,
     access: &Access,
     origins: &[String],
     domain: &str,
-) -> Result<Option<String>, Refusal> {
-    if request.path != "/" {
-        return Err(Refusal(
-            404,
-            "no WebSocket at this path; conversations are at /",
-        ));
-    }
+) -> Result<(Dialect, Option<String>), Refusal> {
+    let dialect = match request.path.as_str() {
+        "/" => Dialect::Hark,
+        "/twilio" => Dialect::Twilio,
+        _ => {
+            return Err(Refusal(
+                404,
+                "no WebSocket at this path; conversations are at / (hark's protocol) and /twilio (Twilio Media Streams)",
+            ))
+        }
+    };
     if !auth::origin_allowed(request.header("origin"), request.header("host"), origins) {
         return Err(Refusal(403, "this origin may not connect"));
     }
     match access {
-        Access::Anonymous => Ok(None),
+        Access::Anonymous => Ok((dialect, None)),
         Access::Tokens(tokens) => {
             let token = auth::request_token(request.header("authorization"), Some(&request.query));
-            let Some(grant) = token.as_deref().and_then(|t| tokens.grant(t)) else {
+            let grant = token.as_deref().and_then(|t| tokens.grant(t));
+            // Twilio's <Stream> URL takes no query: its token comes in `start`.
+            if grant.is_none() && dialect == Dialect::Twilio {
+                return Ok((dialect, None));
+            }
+            let Some(grant) = grant else {
                 return Err(Refusal(
                     401,
                     "a token is needed: Authorization: Bearer TOKEN, or ?token=TOKEN",
@@ -321,9 +370,29 @@ fn admit(
             if !grant.allows(domain) {
                 return Err(Refusal(403, "this token may not use this domain"));
             }
-            Ok(Some(grant.user.clone()))
+            Ok((dialect, Some(grant.user.clone())))
         }
     }
+}
+
+/// What the writer sends a Twilio stream for hark's output (None: nothing; Twilio takes
+/// audio, marks and clears only).
+fn twilio_frame(outgoing: Outgoing, stream_sid: &str) -> Option<Message> {
+    use crate::telemetry::events::Event;
+    let text = match outgoing {
+        Outgoing::Audio(pcm) => twilio::media(stream_sid, &pcm),
+        Outgoing::Message(ServerMessage::Clear) => twilio::clear(stream_sid),
+        Outgoing::Message(ServerMessage::Event { event }) => match event.event {
+            Event::AudioOutStop { turn, .. } => twilio::mark(stream_sid, &twilio::reply_mark(turn)),
+            _ => return None,
+        },
+        Outgoing::Message(ServerMessage::Error { message }) => {
+            eprintln!("twilio stream {stream_sid}: {message}");
+            return None;
+        }
+        Outgoing::Message(_) => return None,
+    };
+    Some(Message::Text(text.into()))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -340,8 +409,8 @@ async fn connection(
 ) -> Result<(), tokio_tungstenite::tungstenite::Error> {
     let limits = config.limits;
     let domain = factory.domain().to_string();
-    let user = match admit(&head, &config.access, &config.allowed_origins, &domain) {
-        Ok(user) => user,
+    let (dialect, mut user) = match admit(&head, &config.access, &config.allowed_origins, &domain) {
+        Ok(admitted) => admitted,
         Err(refused) => {
             metrics().rejected(match refused.0 {
                 401 => "token",
@@ -353,7 +422,10 @@ async fn connection(
         }
     };
     match http::upgrade_response(&head) {
-        Ok(accepted) => io.write_all(&accepted).await?,
+        Ok(accepted) => {
+            io.write_all(&accepted).await?;
+            io.flush().await?;
+        }
         Err(answer) => {
             answer.send(&mut *io).await?;
             return Ok(());
@@ -366,11 +438,19 @@ async fn connection(
         WebSocketStream::from_partially_read(io, rest, Role::Server, Some(ws_config)).await;
     let (mut to_client, mut from_client) = socket.split();
     let (out, mut out_rx) = OutQueue::new(limits.outgoing_queue, ms(limits.write_stall_ms));
+    let stream_sid = Arc::new(std::sync::OnceLock::<String>::new());
+    let sid = stream_sid.clone();
     let writer = tokio::spawn(async move {
         while let Some(outgoing) = out_rx.recv().await {
-            let message = match outgoing {
-                Outgoing::Audio(bytes) => Message::Binary(bytes.into()),
-                Outgoing::Message(m) => match serde_json::to_string(&m) {
+            let message = match (dialect, outgoing) {
+                (Dialect::Twilio, outgoing) => {
+                    match sid.get().and_then(|sid| twilio_frame(outgoing, sid)) {
+                        Some(message) => message,
+                        None => continue,
+                    }
+                }
+                (Dialect::Hark, Outgoing::Audio(bytes)) => Message::Binary(bytes.into()),
+                (Dialect::Hark, Outgoing::Message(m)) => match serde_json::to_string(&m) {
                     Ok(text) => Message::Text(text.into()),
                     Err(_) => continue,
                 },
@@ -384,6 +464,35 @@ async fn connection(
     let refuse = |e: ProtocolError| {
         out.send(Outgoing::error(e));
     };
+    // A conversation, if this client may start one now.
+    let begin = |user: Option<&str>, sample_rate: u32| -> Result<Conversation, String> {
+        let who = user.map_or_else(|| peer.ip().to_string(), str::to_string);
+        if !rate.allow(&who, Instant::now()) {
+            metrics().rejected("start_rate");
+            return Err(format!(
+                "too many conversations started ({} a minute at most); try again later",
+                limits.starts_per_minute
+            ));
+        }
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            metrics().rejected("conversations");
+            return Err(format!(
+                "the server is busy ({} conversations at once); try again later",
+                config.max_conversations
+            ));
+        };
+        Conversation::start(
+            factory.clone(),
+            user,
+            sample_rate,
+            config.conversation.clone(),
+            out.clone(),
+            slot,
+            limits,
+        )
+        .map_err(|e| e.to_string())
+    };
+    let mut decoded = Vec::new();
     let connected = Instant::now();
     let mut conversation: Option<Conversation> = None;
     let mut check = tokio::time::interval(Duration::from_millis(250));
@@ -440,6 +549,76 @@ async fn connection(
             }
         };
         match message {
+            Message::Text(text) if dialect == Dialect::Twilio => {
+                match twilio::parse(text.as_str()) {
+                    Ok(twilio::Inbound::Start { start }) => {
+                        if conversation.is_some() {
+                            refuse(ProtocolError::AlreadyStarted);
+                            continue;
+                        }
+                        if let Err(e) = twilio::check_format(&start.media_format) {
+                            out.send(Outgoing::error(e));
+                            break;
+                        }
+                        if let (Access::Tokens(tokens), None) = (&config.access, &user) {
+                            let grant = start
+                                .custom_parameters
+                                .get("token")
+                                .and_then(|t| tokens.grant(t))
+                                .filter(|g| g.allows(&domain));
+                            let Some(grant) = grant else {
+                                metrics().rejected("token");
+                                out.send(Outgoing::error(
+                                    "a token is needed: <Parameter name=\"token\" value=\"TOKEN\"/> in the <Stream>",
+                                ));
+                                break;
+                            };
+                            user = Some(grant.user.clone());
+                        }
+                        let caller = match &user {
+                            Some(granted) => {
+                                match twilio::caller_user(granted, &start.custom_parameters) {
+                                    Some(caller) => Some(caller),
+                                    None => {
+                                        out.send(Outgoing::error("this token names the caller, and the stream has no caller parameter"));
+                                        break;
+                                    }
+                                }
+                            }
+                            None => None,
+                        };
+                        let _ = stream_sid.set(start.stream_sid);
+                        match begin(caller.as_deref(), twilio::SAMPLE_RATE) {
+                            Ok(c) => conversation = Some(c),
+                            Err(e) => {
+                                out.send(Outgoing::error(e));
+                                break;
+                            }
+                        }
+                    }
+                    Ok(twilio::Inbound::Media { media }) => {
+                        let Some(c) = conversation.as_mut() else {
+                            refuse(ProtocolError::NotStarted);
+                            continue;
+                        };
+                        decoded.clear();
+                        match twilio::decode_media(&media.payload, &mut decoded) {
+                            Ok(()) => {
+                                if let Err(e) = c.samples(&decoded).await {
+                                    refuse(e);
+                                }
+                            }
+                            Err(e) => refuse(ProtocolError::BadMessage(e)),
+                        }
+                    }
+                    // The caller has heard up to this mark (hark paces its audio to the call, so
+                    // its own account of what was heard already agrees).
+                    Ok(twilio::Inbound::Mark { .. }) => {}
+                    Ok(twilio::Inbound::Connected { .. } | twilio::Inbound::Dtmf { .. }) => {}
+                    Ok(twilio::Inbound::Stop) => break,
+                    Err(e) => refuse(ProtocolError::BadMessage(e)),
+                }
+            }
             Message::Text(text) => match parse_client_message(text.as_str()) {
                 // The user is the token's, never the client's.
                 Ok(ClientMessage::Start { sample_rate, .. }) => {
@@ -447,32 +626,7 @@ async fn connection(
                         refuse(ProtocolError::AlreadyStarted);
                         continue;
                     }
-                    let who = user.clone().unwrap_or_else(|| peer.ip().to_string());
-                    if !rate.allow(&who, Instant::now()) {
-                        metrics().rejected("start_rate");
-                        out.send(Outgoing::error(format!(
-                            "too many conversations started ({} a minute at most); try again later",
-                            limits.starts_per_minute
-                        )));
-                        break;
-                    }
-                    let Ok(slot) = slots.clone().try_acquire_owned() else {
-                        metrics().rejected("conversations");
-                        out.send(Outgoing::error(format!(
-                            "the server is busy ({} conversations at once); try again later",
-                            config.max_conversations
-                        )));
-                        break;
-                    };
-                    match Conversation::start(
-                        factory.clone(),
-                        user.as_deref(),
-                        sample_rate,
-                        config.conversation.clone(),
-                        out.clone(),
-                        slot,
-                        limits,
-                    ) {
+                    match begin(user.as_deref(), sample_rate) {
                         Ok(c) => conversation = Some(c),
                         Err(e) => {
                             out.send(Outgoing::error(e));
@@ -562,7 +716,7 @@ impl Conversation {
                 });
                 let mut source = SocketSource::new(audio_rx);
                 let mut sink = SocketSink::new(sample_rate, out.clone());
-                metrics().conversation_started();
+                let _counted = CountedConversation::new();
                 let mut log = EventLog::new();
                 let mut timer = crate::telemetry::metrics::EventTimer::default();
                 let events = out.clone();
@@ -572,7 +726,7 @@ impl Conversation {
                         events.send(Outgoing::Message(ServerMessage::Event { event: e.clone() }));
                 }));
                 let ran = run_voice_loop(config, &mut source, &mut sink, engines, &mut log);
-                metrics().conversation_ended();
+                drop(_counted);
                 match ran {
                     Ok(summary) => send(ServerMessage::Summary { summary }),
                     Err(e) => {
@@ -597,11 +751,19 @@ impl Conversation {
 
     /// One binary frame of the client's audio.
     async fn audio(&mut self, bytes: &[u8]) -> Result<(), ProtocolError> {
-        self.decoded.clear();
-        decode_pcm16(bytes, &mut self.decoded)?;
+        let mut decoded = std::mem::take(&mut self.decoded);
+        decoded.clear();
+        decode_pcm16(bytes, &mut decoded)?;
+        let fed = self.samples(&decoded).await;
+        self.decoded = decoded;
+        fed
+    }
+
+    /// The client's audio at its rate, as samples in [-1, 1].
+    async fn samples(&mut self, samples: &[f32]) -> Result<(), ProtocolError> {
         self.resampled.clear();
         self.resampler
-            .push(&self.decoded, &mut self.resampled)
+            .push(samples, &mut self.resampled)
             .map_err(|e| ProtocolError::BadMessage(e.to_string()))?;
         self.received += self.resampled.len() as u64;
         for piece in self.resampled.chunks(PIECE) {

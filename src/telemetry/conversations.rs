@@ -186,7 +186,7 @@ impl ConversationLog {
 }
 
 /// A conversation id unique to this process and moment.
-fn new_conversation_id() -> String {
+pub fn new_conversation_id() -> String {
     static COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let count = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let now = std::time::SystemTime::now()

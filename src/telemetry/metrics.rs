@@ -190,7 +190,7 @@ impl Metrics {
             self.flows_completed.get_or_create(&label(flow)).inc();
         }
         if let Some(reason) = escalation {
-            let reason = vec![("reason", reason.to_string())];
+            let reason = vec![("reason", escalation_label(reason).to_string())];
             self.escalations.get_or_create(&reason).inc();
         }
         if misunderstood {
@@ -215,13 +215,16 @@ impl Metrics {
         self.language_model.observe(seconds);
     }
 
+    pub fn synthesizer_latency(&self, seconds: f64) {
+        self.synthesizer.observe(seconds);
+    }
+
     fn observe(&self, measure: Measure, seconds: f64) {
         let histogram = match measure {
             Measure::VoiceToVoice => &self.voice_to_voice,
             Measure::TimeToFinal => &self.time_to_final,
             Measure::TimeToFirstAudio => &self.time_to_first_audio,
             Measure::Recognizer => &self.recognizer,
-            Measure::Synthesizer => &self.synthesizer,
             Measure::BargeIn => &self.barge_in,
         };
         histogram.observe(seconds);
@@ -244,6 +247,24 @@ impl Default for Metrics {
     }
 }
 
+/// A handoff's reason as one of a few fixed labels: the reason itself may carry a backend's
+/// error text, and every distinct label value is a series of its own.
+pub fn escalation_label(reason: &str) -> &'static str {
+    if reason.contains("misunderstanding") {
+        "misunderstood"
+    } else if reason.contains("asked for a person") {
+        "asked_for_person"
+    } else if reason.contains("frustrated") {
+        "frustrated"
+    } else if reason.contains("backend failed") {
+        "backend_failed"
+    } else if reason.contains("goes to a person") {
+        "flow_handoff"
+    } else {
+        "other"
+    }
+}
+
 /// The process's metrics.
 pub fn global() -> &'static Metrics {
     static METRICS: OnceLock<Metrics> = OnceLock::new();
@@ -257,18 +278,17 @@ pub enum Measure {
     TimeToFinal,
     TimeToFirstAudio,
     Recognizer,
-    Synthesizer,
     BargeIn,
 }
 
 /// Turns one conversation's events into latencies: the end of the user's speech (on the
-/// audio timeline, which the event times share) to its final and to the reply's first
-/// sound; a reply's text to its first sound; talking over a reply to its pause.
+/// audio timeline of 20 ms frames, which the event times count too) to its final and to the
+/// reply's first sound; talking over a reply to its pause. (A reply's text to its first
+/// audio is timed in the synthesis stream, where both are seen.)
 #[derive(Debug, Default)]
 pub struct EventTimer {
     speech_end: Option<u64>,
     final_at: Option<u64>,
-    reply_at: Option<u64>,
     playing: bool,
     talked_over: Option<u64>,
 }
@@ -283,18 +303,27 @@ impl EventTimer {
                 self.speech_end = Some(*at_ms);
                 self.final_at = None;
             }
+            // Nothing heard: nothing will answer it.
+            Event::Final { text, .. } if text.trim().is_empty() => {
+                self.speech_end = None;
+                self.final_at = None;
+            }
             Event::Final { stt_ms, .. } => {
-                out.push((Measure::Recognizer, *stt_ms));
+                // Engines that do not say how long they took report 0.
+                if *stt_ms > 0.0 {
+                    out.push((Measure::Recognizer, *stt_ms));
+                }
                 if let Some(end) = self.speech_end {
                     out.push((Measure::TimeToFinal, since(end)));
                 }
                 self.final_at = Some(t);
             }
-            Event::Reply { .. } => self.reply_at = Some(t),
+            // Only a backchannel: the reply goes on, nothing new answers it.
+            Event::PlaybackResumed { .. } => {
+                self.speech_end = None;
+                self.final_at = None;
+            }
             Event::AudioOutStart { .. } => {
-                if let Some(reply) = self.reply_at.take() {
-                    out.push((Measure::Synthesizer, since(reply)));
-                }
                 if let Some(end) = self.speech_end.take() {
                     out.push((Measure::VoiceToVoice, since(end)));
                 }
@@ -303,7 +332,7 @@ impl EventTimer {
                 }
                 self.playing = true;
             }
-            Event::SpeechStart { .. } if self.playing => self.talked_over = Some(t),
+            Event::SpeechStart { at_ms } if self.playing => self.talked_over = Some(*at_ms),
             Event::PlaybackPaused { .. } | Event::BargeIn { .. } => {
                 if let Some(from) = self.talked_over.take() {
                     out.push((Measure::BargeIn, since(from)));
@@ -362,7 +391,6 @@ mod tests {
             vec![
                 (Measure::Recognizer, 120.0),
                 (Measure::TimeToFinal, 450.0),
-                (Measure::Synthesizer, 190.0),
                 (Measure::VoiceToVoice, 650.0),
                 (Measure::TimeToFirstAudio, 200.0),
             ]
@@ -370,7 +398,7 @@ mod tests {
     }
 
     #[test]
-    fn the_greeting_has_no_voice_to_voice_and_talking_over_it_times_the_pause() {
+    fn the_greeting_has_no_voice_to_voice_and_talking_over_it_times_the_pause_from_the_onset() {
         let mut timer = EventTimer::default();
         let mut got = Vec::new();
         for event in [
@@ -382,7 +410,8 @@ mod tests {
                 },
             ),
             at(150, Event::AudioOutStart { turn: 0 }),
-            at(1000, Event::SpeechStart { at_ms: 1000 }),
+            // The onset is known once the voice has lasted: both come in the same frame.
+            at(1180, Event::SpeechStart { at_ms: 1000 }),
             at(1180, Event::PlaybackPaused { turn: 0 }),
             at(
                 1900,
@@ -394,9 +423,39 @@ mod tests {
         ] {
             got.extend(timer.observe(&event));
         }
+        assert_eq!(got, vec![(Measure::BargeIn, 180.0)]);
+    }
+
+    #[test]
+    fn an_utterance_nothing_answers_leaves_no_stale_start() {
+        let mut timer = EventTimer::default();
+        let mut got = Vec::new();
+        for event in [
+            at(2400, Event::SpeechEnd { at_ms: 2000 }),
+            at(
+                2450,
+                Event::Final {
+                    text: " ".into(),
+                    stt_ms: 90.0,
+                },
+            ),
+            // The re-prompt after silence, seconds later.
+            at(9500, Event::AudioOutStart { turn: 2 }),
+        ] {
+            got.extend(timer.observe(&event));
+        }
+        assert!(got.is_empty(), "{got:?}");
+    }
+
+    #[test]
+    fn reasons_become_a_few_labels() {
         assert_eq!(
-            got,
-            vec![(Measure::Synthesizer, 150.0), (Measure::BargeIn, 180.0)]
+            escalation_label("the user asked for a person"),
+            "asked_for_person"
+        );
+        assert_eq!(
+            escalation_label("the order backend failed: \"x\" answered 500"),
+            "backend_failed"
         );
     }
 
@@ -404,7 +463,12 @@ mod tests {
     fn the_text_format_has_the_prefixed_histograms_and_counters() {
         let metrics = Metrics::new();
         metrics.conversation_started();
-        metrics.turn(Some("book"), None, Some("asked for a person"), false);
+        metrics.turn(
+            Some("book"),
+            None,
+            Some("the user asked for a person"),
+            false,
+        );
         metrics.rejected("busy");
         let mut timer = EventTimer::default();
         metrics.conversation_event(&mut timer, &at(10, Event::SpeechEnd { at_ms: 10 }));
@@ -416,7 +480,7 @@ mod tests {
         );
         assert!(text.contains("hark_conversations_total 1"));
         assert!(text.contains("hark_flows_started_total{flow=\"book\"} 1"));
-        assert!(text.contains("hark_escalations_total{reason=\"asked for a person\"} 1"));
+        assert!(text.contains("hark_escalations_total{reason=\"asked_for_person\"} 1"));
         assert!(text.contains("hark_limit_rejections_total{limit=\"busy\"} 1"));
         assert!(text.contains("hark_active_conversations 1"));
         assert!(text.ends_with("# EOF\n"));

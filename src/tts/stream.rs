@@ -11,7 +11,8 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
 use super::TtsError;
 
@@ -63,11 +64,16 @@ impl CancelFlag {
 pub struct TextInput {
     commands: Sender<TextCommand>,
     cancel: CancelFlag,
+    /// When the first text went in, for the synthesizer's latency.
+    first_text: Arc<OnceLock<Instant>>,
 }
 
 impl TextInput {
     /// Sends more text; false once the stream is cancelled or gone (stop producing).
     pub fn push(&self, text: &str) -> bool {
+        if !text.trim().is_empty() {
+            let _ = self.first_text.set(Instant::now());
+        }
         !self.cancel.is_cancelled() && self.commands.send(TextCommand::Text(text.into())).is_ok()
     }
 
@@ -83,6 +89,8 @@ pub struct SynthesisStream {
     events: Receiver<SynthesisEvent>,
     sample_rate: u32,
     ended: bool,
+    /// The first audio has been timed.
+    timed: bool,
 }
 
 impl SynthesisStream {
@@ -109,6 +117,13 @@ impl SynthesisStream {
         match self.events.try_recv() {
             Ok(event) => {
                 self.ended = matches!(event, SynthesisEvent::Done | SynthesisEvent::Failed(_));
+                if matches!(event, SynthesisEvent::Audio(_)) && !self.timed {
+                    self.timed = true;
+                    if let Some(first) = self.input.first_text.get() {
+                        crate::telemetry::metrics::global()
+                            .synthesizer_latency(first.elapsed().as_secs_f64());
+                    }
+                }
                 Some(event)
             }
             Err(mpsc::TryRecvError::Empty) => None,
@@ -151,10 +166,12 @@ pub fn stream_pair(sample_rate: u32) -> (SynthesisStream, StreamDriver) {
         input: TextInput {
             commands,
             cancel: cancel.clone(),
+            first_text: Arc::default(),
         },
         events,
         sample_rate,
         ended: false,
+        timed: false,
     };
     let driver = StreamDriver {
         text,

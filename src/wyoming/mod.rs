@@ -9,7 +9,7 @@ pub mod protocol;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -60,8 +60,15 @@ impl Default for WyomingLimits {
 const SAMPLES_PER_CHUNK: usize = 1024;
 /// How often a synthesis under way is looked at.
 const POLL: Duration = Duration::from_millis(5);
-/// Longest a transcript or a reply may take.
+/// Longest a transcript may take, and a reply's voice may go without progress.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
+const VOICE_STALL: Duration = Duration::from_secs(30);
+/// Longest a write to a client may wait (one that does not read is let go).
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most text one reply may speak (a long answer is a few hundred characters).
+const MAX_REPLY_TEXT: usize = 16 * 1024;
+/// Longest conversation id a client may name.
+const MAX_CONVERSATION_ID: usize = 128;
 /// Conversations with the agent kept at once, and how long one waits for its next turn
 /// (Home Assistant forgets a conversation after 5 minutes too).
 const MAX_CONVERSATIONS: usize = 256;
@@ -93,9 +100,19 @@ pub async fn serve_until(
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => accepted?,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                // Out of descriptors, or a client gone before it was accepted: keep serving.
+                Err(e) => {
+                    eprintln!("wyoming: accepting a connection: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
             _ = &mut shutdown => break,
         };
+        // Small events (audio-stop, transcript) go out at once.
+        let _ = stream.set_nodelay(true);
         while tasks.try_join_next().is_some() {}
         let shared = shared.clone();
         let slot = slots.clone().try_acquire_owned();
@@ -113,11 +130,27 @@ pub async fn serve_until(
     Ok(())
 }
 
-/// An utterance being received.
+/// An utterance being received, kept at 16 kHz as it arrives.
 struct Utterance {
     language: Option<String>,
-    rate: Option<u32>,
+    /// The client's rate and its resampler, from the first audio.
+    rate: Option<(u32, crate::audio::resample::StreamResampler)>,
     samples: Vec<f32>,
+    decoded: Vec<f32>,
+    /// Bad audio was refused: the rest of this utterance is ignored.
+    failed: bool,
+}
+
+impl Utterance {
+    fn new(language: Option<String>) -> Self {
+        Self {
+            language,
+            rate: None,
+            samples: Vec::new(),
+            decoded: Vec::new(),
+            failed: false,
+        }
+    }
 }
 
 /// A reply being spoken.
@@ -133,6 +166,11 @@ struct Speaking {
     pending: VecDeque<(u64, u64)>,
     /// The unstreamed reply's `audio-start` is out.
     started: bool,
+    /// Text taken so far, and when the voice last made progress.
+    text_len: usize,
+    progress: Instant,
+    /// All its text is in.
+    flushed: bool,
 }
 
 struct Connection {
@@ -155,29 +193,33 @@ impl Connection {
     }
 
     async fn send(&mut self, event: &Event) -> std::io::Result<()> {
-        self.stream.write_all(&protocol::encode(event)).await
+        let bytes = protocol::encode(event);
+        let write = self.stream.write_all(&bytes);
+        match tokio::time::timeout(WRITE_TIMEOUT, write).await {
+            Ok(written) => written,
+            Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
+        }
     }
 
     async fn run(&mut self) {
         let mut decoder = FrameDecoder::new();
         let mut buf = vec![0u8; 16 * 1024];
-        let mut last_read = Instant::now();
+        // The client has closed its side: the reply under way still goes out.
+        let mut ended = false;
         loop {
             let read = tokio::select! {
-                read = self.stream.read(&mut buf) => Some(read),
+                read = self.stream.read(&mut buf), if !ended => Some(read),
                 _ = tokio::time::sleep(POLL), if self.speaking.is_some() => None,
-                _ = tokio::time::sleep(self.shared.limits.idle_timeout) => {
+                _ = tokio::time::sleep(self.shared.limits.idle_timeout), if self.speaking.is_none() => {
                     let _ = self.send(&answer::error("nothing from the client: closing", "timeout")).await;
                     return;
                 }
             };
             match read {
                 None => {}
+                Some(Ok(0)) if self.speaking.is_some() => ended = true,
                 Some(Ok(0)) | Some(Err(_)) => return,
-                Some(Ok(n)) => {
-                    last_read = Instant::now();
-                    decoder.push(&buf[..n]);
-                }
+                Some(Ok(n)) => decoder.push(&buf[..n]),
             }
             loop {
                 match decoder.next_event() {
@@ -197,7 +239,7 @@ impl Connection {
             if self.speak().await.is_err() {
                 return;
             }
-            if self.speaking.is_some() && last_read.elapsed() > ANSWER_TIMEOUT {
+            if ended && self.speaking.is_none() {
                 return;
             }
         }
@@ -216,30 +258,27 @@ impl Connection {
             }
             Request::Ping { text } => self.send(&answer::pong(text.as_deref())).await,
             Request::Transcribe { language } => {
-                self.utterance = Some(Utterance {
-                    language,
-                    rate: None,
-                    samples: Vec::new(),
-                });
+                self.utterance = Some(Utterance::new(language));
                 Ok(())
             }
-            Request::AudioStart(format) => {
-                let utterance = self.utterance.get_or_insert(Utterance {
-                    language: None,
-                    rate: None,
-                    samples: Vec::new(),
-                });
-                utterance.rate = Some(format.rate);
+            // The format is each chunk's own; a new one starts a new utterance's audio.
+            Request::AudioStart(_) => {
+                let language = self.utterance.take().and_then(|u| u.language);
+                self.utterance = Some(Utterance::new(language));
                 Ok(())
             }
             Request::AudioChunk(format, pcm) => match self.take_audio(format, &pcm) {
                 Ok(()) => Ok(()),
                 Err(e) => {
-                    self.utterance = None;
+                    if let Some(utterance) = self.utterance.as_mut() {
+                        utterance.failed = true;
+                    }
                     self.send(&answer::error(&e, "bad-audio")).await
                 }
             },
             Request::AudioStop => match self.utterance.take() {
+                // Its error has been sent.
+                Some(utterance) if utterance.failed => Ok(()),
                 Some(utterance) => self.transcribe(utterance).await,
                 None => {
                     self.send(&answer::error("audio-stop without audio", "bad-event"))
@@ -254,8 +293,15 @@ impl Connection {
                 self.start_speaking(false, Some(&text)).await
             }
             Request::SynthesizeStart => self.start_speaking(true, None).await,
-            Request::SynthesizeChunk { text } => match &self.speaking {
+            Request::SynthesizeChunk { text } => match &mut self.speaking {
                 Some(s) if s.streamed => {
+                    s.text_len += text.len();
+                    if s.text_len > MAX_REPLY_TEXT {
+                        s.stream.cancel();
+                        self.speaking = None;
+                        let e = format!("a reply of over {MAX_REPLY_TEXT} bytes of text");
+                        return self.send(&answer::error(&e, "too-long")).await;
+                    }
                     s.stream.input().push(&text);
                     Ok(())
                 }
@@ -267,9 +313,11 @@ impl Connection {
                     .await
                 }
             },
-            Request::SynthesizeStop => match &self.speaking {
+            Request::SynthesizeStop => match &mut self.speaking {
                 Some(s) if s.streamed => {
                     s.stream.input().flush();
+                    s.flushed = true;
+                    s.progress = Instant::now();
                     Ok(())
                 }
                 _ => {
@@ -280,7 +328,16 @@ impl Connection {
                     .await
                 }
             },
-            Request::Handle { text, conversation } => self.converse(text, conversation).await,
+            Request::Handle { text, conversation } => {
+                if conversation
+                    .as_ref()
+                    .is_some_and(|c| c.len() > MAX_CONVERSATION_ID)
+                {
+                    let e = format!("a conversation_id of over {MAX_CONVERSATION_ID} bytes");
+                    return self.send(&answer::not_handled(&e)).await;
+                }
+                self.converse(text, conversation).await
+            }
             Request::Unsupported(kind) => {
                 let text = format!("hark does not handle '{kind}' events");
                 self.send(&answer::error(&text, "unsupported")).await
@@ -290,20 +347,31 @@ impl Connection {
 
     fn take_audio(&mut self, format: AudioFormat, pcm: &[u8]) -> Result<(), String> {
         let max = self.shared.limits.max_utterance;
-        let utterance = self.utterance.get_or_insert(Utterance {
-            language: None,
-            rate: None,
-            samples: Vec::new(),
-        });
-        let rate = *utterance.rate.get_or_insert(format.rate);
-        if rate != format.rate {
+        let utterance = self.utterance.get_or_insert_with(|| Utterance::new(None));
+        if utterance.failed {
+            return Ok(());
+        }
+        if utterance.rate.is_none() {
+            let resampler =
+                crate::audio::resample::StreamResampler::new(format.rate, SPEECH_RATE, 20)
+                    .map_err(|e| e.to_string())?;
+            utterance.rate = Some((format.rate, resampler));
+        }
+        let Some((rate, resampler)) = utterance.rate.as_mut() else {
+            return Ok(());
+        };
+        if *rate != format.rate {
             return Err(format!(
                 "audio-chunk at {} Hz in an utterance at {rate} Hz",
                 format.rate
             ));
         }
-        format.decode(pcm, &mut utterance.samples)?;
-        if utterance.samples.len() as f64 > rate as f64 * max.as_secs_f64() {
+        utterance.decoded.clear();
+        format.decode(pcm, &mut utterance.decoded)?;
+        resampler
+            .push(&utterance.decoded, &mut utterance.samples)
+            .map_err(|e| e.to_string())?;
+        if utterance.samples.len() as f64 > SPEECH_RATE as f64 * max.as_secs_f64() {
             return Err(format!(
                 "the utterance is longer than {} s; hark transcribes up to that",
                 max.as_secs()
@@ -312,8 +380,9 @@ impl Connection {
         Ok(())
     }
 
+    /// The utterance's transcript (the resampler's last block, under 20 ms, is the silence
+    /// after it).
     async fn transcribe(&mut self, utterance: Utterance) -> std::io::Result<()> {
-        let rate = utterance.rate.unwrap_or(SPEECH_RATE);
         let recognizer = self.shared.factory.recognizer();
         let language = utterance
             .language
@@ -321,9 +390,7 @@ impl Connection {
             .or_else(|| self.shared.description.languages.first().cloned())
             .unwrap_or_else(|| "en".into());
         let heard = tokio::task::spawn_blocking(move || {
-            let audio = crate::audio::resample::resample(&utterance.samples, rate, SPEECH_RATE)
-                .map_err(|e| e.to_string())?;
-            transcribe_blocking(recognizer.as_ref(), &audio)
+            transcribe_blocking(recognizer.as_ref(), &utterance.samples)
         })
         .await
         .unwrap_or_else(|e| Err(format!("the transcription failed: {e}")));
@@ -348,6 +415,10 @@ impl Connection {
             }
         };
         if let Some(text) = text {
+            if text.len() > MAX_REPLY_TEXT {
+                let e = format!("a reply of over {MAX_REPLY_TEXT} bytes of text");
+                return self.send(&answer::error(&e, "too-long")).await;
+            }
             let input = stream.input();
             input.push(text);
             input.flush();
@@ -364,6 +435,9 @@ impl Connection {
             offset: 0,
             pending: VecDeque::new(),
             started: false,
+            text_len: text.map_or(0, str::len),
+            progress: Instant::now(),
+            flushed: !streamed,
         });
         Ok(())
     }
@@ -375,7 +449,9 @@ impl Connection {
         };
         let mut out = Vec::new();
         let mut finished = false;
+        let mut failed = None;
         while let Some(event) = speaking.stream.poll() {
+            speaking.progress = Instant::now();
             match event {
                 SynthesisEvent::Audio(samples) => speaking.audio.extend_from_slice(&samples),
                 SynthesisEvent::Mark { start, end, .. } => speaking.pending.push_back((start, end)),
@@ -384,11 +460,24 @@ impl Connection {
                     break;
                 }
                 SynthesisEvent::Failed(e) => {
-                    out.push(answer::error(&e, "tts-failed"));
-                    finished = true;
+                    failed = Some(e);
                     break;
                 }
             }
+        }
+        // A reply still being written (streamed, not yet stopped) waits for its text, not
+        // for the voice.
+        let waiting_for_text = speaking.streamed && !speaking.flushed;
+        if failed.is_none() && !waiting_for_text && speaking.progress.elapsed() > VOICE_STALL {
+            failed = Some(format!(
+                "the voice made no progress for {} s",
+                VOICE_STALL.as_secs()
+            ));
+        }
+        if let Some(e) = failed {
+            // Only the error: an audio with nothing in it would be a broken WAV to the client.
+            speaking.stream.cancel();
+            return self.send(&answer::error(&e, "tts-failed")).await;
         }
         speaking.ready(finished, &mut out);
         for event in &out {
@@ -401,41 +490,30 @@ impl Connection {
     }
 
     async fn converse(&mut self, text: String, asked: Option<String>) -> std::io::Result<()> {
-        let key = asked.unwrap_or_else(|| self.shared.conversations_of(self.peer.ip()));
-        let brain = self
-            .shared
-            .conversations
-            .lock()
-            .ok()
-            .and_then(|mut c| c.take(&key));
-        let brain = match brain {
-            Some(brain) => brain,
-            None => match self.shared.factory.brain(None) {
-                Ok(brain) => brain,
-                Err(e) => return self.send(&answer::not_handled(&e.to_string())).await,
-            },
-        };
+        let shared = self.shared.clone();
+        let peer = self.peer.ip();
+        // Brains are made, kept and let go off the async workers: making one opens files,
+        // and one with a language model owns a runtime of its own.
         let replied = tokio::task::spawn_blocking(move || {
-            let mut brain = brain;
+            let key = asked.unwrap_or_else(|| shared.conversation_of(peer));
+            let kept = shared.conversations().take(&key);
+            let mut brain = match kept {
+                Some(brain) => brain,
+                None => shared.factory.brain(None).map_err(|e| e.to_string())?,
+            };
             let mut reply = String::new();
             let result = brain.respond(&text, &mut |piece| {
                 reply.push_str(piece);
                 true
             });
-            (brain, result.map(|_| reply))
+            shared.conversations().put(key.clone(), peer, brain);
+            result.map(|_| (reply, key)).map_err(|e| e.to_string())
         })
-        .await;
-        let Ok((brain, reply)) = replied else {
-            return self
-                .send(&answer::not_handled("the conversation failed"))
-                .await;
-        };
-        if let Ok(mut conversations) = self.shared.conversations.lock() {
-            conversations.put(key.clone(), self.peer.ip(), brain);
-        }
-        match reply {
-            Ok(reply) => self.send(&answer::handled(reply.trim(), &key)).await,
-            Err(e) => self.send(&answer::not_handled(&e.to_string())).await,
+        .await
+        .unwrap_or_else(|e| Err(format!("the conversation failed: {e}")));
+        match replied {
+            Ok((reply, key)) => self.send(&answer::handled(reply.trim(), &key)).await,
+            Err(e) => self.send(&answer::not_handled(&e)).await,
         }
     }
 }
@@ -603,7 +681,6 @@ struct Conversations {
     brains: HashMap<String, (Box<dyn Brain>, Instant)>,
     /// A client that names no conversation continues its latest one.
     latest: HashMap<IpAddr, (String, Instant)>,
-    next: u64,
 }
 
 impl Conversations {
@@ -632,23 +709,27 @@ impl Conversations {
     fn expire(&mut self) {
         self.brains
             .retain(|_, (_, at)| at.elapsed() < CONVERSATION_IDLE);
-        self.latest
-            .retain(|_, (_, at)| at.elapsed() < CONVERSATION_IDLE);
+        let brains = &self.brains;
+        self.latest.retain(|_, (key, _)| brains.contains_key(key));
     }
 }
 
 impl Shared {
+    fn conversations(&self) -> MutexGuard<'_, Conversations> {
+        // A panic while it was held leaves whole entries: go on with them.
+        self.conversations
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// The conversation a client that names none continues: its latest, or a new one.
-    fn conversations_of(&self, peer: IpAddr) -> String {
-        let Ok(mut conversations) = self.conversations.lock() else {
-            return "hark-0".into();
-        };
+    fn conversation_of(&self, peer: IpAddr) -> String {
+        let mut conversations = self.conversations();
         conversations.expire();
-        if let Some((key, _)) = conversations.latest.get(&peer) {
-            return key.clone();
+        match conversations.latest.get(&peer) {
+            Some((key, _)) => key.clone(),
+            None => crate::telemetry::conversations::new_conversation_id(),
         }
-        conversations.next += 1;
-        format!("hark-{}-{}", std::process::id(), conversations.next)
     }
 }
 
@@ -670,6 +751,9 @@ mod tests {
             offset: 0,
             pending: VecDeque::new(),
             started: false,
+            text_len: 0,
+            progress: Instant::now(),
+            flushed: false,
         }
     }
 
