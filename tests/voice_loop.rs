@@ -16,6 +16,16 @@ use hark::tts::{self, VoiceKind};
 
 const OUT_RATE: u32 = 22_050;
 
+/// One real-time conversation at a time: each test is one user at one microphone, and on a
+/// 2-core machine two of them at once would measure contention, which the load bench does.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn alone() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 struct Outcome {
     summary: RunSummary,
     events: Vec<TimedEvent>,
@@ -37,6 +47,7 @@ fn converse(name: &str, parts: &[Part]) -> (Recording, Outcome) {
     let mut source = WavFileSource::from_samples(recording.samples.clone(), SPEECH_RATE, true);
     let mut sink = WavFileSink::create(&out_path, OUT_RATE).unwrap();
     let mut log = EventLog::new();
+    let _alone = alone();
     let summary = run_voice_loop(
         LoopConfig::default(),
         &mut source,
@@ -178,18 +189,31 @@ fn barge_in_stops_the_reply_and_the_new_question_is_answered() {
         .map(|r| r.2.as_str())
         .collect::<Vec<_>>()
         .join(" ");
-    // Only what was played is kept, and that is less than the whole reply.
-    assert!(
-        !barge_in.2.is_empty() && barge_in.2.len() < first_reply.len(),
-        "{barge_in:?} vs {first_reply:?}"
-    );
-    assert!(
-        first_reply.starts_with(barge_in.2.trim_end_matches('…').split(' ').next().unwrap()),
-        "{barge_in:?}"
-    );
+    // Only what was played is kept, and that is less than the whole reply. On a loaded
+    // machine the reply can be late enough that only the acknowledgement ("one moment")
+    // had played when the user cut in: then none of the reply was heard.
+    let paused = first_time(&o, |e| matches!(e, Event::PlaybackPaused { .. })).expect("paused");
+    let reply_started = replies
+        .iter()
+        .find(|r| r.1 == barge_in.1)
+        .is_some_and(|r| r.0 <= paused);
+    if reply_started {
+        assert!(
+            !barge_in.2.is_empty() && barge_in.2.len() < first_reply.len(),
+            "{barge_in:?} vs {first_reply:?}"
+        );
+        assert!(
+            first_reply.starts_with(barge_in.2.trim_end_matches('…').split(' ').next().unwrap()),
+            "{barge_in:?}"
+        );
+    } else {
+        assert_eq!(
+            barge_in.2, "",
+            "nothing of the reply was heard: {first_reply:?}"
+        );
+    }
     // Playback stops within 100 ms of the interruption's start (measured on the audio) and
     // stays silent until the next reply.
-    let paused = first_time(&o, |e| matches!(e, Event::PlaybackPaused { .. })).expect("paused");
     assert!(
         paused <= interruption.0 + 100,
         "paused at {paused}, user started at {}",
@@ -335,6 +359,7 @@ fn converse_with_dialogue(
     let mut source = WavFileSource::from_samples(recording.samples.clone(), SPEECH_RATE, true);
     let mut sink = WavFileSink::create(&dir.join("speaker.wav"), OUT_RATE).unwrap();
     let mut log = EventLog::new();
+    let _alone = alone();
     let summary = run_voice_loop(
         config,
         &mut source,
