@@ -34,6 +34,8 @@ struct Outcome {
 }
 
 fn converse(name: &str, parts: &[Part]) -> (Recording, Outcome) {
+    // Alone from the user's speech being made (Piper takes both cores) to the loop's end.
+    let _alone = alone();
     let models = common::models();
     let mut user_voice = tts::open_voice(VoiceKind::Piper, &models, 2).unwrap();
     let recording = conversation::build(user_voice.as_mut(), parts);
@@ -47,7 +49,6 @@ fn converse(name: &str, parts: &[Part]) -> (Recording, Outcome) {
     let mut source = WavFileSource::from_samples(recording.samples.clone(), SPEECH_RATE, true);
     let mut sink = WavFileSink::create(&out_path, OUT_RATE).unwrap();
     let mut log = EventLog::new();
-    let _alone = alone();
     let summary = run_voice_loop(
         LoopConfig::default(),
         &mut source,
@@ -352,6 +353,7 @@ fn converse_with_dialogue(
     parts: &[Part],
     config: LoopConfig,
 ) -> (RunSummary, Vec<TimedEvent>) {
+    let _alone = alone();
     let models = common::models();
     let mut user_voice = tts::open_voice(VoiceKind::Piper, &models, 2).unwrap();
     let recording = conversation::build(user_voice.as_mut(), parts);
@@ -359,7 +361,6 @@ fn converse_with_dialogue(
     let mut source = WavFileSource::from_samples(recording.samples.clone(), SPEECH_RATE, true);
     let mut sink = WavFileSink::create(&dir.join("speaker.wav"), OUT_RATE).unwrap();
     let mut log = EventLog::new();
-    let _alone = alone();
     let summary = run_voice_loop(
         config,
         &mut source,
