@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::server::{start_server, start_server_with, Server};
+use common::server::{start_server, start_server_with};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -97,18 +97,6 @@ async fn first_replies(socket: &mut Socket, start: Value, n: usize) -> Vec<Strin
     panic!("no greeting in 20 s");
 }
 
-async fn http_get(server: &Server, path: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let addr = server.url.trim_start_matches("ws://");
-    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    tcp.write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
-    let mut response = String::new();
-    tcp.read_to_string(&mut response).await.unwrap();
-    response
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_decide_who_connects_and_as_whom() {
     let dir = common::temp_dir("serve-tokens");
@@ -152,8 +140,9 @@ async fn tokens_decide_who_connects_and_as_whom() {
     assert!(!said.contains("Ana"), "{said}");
 
     // A browser: the page needs the token too, and the page's own origin.
-    assert!(http_get(&server, "/").await.starts_with("HTTP/1.1 401"));
-    assert!(http_get(&server, &format!("/?token={ANA}"))
+    assert!(server.http_get("/").await.starts_with("HTTP/1.1 401"));
+    assert!(server
+        .http_get(&format!("/?token={ANA}"))
         .await
         .starts_with("HTTP/1.1 200"));
     let foreign = [
@@ -255,7 +244,7 @@ async fn each_limit_is_enforced_with_a_clear_error_and_others_are_still_served()
         held.push(tokio::net::TcpStream::connect(&addr).await.unwrap());
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let refused = http_get(&server, "/").await;
+    let refused = server.http_get("/").await;
     assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
     // …and once they go, the server serves again.
     drop(held);

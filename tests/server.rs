@@ -17,18 +17,6 @@ use tokio_tungstenite::tungstenite::Message;
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn http_get(server: &Server, path: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let addr = server.url.trim_start_matches("ws://");
-    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    tcp.write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
-    let mut response = String::new();
-    tcp.read_to_string(&mut response).await.unwrap();
-    response
-}
-
 async fn connect(server: &Server) -> Socket {
     tokio_tungstenite::connect_async(&server.url)
         .await
@@ -163,7 +151,7 @@ async fn a_spoken_request_over_websocket_gets_a_spoken_answer() {
     assert!(summary["replies"].as_u64() >= Some(2), "{summary}");
 
     // Prometheus sees the conversation: its latencies, its turn and its flow.
-    let metrics = http_get(&server, "/metrics").await;
+    let metrics = server.http_get("/metrics").await;
     assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
     let value = |name: &str| -> f64 {
         metrics
@@ -189,12 +177,11 @@ async fn a_spoken_request_over_websocket_gets_a_spoken_answer() {
         metrics.contains("hark_flows_started_total{flow="),
         "{metrics}"
     );
-    assert!(http_get(&server, "/healthz")
+    assert!(server
+        .http_get("/healthz")
         .await
         .starts_with("HTTP/1.1 200"));
-    assert!(http_get(&server, "/readyz")
-        .await
-        .starts_with("HTTP/1.1 200"));
+    assert!(server.http_get("/readyz").await.starts_with("HTTP/1.1 200"));
 
     // hark's voice came back at the client's rate, aligned with its microphone: at least
     // as long as what was sent, and with speech in it (the greeting and the answer).

@@ -194,14 +194,9 @@ pub async fn serve_until(
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                // Out of descriptors, or a client gone before it was accepted: keep serving.
-                Err(e) => {
-                    eprintln!("accepting a connection: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
+            accepted = accept(&listener, "hark serve") => match accepted {
+                Some(accepted) => accepted,
+                None => continue,
             },
             _ = &mut shutdown => break,
         };
@@ -257,6 +252,22 @@ pub async fn serve_until(
         tasks.abort_all();
     }
     Ok(())
+}
+
+/// The next connection; None after a failed accept (out of descriptors, a client gone before
+/// it was accepted), reported and waited out briefly so that serving goes on.
+pub(crate) async fn accept(
+    listener: &TcpListener,
+    server: &str,
+) -> Option<(TcpStream, SocketAddr)> {
+    match listener.accept().await {
+        Ok(accepted) => Some(accepted),
+        Err(e) => {
+            eprintln!("{server}: accepting a connection: {e}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            None
+        }
+    }
 }
 
 fn metrics() -> &'static crate::telemetry::metrics::Metrics {

@@ -100,14 +100,9 @@ pub async fn serve_until(
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                // Out of descriptors, or a client gone before it was accepted: keep serving.
-                Err(e) => {
-                    eprintln!("wyoming: accepting a connection: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
+            accepted = crate::server::accept(&listener, "wyoming") => match accepted {
+                Some(accepted) => accepted,
+                None => continue,
             },
             _ = &mut shutdown => break,
         };

@@ -13,6 +13,19 @@ pub struct Server {
 }
 
 impl Server {
+    /// A plain HTTP GET of `path`: the whole response, head and body.
+    pub async fn http_get(&self, path: &str) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = self.url.trim_start_matches("ws://");
+        let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        tcp.write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let mut response = String::new();
+        tcp.read_to_string(&mut response).await.unwrap();
+        response
+    }
+
     /// Sends SIGTERM and waits (at most `limit`) for the process to end.
     pub fn terminate(&mut self, limit: std::time::Duration) -> Option<std::process::ExitStatus> {
         // SAFETY: kill sends a signal to our own child's pid; no memory is involved.
