@@ -7,6 +7,12 @@ use clap::Parser;
 
 fn main() {
     let cli = cli::Cli::parse();
+    let level = if cli.command.is_long_running() {
+        "info"
+    } else {
+        "warn"
+    };
+    cli::init_logging(cli.log_format, level);
     if !cli.command.is_long_running() {
         quit_quietly_on_closed_pipe();
     }

@@ -63,3 +63,109 @@ fn logs_keep_no_personal_data_and_the_report_adds_up() {
     assert!((report["containment"].as_f64().unwrap() - 2.0 / 3.0).abs() < 1e-9);
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// A spoken conversation through `hark run` logs its latencies; `hark report` gives their
+/// percentiles, and its HTML page, opened in headless Chromium, draws the latency
+/// distribution, completion per flow and escalations per day.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn voice_latency_is_reported_and_the_html_report_renders_its_plots() {
+    use common::browser::{devtools_page, evaluate, open_browser};
+    use common::conversation::{self, Part};
+
+    hark::models::fetch::install_tls_provider();
+    let dir = common::temp_dir("report-html");
+    let logs = dir.join("logs");
+    let models = common::models();
+    let mut voice = hark::tts::open_voice(hark::tts::VoiceKind::Piper, &models, 2).unwrap();
+    let recording = conversation::build(
+        voice.as_mut(),
+        &[
+            Part::Silence(4000),
+            Part::Say("Please reset my password."),
+            Part::Silence(7000),
+        ],
+    );
+    drop(voice);
+    let (input, output) = (dir.join("q.wav"), dir.join("a.wav"));
+    hark::audio::wav::write_wav(&input, &hark::audio::Pcm::new(16_000, recording.samples)).unwrap();
+    let run = Command::new(common::hark_bin())
+        .args(["--models", models.root.to_str().unwrap(), "run"])
+        .args(["--store", "none", "--log", logs.to_str().unwrap()])
+        .args(["--input", input.to_str().unwrap()])
+        .args(["--output", output.to_str().unwrap()])
+        .args(["--log-format", "json"])
+        .current_dir(common::root())
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", common::stderr(&run));
+    // Diagnostics are JSON lines, the conversation's id on each line about it.
+    let diagnostics = common::stderr(&run);
+    let ended = diagnostics
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|l| l["message"] == "conversation ended")
+        .unwrap_or_else(|| panic!("no 'conversation ended' line: {diagnostics}"));
+    let id = ended["spans"][0]["id"].as_str().unwrap_or("");
+    assert_eq!(id.len(), 16, "{ended}");
+    assert!(
+        !diagnostics.to_lowercase().contains("reset my password"),
+        "what was said is not in the diagnostics: {diagnostics}"
+    );
+
+    // A completed booking and an escalation over text, into the same logs.
+    let args = ["--store", "none", "--log", logs.to_str().unwrap()];
+    for script in [
+        &["I'd like to book a haircut tomorrow at 3pm", "yes", "bye"][..],
+        &["let me talk to a person"][..],
+    ] {
+        assert!(common::run_chat(&args, &[], script).status.success());
+    }
+
+    let page = dir.join("report.html");
+    let out = common::hark(&[
+        "report",
+        logs.to_str().unwrap(),
+        "--json",
+        "--html",
+        page.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let voice_to_voice = &report["latency"]["voice_to_voice"];
+    // The greeting answers nothing; the request's answer is timed from its end of speech.
+    assert!(voice_to_voice["count"].as_u64() >= Some(1), "{report}");
+    let p50 = voice_to_voice["p50_ms"].as_f64().unwrap();
+    assert!(p50 > 0.0 && p50 < 7000.0, "{report}");
+    assert!(report["latency"]["time_to_final"]["count"].as_u64() >= Some(1));
+    assert_eq!(report["conversations"], 3, "{report}");
+    assert_eq!(report["escalations"], 1, "{report}");
+
+    let url = format!("file://{}", page.display());
+    let browser = open_browser(&url, None, dir.join("profile"));
+    let devtools = devtools_page(&browser.profile, "file://").await;
+    let (mut cdp, _) = tokio_tungstenite::connect_async(&devtools).await.unwrap();
+    // Each plot as laid out: its drawn width and the bars with a height on screen.
+    let plots = evaluate(
+        &mut cdp,
+        1,
+        "JSON.stringify([...document.querySelectorAll('svg[data-plot]')].map(s => ({\
+            plot: s.dataset.plot,\
+            width: s.getBoundingClientRect().width,\
+            bars: [...s.querySelectorAll('rect.bar')]\
+                .filter(r => r.getBoundingClientRect().height > 0).length})))",
+    )
+    .await;
+    drop(browser);
+    let plots: serde_json::Value = serde_json::from_str(plots.as_str().unwrap_or("[]")).unwrap();
+    for name in ["latency", "completion", "escalations"] {
+        let plot = plots
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["plot"] == name)
+            .unwrap_or_else(|| panic!("no {name} plot rendered: {plots}"));
+        assert!(plot["width"].as_f64() > Some(100.0), "{plot}");
+        assert!(plot["bars"].as_u64() >= Some(1), "{plot}");
+    }
+    std::fs::remove_dir_all(dir).ok();
+}

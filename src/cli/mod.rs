@@ -35,8 +35,42 @@ pub struct Cli {
     /// config/hark.toml lists every setting).
     #[arg(long, global = true)]
     config: Option<PathBuf>,
+    /// How diagnostics on stderr are written: human (lines to read) or json (one object
+    /// per line, for a log collector). `HARK_LOG` filters them (default: info for run and
+    /// serve, warn for the rest).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+/// Diagnostics go through `tracing` to stderr; a conversation's lines carry its id (the
+/// `conversation` span). What the commands print for the user (results, "listening on")
+/// stays plain output.
+/// `level` is the default: the daemons say what they do, the others only what went wrong.
+pub fn init_logging(format: LogFormat, level: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("HARK_LOG").unwrap_or_else(|_| EnvFilter::new(level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    // A second subscriber (tests calling this twice) is refused; the first one stays.
+    let _ = match format {
+        LogFormat::Human => builder.compact().try_init(),
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(false)
+            .with_span_list(true)
+            .flatten_event(true)
+            .try_init(),
+    };
 }
 
 /// The dialogue a conversation runs: its domain, and where it is kept.
@@ -171,14 +205,17 @@ pub enum Command {
     /// Converse over text with the dialogue core: interactive in a terminal; with --json,
     /// one line of stdin per user turn and one JSON object per turn on stdout.
     Chat(chat::ChatArgs),
-    /// Service metrics from conversation logs: task completion, containment, turns,
-    /// escalations.
+    /// Service metrics from conversation logs: latency P50/P95/P99, task completion,
+    /// containment, turns, escalations.
     Report {
         /// The conversation log folder [default: the data folder's conversations/, see
         /// HARK_DATA_DIR].
         dir: Option<PathBuf>,
         #[arg(long)]
         json: bool,
+        /// Also write a one-page HTML report with plots to FILE.
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
     },
     /// What spoken commands ask for: transcript, intent and slots of each WAV file.
     Understand {
@@ -351,9 +388,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Serve(args) => serve::run(&common, args),
         Command::Devices { json, all } => devices::devices(json, all),
         Command::Chat(args) => chat::chat(&common, args),
-        Command::Report { dir, json } => {
+        Command::Report { dir, json, html } => {
             let dir = dir.unwrap_or_else(hark::config::default_log_dir);
-            report::report(&dir, json)
+            report::report(&dir, json, html.as_deref())
         }
         Command::Understand {
             files,

@@ -3,10 +3,16 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use hark::telemetry::conversations::{summarize, Logs};
 
-pub fn report(dir: &Path, json: bool) -> Result<()> {
-    let (r, bad) = hark::telemetry::conversations::report(dir)
+pub fn report(dir: &Path, json: bool, html: Option<&Path>) -> Result<()> {
+    let logs = Logs::read(dir)
         .with_context(|| format!("reading conversation logs in {}", dir.display()))?;
+    let r = summarize(&logs);
+    if let Some(file) = html {
+        std::fs::write(file, hark::telemetry::html::page(&r, &logs))
+            .with_context(|| format!("writing {}", file.display()))?;
+    }
     if json {
         println!("{}", serde_json::to_string(&r)?);
         return Ok(());
@@ -16,6 +22,9 @@ pub fn report(dir: &Path, json: bool) -> Result<()> {
         "conversations: {}   turns: {} ({:.1} per conversation)",
         r.conversations, r.turns, r.turns_per_conversation
     );
+    for (measure, latency) in &r.latency {
+        println!("{}: {latency}", measure.label());
+    }
     println!(
         "task completion: {} ({} of {} flows started)",
         pct(r.task_completion),
@@ -34,8 +43,11 @@ pub fn report(dir: &Path, json: bool) -> Result<()> {
     for (reason, n) in &r.escalation_reasons {
         println!("    escalated {n}×: {reason}");
     }
-    if bad > 0 {
-        println!("({bad} unreadable log lines skipped)");
+    if logs.unreadable > 0 {
+        println!("({} unreadable log lines skipped)", logs.unreadable);
+    }
+    if let Some(file) = html {
+        println!("report written to {}", file.display());
     }
     Ok(())
 }

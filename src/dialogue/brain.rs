@@ -17,6 +17,8 @@ pub struct DialogueBrain {
     log: Option<crate::telemetry::conversations::ConversationLog>,
     /// Forget the conversation once it is over (kiosk mode).
     forget_when_over: bool,
+    /// This conversation's id, on its log lines and its diagnostics.
+    conversation: String,
 }
 
 impl DialogueBrain {
@@ -41,6 +43,7 @@ impl DialogueBrain {
             pending_handoff: None,
             log: None,
             forget_when_over: false,
+            conversation: crate::telemetry::conversations::new_conversation_id(),
         }
     }
 
@@ -69,9 +72,18 @@ impl DialogueBrain {
     /// Starts a new anonymous conversation, keeping nothing of the last one but its log.
     fn forget(&mut self) {
         self.session = Session::anonymous();
-        if let Some(log) = self.log.as_mut() {
-            log.next_conversation();
-        }
+        let next = crate::telemetry::conversations::new_conversation_id();
+        tracing::info!(parent: &self.span(), next = %next, "conversation over; the next one starts afresh");
+        self.conversation = next;
+    }
+
+    /// The span of this conversation's diagnostics: its id on every line.
+    pub fn span(&self) -> tracing::Span {
+        tracing::info_span!("conversation", id = %self.conversation)
+    }
+
+    pub fn conversation_id(&self) -> &str {
+        &self.conversation
     }
 
     /// Writes every turn to a conversation log.
@@ -86,6 +98,7 @@ impl DialogueBrain {
 
     /// One user turn over text (`hark chat`): the whole reply at once.
     pub fn turn(&mut self, user_text: &str) -> Result<Turn, DialogueError> {
+        let _span = self.span().entered();
         let turn = self.manager.handle(&mut self.session, user_text)?;
         self.after_turn(&turn);
         Ok(turn)
@@ -100,18 +113,38 @@ impl DialogueBrain {
             turn.handoff.as_ref().map(|h| h.reason.as_str()),
             turn.misunderstood,
         );
+        // What was said stays out of diagnostics: the log masks it, stderr never has it.
+        tracing::info!(
+            intent = turn.intent.as_deref().unwrap_or(""),
+            flow = turn.flow.as_deref().unwrap_or(""),
+            started = turn.started.as_deref().unwrap_or(""),
+            completed = turn.completed.as_deref().unwrap_or(""),
+            misunderstood = turn.misunderstood,
+            handoff = turn
+                .handoff
+                .as_ref()
+                .map(|h| h.reason.as_str())
+                .unwrap_or(""),
+            "turn"
+        );
         if let Some(log) = self.log.as_mut() {
             let user = log.user_hash(&self.session.user_id);
-            log.record(turn.record(user));
-            // A failing log (full disk) must not stop the conversation either.
-            if log.failed() && !self.log_failed {
-                eprintln!("warning: the conversation log could not be written (disk full?); the conversation goes on");
-                self.log_failed = true;
-            }
+            log.record(&self.conversation, turn.record(user));
         }
+        self.note_log_failure();
         self.save();
         if turn.ended && self.forget_when_over {
             self.forget();
+        }
+    }
+
+    /// A failing log (full disk) must not stop the conversation: it is said once.
+    fn note_log_failure(&mut self) {
+        if self.log.as_ref().is_some_and(|l| l.failed()) && !self.log_failed {
+            tracing::warn!(
+                "the conversation log could not be written (disk full?); the conversation goes on"
+            );
+            self.log_failed = true;
         }
     }
 
@@ -120,7 +153,10 @@ impl DialogueBrain {
             // A failing store (full disk, Redis down) must not stop the conversation.
             if let Err(e) = store.save(&self.session) {
                 if !self.save_failed {
-                    eprintln!("warning: {e}; the conversation goes on but is not being saved");
+                    tracing::warn!(
+                        error = %e,
+                        "the conversation goes on but is not being saved"
+                    );
                 }
                 self.save_failed = true;
             }
@@ -134,12 +170,24 @@ impl Brain for DialogueBrain {
         user_text: &str,
         emit: &mut dyn FnMut(&str) -> bool,
     ) -> Result<(), BrainError> {
+        let _span = self.span().entered();
         let turn = self
             .manager
             .handle_streaming(&mut self.session, user_text, emit)
             .map_err(|e| BrainError::Failed(e.to_string()))?;
         self.after_turn(&turn);
         Ok(())
+    }
+
+    fn measured(&mut self, measure: crate::telemetry::metrics::Measure, ms: f64) {
+        if let Some(log) = self.log.as_mut() {
+            log.timing(&self.conversation, measure, ms);
+        }
+        self.note_log_failure();
+    }
+
+    fn conversation_id(&self) -> Option<String> {
+        Some(self.conversation.clone())
     }
 
     fn interrupted(&mut self, spoken: &str) {
@@ -172,6 +220,7 @@ impl Brain for DialogueBrain {
             }
             return None;
         }
+        let _span = self.span().entered();
         let turn = self.manager.no_input(&mut self.session);
         self.after_turn(&turn);
         Some(turn.reply)

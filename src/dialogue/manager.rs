@@ -424,7 +424,7 @@ impl DialogueManager {
                 }
             },
             Err(e) => {
-                eprintln!("warning: {e}");
+                tracing::warn!(error = %e, "the language model failed; the fallback answers");
                 session.failures += 1;
                 let fallback = if session.failures >= self.domain.policy.max_failures {
                     self.offer_human(session).0

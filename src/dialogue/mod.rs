@@ -131,4 +131,12 @@ pub trait Brain: Send {
     fn expected_phrases(&self) -> Vec<String> {
         Vec::new()
     }
+
+    /// A latency of the last turn the voice loop measured, for the conversation log.
+    fn measured(&mut self, _measure: crate::telemetry::metrics::Measure, _ms: f64) {}
+
+    /// The id this conversation's log lines and diagnostics carry, if it has one.
+    fn conversation_id(&self) -> Option<String> {
+        None
+    }
 }

@@ -8,6 +8,7 @@ use std::thread::JoinHandle;
 
 use super::turn::ReplyInput;
 use crate::dialogue::Brain;
+use crate::telemetry::metrics::Measure;
 use crate::tts::stream::TextInput;
 
 pub enum ReplyJob {
@@ -18,6 +19,8 @@ pub enum ReplyJob {
     },
     /// The last reply was cut off; only `heard` reached the user.
     Interrupted { heard: String },
+    /// The loop measured a latency of the conversation.
+    Measured { measure: Measure, ms: f64 },
 }
 
 pub enum ReplyMsg {
@@ -46,6 +49,7 @@ pub fn spawn(mut brain: Box<dyn Brain>) -> (Sender<ReplyJob>, Receiver<ReplyMsg>
             for job in job_rx {
                 match job {
                     ReplyJob::Interrupted { heard } => brain.interrupted(&heard),
+                    ReplyJob::Measured { measure, ms } => brain.measured(measure, ms),
                     ReplyJob::Respond { turn, input, text } => {
                         let result = respond(brain.as_mut(), input, &text);
                         text.flush();

@@ -16,7 +16,8 @@ use super::turn::{Action, Input, TurnConfig, TurnMachine};
 use crate::audio::{resample, AudioError, AudioSink, AudioSource, SPEECH_RATE};
 use crate::dialogue::Brain;
 use crate::stt::recognizer::{RecognizerSession, SpeechHint};
-use crate::telemetry::events::{Event, EventLog, StopReason};
+use crate::telemetry::events::{Event, EventLog, StopReason, TimedEvent};
+use crate::telemetry::metrics::EventTimer;
 use crate::tts::stream::{SynthesisEvent, SynthesisStream, Synthesizer};
 use crate::vad::echo_gate::{EchoGate, EchoGateConfig};
 use crate::vad::endpointer::{EndpointEvent, Endpointer, EndpointerConfig};
@@ -153,6 +154,8 @@ struct Conversation<'a> {
     /// Reply audio must stop now: the sink drops what it has queued.
     silence_now: bool,
     acknowledgements: u64,
+    /// Reads the conversation's latencies off its events, for the conversation log.
+    timer: EventTimer,
 }
 
 impl Conversation<'_> {
@@ -165,7 +168,7 @@ impl Conversation<'_> {
 
     fn act(&mut self, action: Action) -> Result<(), LoopError> {
         match action {
-            Action::Emit { t_ms, event } => self.events.push(t_ms, event),
+            Action::Emit { t_ms, event } => self.emit(t_ms, event),
             Action::PausePlayback => {
                 if let Some(p) = self.playback.as_mut() {
                     p.paused = true;
@@ -225,6 +228,20 @@ impl Conversation<'_> {
         Ok(())
     }
 
+    /// Logs an event, and hands the latencies it completes to the brain's log. An error
+    /// goes to the diagnostics too.
+    fn emit(&mut self, t_ms: u64, event: Event) {
+        if let Event::Error { message } = &event {
+            tracing::warn!(at_ms = t_ms, "{message}");
+        }
+        let timed = TimedEvent { t_ms, event };
+        for (measure, ms) in self.timer.observe(&timed) {
+            // A worker that has stopped is reported where the loop next needs it.
+            let _ = self.reply_tx.send(ReplyJob::Measured { measure, ms });
+        }
+        self.events.push(timed.t_ms, timed.event);
+    }
+
     fn stop_reply(&mut self, turn: u64, reason: StopReason) -> Result<(), LoopError> {
         let Some(mut playback) = self.playback.take_if(|p| p.turn == turn) else {
             return Ok(());
@@ -234,9 +251,8 @@ impl Conversation<'_> {
         self.filler.clear();
         if reason == StopReason::BargeIn {
             let heard = playback.heard_text();
-            self.events
-                .push(self.now_ms, Event::AudioOutStop { turn, reason });
-            self.events.push(
+            self.emit(self.now_ms, Event::AudioOutStop { turn, reason });
+            self.emit(
                 self.now_ms,
                 Event::BargeIn {
                     turn,
@@ -247,8 +263,7 @@ impl Conversation<'_> {
                 .send(ReplyJob::Interrupted { heard })
                 .map_err(|_| LoopError::Worker("reply"))?;
         } else if playback.started() {
-            self.events
-                .push(self.now_ms, Event::AudioOutStop { turn, reason });
+            self.emit(self.now_ms, Event::AudioOutStop { turn, reason });
         }
         Ok(())
     }
@@ -256,7 +271,7 @@ impl Conversation<'_> {
     fn on_reply(&mut self, msg: ReplyMsg) -> Result<(), LoopError> {
         match msg {
             ReplyMsg::Phrases(phrases) => self.recognizer.expect_phrases(&phrases),
-            ReplyMsg::Handoff(handoff) => self.events.push(self.now_ms, Event::Handoff { handoff }),
+            ReplyMsg::Handoff(handoff) => self.emit(self.now_ms, Event::Handoff { handoff }),
             ReplyMsg::Done { .. } => {}
             ReplyMsg::Failed { turn, message } => {
                 self.step(Input::ReplyFailed { turn, message })?
@@ -343,6 +358,12 @@ pub fn run_voice_loop(
         ))));
     }
     let sink_rate = sink.sample_rate();
+    // The loop's own diagnostics carry the conversation's id as the brain's do.
+    let _span = match engines.brain.conversation_id() {
+        Some(id) => tracing::info_span!("conversation", id = %id),
+        None => tracing::info_span!("conversation"),
+    }
+    .entered();
     let (reply_tx, reply_rx, reply_thread) = reply::spawn(engines.brain);
     let mut vad = VoiceDetector::new();
     let mut echo_gate = config.echo_gate.map(EchoGate::new);
@@ -363,6 +384,7 @@ pub fn run_voice_loop(
         now_ms: 0,
         silence_now: false,
         acknowledgements: 0,
+        timer: EventTimer::default(),
     };
 
     let mut frame = vec![0f32; FRAME_SAMPLES];
@@ -371,6 +393,7 @@ pub fn run_voice_loop(
     let mut input_frames: u64 = 0;
     let mut input_ended = false;
     let mut drained_ms = 0;
+    tracing::info!(sink_rate, "conversation started");
     let result = (|| -> Result<(), LoopError> {
         conv.step(Input::Start)?;
         loop {
@@ -454,8 +477,11 @@ pub fn run_voice_loop(
     drop(conv);
     let _ = reply_thread.join();
     sink.finish()?;
+    if let Err(e) = &result {
+        tracing::error!(error = %e, "the conversation stopped");
+    }
     result?;
-    Ok(RunSummary {
+    let summary = RunSummary {
         input_overruns: source.stream_stats().map_or(0, |s| s.overruns),
         output_underruns: sink.stream_stats().map_or(0, |s| s.underruns),
         input_ms: input_frames * FRAME_MS,
@@ -465,5 +491,14 @@ pub fn run_voice_loop(
         barge_ins: counts.barge_ins,
         false_interruptions: counts.false_interruptions,
         acknowledgements,
-    })
+    };
+    tracing::info!(
+        user_turns = summary.user_turns,
+        replies = summary.replies,
+        barge_ins = summary.barge_ins,
+        input_overruns = summary.input_overruns,
+        output_underruns = summary.output_underruns,
+        "conversation ended"
+    );
+    Ok(summary)
 }

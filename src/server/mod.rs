@@ -235,7 +235,7 @@ pub async fn serve_until(
                 if let Err(e) =
                     connection(io, head, rest, peer, factory, slots, &config, stop, &rate).await
                 {
-                    eprintln!("{peer}: {e}");
+                    tracing::warn!(%peer, error = %e, "connection ended");
                 }
             } else {
                 let _ = page::answer(&head, &config.access).send(&mut *io).await;
@@ -263,7 +263,7 @@ pub(crate) async fn accept(
     match listener.accept().await {
         Ok(accepted) => Some(accepted),
         Err(e) => {
-            eprintln!("{server}: accepting a connection: {e}");
+            tracing::warn!(server, error = %e, "accepting a connection failed; serving goes on");
             tokio::time::sleep(Duration::from_millis(100)).await;
             None
         }
@@ -398,7 +398,7 @@ fn twilio_frame(outgoing: Outgoing, stream_sid: &str) -> Option<Message> {
             _ => return None,
         },
         Outgoing::Message(ServerMessage::Error { message }) => {
-            eprintln!("twilio stream {stream_sid}: {message}");
+            tracing::warn!(stream = stream_sid, "{message}");
             return None;
         }
         Outgoing::Message(_) => return None,
@@ -555,7 +555,7 @@ async fn connection(
                 break;
             }
             Err(e) => {
-                eprintln!("{peer}: {e}");
+                tracing::warn!(%peer, error = %e, "the client's socket failed");
                 break;
             }
         };

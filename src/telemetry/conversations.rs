@@ -13,6 +13,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::metrics::Measure;
+use super::LatencySummary;
+
 /// One logged turn.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TurnRecord {
@@ -111,17 +114,37 @@ fn mask_spoken_email(text: &str) -> String {
     out.join(" ")
 }
 
-/// Appends turns to the day's log file.
+/// One latency of a conversation, written once the reply's audio has started (after the
+/// turn's own line).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimingRecord {
+    /// Unix seconds.
+    pub ts: i64,
+    pub conversation: String,
+    pub measure: Measure,
+    pub ms: f64,
+}
+
+/// A line of the log: a turn or a latency.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum LogLine {
+    Turn(TurnRecord),
+    Timing(TimingRecord),
+}
+
+/// Appends turns and latencies to the day's log file.
 pub struct ConversationLog {
     dir: PathBuf,
     salt: String,
+    /// The conversation of the last turn written, and its turn count.
     conversation: String,
     turn: u32,
     failed: bool,
 }
 
 impl ConversationLog {
-    /// A log for one new conversation in `dir`.
+    /// A log of conversations in `dir`.
     pub fn new(dir: &Path) -> std::io::Result<Self> {
         std::fs::create_dir_all(dir)?;
         // The salt stays with the logs, so one user's conversations can be grouped, but a
@@ -141,34 +164,46 @@ impl ConversationLog {
         };
         Ok(Self {
             dir: dir.to_path_buf(),
-            conversation: new_conversation_id(),
             salt,
+            conversation: String::new(),
             turn: 0,
             failed: false,
         })
-    }
-
-    /// Turns from now on belong to a new conversation.
-    pub fn next_conversation(&mut self) {
-        self.conversation = new_conversation_id();
-        self.turn = 0;
     }
 
     pub fn user_hash(&self, user_id: &str) -> String {
         hex(&Sha256::digest(format!("{}:{user_id}", self.salt)))[..16].to_string()
     }
 
-    /// Writes one turn; a failing disk is reported once by `failed()` and never stops the
-    /// conversation.
-    pub fn record(&mut self, mut record: TurnRecord) {
+    /// Writes one turn of `conversation`; a failing disk is reported once by `failed()` and
+    /// never stops the conversation.
+    pub fn record(&mut self, conversation: &str, mut record: TurnRecord) {
+        if self.conversation != conversation {
+            self.conversation = conversation.to_string();
+            self.turn = 0;
+        }
         self.turn += 1;
         record.turn = self.turn;
-        record.conversation = self.conversation.clone();
+        record.conversation = conversation.to_string();
         record.said = redact(&record.said);
         record.reply = redact(&record.reply);
+        self.append(&LogLine::Turn(record));
+    }
+
+    /// Writes one latency of `conversation`.
+    pub fn timing(&mut self, conversation: &str, measure: Measure, ms: f64) {
+        self.append(&LogLine::Timing(TimingRecord {
+            ts: crate::store::now_secs(),
+            conversation: conversation.to_string(),
+            measure,
+            ms,
+        }));
+    }
+
+    fn append(&mut self, line: &LogLine) {
         let day = chrono::Local::now().format("%Y-%m-%d").to_string();
         let path = self.dir.join(format!("{day}.jsonl"));
-        let line = serde_json::to_string(&record).unwrap_or_default();
+        let line = serde_json::to_string(line).unwrap_or_default();
         let written = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -222,35 +257,66 @@ pub struct Report {
     pub misunderstood_turns: usize,
     pub escalation_reasons: BTreeMap<String, usize>,
     pub tasks_by_flow: BTreeMap<String, (usize, usize)>,
+    /// Escalations per day (local date of the turn that escalated).
+    pub escalations_by_day: BTreeMap<String, usize>,
+    /// Latencies of voice conversations (`run`, `serve`), by what was measured.
+    pub latency: BTreeMap<Measure, LatencySummary>,
 }
 
-/// Reads every `*.jsonl` in `dir` into a report; unreadable lines are counted, not fatal.
-pub fn report(dir: &Path) -> std::io::Result<(Report, usize)> {
-    let mut records = Vec::new();
-    let mut bad = 0;
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
-        .collect();
-    files.sort();
-    for file in files {
-        for line in std::fs::read_to_string(&file)?
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-        {
-            match serde_json::from_str::<TurnRecord>(line) {
-                Ok(r) => records.push(r),
-                Err(_) => bad += 1,
+/// Everything read from a folder of logs.
+#[derive(Debug, Default)]
+pub struct Logs {
+    pub turns: Vec<TurnRecord>,
+    pub timings: Vec<TimingRecord>,
+    /// Lines that were not a turn or a latency (a foreign file, a torn write).
+    pub unreadable: usize,
+}
+
+impl Logs {
+    /// Reads every `*.jsonl` in `dir`; unreadable lines are counted, not fatal.
+    pub fn read(dir: &Path) -> std::io::Result<Self> {
+        let mut logs = Logs::default();
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+            .collect();
+        files.sort();
+        for file in files {
+            let bytes = std::fs::read(&file)?;
+            for line in String::from_utf8_lossy(&bytes)
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+            {
+                match serde_json::from_str::<LogLine>(line) {
+                    Ok(LogLine::Turn(t)) => logs.turns.push(t),
+                    Ok(LogLine::Timing(t)) => logs.timings.push(t),
+                    Err(_) => logs.unreadable += 1,
+                }
             }
         }
+        Ok(logs)
     }
-    Ok((summarize(&records), bad))
+
+    /// The samples of one latency, in milliseconds.
+    pub fn samples(&self, measure: Measure) -> Vec<f64> {
+        self.timings
+            .iter()
+            .filter(|t| t.measure == measure)
+            .map(|t| t.ms)
+            .collect()
+    }
 }
 
-pub fn summarize(records: &[TurnRecord]) -> Report {
+/// Reads every `*.jsonl` in `dir` into a report, with the count of unreadable lines.
+pub fn report(dir: &Path) -> std::io::Result<(Report, usize)> {
+    let logs = Logs::read(dir)?;
+    Ok((summarize(&logs), logs.unreadable))
+}
+
+pub fn summarize(logs: &Logs) -> Report {
     let mut r = Report::default();
     let mut conversations: BTreeMap<&str, bool> = BTreeMap::new();
-    for t in records {
+    for t in &logs.turns {
         r.turns += 1;
         let escalated = conversations.entry(&t.conversation).or_insert(false);
         if let Some(flow) = &t.started {
@@ -265,6 +331,7 @@ pub fn summarize(records: &[TurnRecord]) -> Report {
             if !*escalated {
                 r.escalations += 1;
                 *r.escalation_reasons.entry(reason.clone()).or_default() += 1;
+                *r.escalations_by_day.entry(day_of(t.ts)).or_default() += 1;
             }
             *escalated = true;
         }
@@ -275,7 +342,23 @@ pub fn summarize(records: &[TurnRecord]) -> Report {
     r.turns_per_conversation = ratio(r.turns, r.conversations);
     r.task_completion = ratio(r.tasks_completed, r.tasks_started);
     r.containment = ratio(r.conversations - r.escalations, r.conversations);
+    for measure in Measure::ALL {
+        if let Some(summary) = LatencySummary::from_samples(&logs.samples(measure)) {
+            r.latency.insert(measure, summary);
+        }
+    }
     r
+}
+
+/// The local date of Unix seconds `ts`, as YYYY-MM-DD.
+pub fn day_of(ts: i64) -> String {
+    chrono::DateTime::from_timestamp(ts, 0)
+        .map(|t| {
+            t.with_timezone(&chrono::Local)
+                .format("%Y-%m-%d")
+                .to_string()
+        })
+        .unwrap_or_else(|| "unknown".into())
 }
 
 #[cfg(test)]
@@ -326,7 +409,10 @@ mod tests {
             turn("b", None, None, Some("asked for a person")),
             turn("c", None, None, None),
         ];
-        let r = summarize(&records);
+        let r = summarize(&Logs {
+            turns: records,
+            ..Logs::default()
+        });
         assert_eq!(
             (
                 r.conversations,

@@ -272,13 +272,42 @@ pub fn global() -> &'static Metrics {
 }
 
 /// A latency one conversation's events measure.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum Measure {
+    /// The end of the user's speech to the first sound of the reply.
     VoiceToVoice,
+    /// The end of the user's speech to the final transcript.
     TimeToFinal,
+    /// The final transcript to the first sound of the reply (thinking and synthesis).
     TimeToFirstAudio,
+    /// The recognizer's own decoding time of the utterance.
     Recognizer,
+    /// Talking over a reply to its pause.
     BargeIn,
+}
+
+impl Measure {
+    pub const ALL: [Measure; 5] = [
+        Measure::VoiceToVoice,
+        Measure::TimeToFinal,
+        Measure::TimeToFirstAudio,
+        Measure::Recognizer,
+        Measure::BargeIn,
+    ];
+
+    /// What an operator reads it as.
+    pub fn label(self) -> &'static str {
+        match self {
+            Measure::VoiceToVoice => "voice to voice",
+            Measure::TimeToFinal => "end of speech to transcript",
+            Measure::TimeToFirstAudio => "transcript to first audio",
+            Measure::Recognizer => "recognizer decode",
+            Measure::BargeIn => "barge-in reaction",
+        }
+    }
 }
 
 /// Turns one conversation's events into latencies: the end of the user's speech (on the

@@ -4,6 +4,7 @@ use serde::Serialize;
 
 pub mod conversations;
 pub mod events;
+pub mod html;
 pub mod metrics;
 
 /// Summary of a set of latencies in milliseconds.

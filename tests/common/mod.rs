@@ -3,6 +3,7 @@
 //! `scripts/setup.sh` first, as `scripts/test.sh` does.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod cloud;
 pub mod conversation;
 pub mod redis;
