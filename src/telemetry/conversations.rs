@@ -128,6 +128,8 @@ pub struct TimingRecord {
 /// A line of the log: a turn or a latency.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
+// One line lives at a time while a log is read or written: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum LogLine {
     Turn(TurnRecord),
     Timing(TimingRecord),
