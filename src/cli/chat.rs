@@ -33,6 +33,7 @@ pub fn chat(common: &Common, args: ChatArgs) -> Result<()> {
     let options = hark::engines::dialogue_options(&settings);
     let mut manager =
         hark::dialogue::build_manager(&dir, &common.models, common.threads, &options)?;
+    manager.channel = hark::domain::Channel::Text;
     if let Some(today) = args.today.as_deref() {
         manager.today = Some(
             chrono::NaiveDate::parse_from_str(today, "%Y-%m-%d")

@@ -16,11 +16,12 @@ use serde::Serialize;
 
 use super::actions::{ActionError, Backend};
 use super::entities::{self, Entity, EntityKind};
+use super::handoff;
 use super::llm::{plain_for_voice, ChatMessage, LanguageModel, Tool};
 use super::session::{ActiveFlow, Exchange, Handoff, Session};
 use super::spotter::{ListSlot, Spotter};
-use crate::domain::{placeholders, Domain, FlowSpec, SlotSpec};
-use crate::nlu::{IntentRecognizer, IntentResult, NluError};
+use crate::domain::{placeholders, Channel, Domain, FlowSpec, SlotSpec};
+use crate::nlu::{normalize, IntentRecognizer, IntentResult, NluError};
 
 /// The outcome of one turn, as `hark chat --json` prints it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -87,10 +88,16 @@ pub struct DialogueManager {
     turn_started: Option<String>,
     turn_completed: Option<String>,
     turn_misunderstood: bool,
+    /// The user's words and the intents ranked for them, in the turn being handled (a
+    /// handoff on this turn carries them).
+    turn_text: String,
+    turn_ranked: Vec<(String, f32)>,
     /// Finds each flow's list-slot values in utterances, by flow intent.
     spotters: BTreeMap<String, Spotter>,
     /// The domain's vocabulary sentences, drawn once (recognition asks every turn).
     vocabulary: Vec<String>,
+    /// Spoken or typed: picks the domain's wording and how numbers are shown.
+    pub channel: Channel,
 }
 
 /// What one utterance means on its own, outside any conversation.
@@ -181,6 +188,15 @@ pub fn speakable(kind: EntityKind, value: &str) -> String {
     }
 }
 
+/// A slot value as the channel shows it: typed replies keep order numbers and phone numbers
+/// as digits a user can copy, spoken ones read them out one by one.
+pub fn shown(kind: EntityKind, value: &str, channel: Channel) -> String {
+    match (kind, channel) {
+        (EntityKind::OrderId | EntityKind::Phone, Channel::Text) => value.to_string(),
+        _ => speakable(kind, value),
+    }
+}
+
 impl DialogueManager {
     pub fn new(domain: Domain, recognizer: IntentRecognizer, backend: Backend) -> Self {
         let spotters = domain
@@ -209,11 +225,14 @@ impl DialogueManager {
             recognizer,
             backend,
             today: None,
+            channel: Channel::Voice,
             llm: None,
             wants_model: false,
             turn_started: None,
             turn_completed: None,
             turn_misunderstood: false,
+            turn_text: String::new(),
+            turn_ranked: Vec::new(),
         }
     }
 
@@ -303,22 +322,28 @@ impl DialogueManager {
             on_piece(&turn.reply);
             return Ok(turn);
         }
+        // The user's words are kept as typed or heard; what hark reads is them written out.
+        let said = text;
+        let text = &normalize::chat_spellings(said);
         let found = entities::extract(text, self.today());
         let nlu = self.recognizer.recognize(text)?;
         remember_name(session, text);
+        self.turn_text = said.to_string();
+        self.turn_ranked = nlu.ranked.clone();
         let (mut reply, mut handoff) = self.decide(session, text, &found, &nlu);
         if std::mem::take(&mut self.wants_model) {
-            (reply, handoff) = self.ask_llm(session, text, on_piece);
+            (reply, handoff) = self.ask_llm(session, said, on_piece);
         } else {
             on_piece(&reply);
         }
-        Ok(self.finish(session, text.to_string(), reply, Some(nlu), found, handoff))
+        Ok(self.finish(session, said.to_string(), reply, Some(nlu), found, handoff))
     }
 
     /// What `text` asks for, on its own (no conversation): the intent the classifier picks
     /// or, when nothing passes its threshold, the flow whose list slots the text fills
     /// most (values said are evidence of the intent); then that flow's slots.
     pub fn understand(&mut self, text: &str) -> Result<Understanding, DialogueError> {
+        let text = &normalize::chat_spellings(text);
         let mut intent = self.recognizer.recognize(text)?.intent;
         let mut spotted = intent
             .as_ref()
@@ -447,9 +472,12 @@ impl DialogueManager {
         handoff: Option<Handoff>,
     ) -> Turn {
         session.last_reply = reply.clone();
+        self.turn_text.clear();
+        self.turn_ranked.clear();
         session.history.push(Exchange {
             user: user.clone(),
             reply: reply.clone(),
+            misunderstood: self.turn_misunderstood,
         });
         let keep = self.domain.policy.context_turns.max(1);
         if session.history.len() > keep {
@@ -490,10 +518,7 @@ impl DialogueManager {
             session.offered_human = false;
             match yes_no(text) {
                 Some(true) => {
-                    return self.hand_off(
-                        session,
-                        "the user accepted a person after repeated misunderstandings",
-                    )
+                    return self.hand_off(session, "the user accepted the offer of a person")
                 }
                 Some(false) => {
                     session.failures = 0;
@@ -557,6 +582,13 @@ impl DialogueManager {
                 None,
             );
         }
+        if let Some(reply) = ["thanks", "ask_name", "about_assistant"]
+            .into_iter()
+            .find(|n| confident(n))
+            .map(|n| self.small_talk(session, n))
+        {
+            return (reply, None);
+        }
         if confident("goodbye") && session.stack.last().is_none_or(|f| !f.confirming) {
             session.ended = true;
             session.stack.clear();
@@ -609,7 +641,8 @@ impl DialogueManager {
             if let Some(answer) = intent
                 .as_ref()
                 .and_then(|i| self.domain.intents.get(i))
-                .and_then(|i| i.answer.clone())
+                .and_then(|i| i.answer.as_ref())
+                .map(|w| w.for_channel(self.channel).to_string())
             {
                 session.stack.push(active);
                 let question = session.pending_question.clone().unwrap_or_default();
@@ -714,6 +747,9 @@ impl DialogueManager {
             }
             "help" => return (self.domain.persona.help.clone(), None),
             "repeat" => return (session.last_reply.clone(), None),
+            "thanks" | "ask_name" | "about_assistant" => {
+                return (self.small_talk(session, name), None)
+            }
             "greet" => {
                 let hello = match &session.memory.name {
                     Some(n) => format!("Hello, {n}! How can I help?"),
@@ -723,10 +759,41 @@ impl DialogueManager {
             }
             _ => {}
         }
-        match self.domain.intents.get(name).and_then(|i| i.answer.clone()) {
+        let answer = self
+            .domain
+            .intents
+            .get(name)
+            .and_then(|i| i.answer.as_ref())
+            .map(|w| w.for_channel(self.channel).to_string());
+        match answer {
             Some(answer) => (answer, None),
             None => (self.domain.persona.fallback.clone(), None),
         }
+    }
+
+    /// Thanks, "what's my name?", "who are you?": answered from what hark knows, then the
+    /// question still open (or an offer of more help) so the conversation goes on.
+    fn small_talk(&self, session: &Session, name: &str) -> String {
+        let persona = &self.domain.persona;
+        let answer = match name {
+            "thanks" => "You're welcome!".to_string(),
+            "ask_name" => match &session.memory.name {
+                Some(n) => format!("You're {n}."),
+                None => "You haven't told me your name yet.".to_string(),
+            },
+            _ => format!("I'm {}, a virtual assistant.", persona.name),
+        };
+        let open_question = session
+            .pending_question
+            .as_ref()
+            .filter(|_| !session.stack.is_empty());
+        let next = match (open_question, name) {
+            (Some(question), _) => question.clone(),
+            (None, "about_assistant") => persona.help.clone(),
+            (None, _) if session.memory.outcomes.is_empty() => "How can I help?".to_string(),
+            (None, _) => "Is there anything else I can help with?".to_string(),
+        };
+        format!("{answer} {next}")
     }
 
     fn clarify(&mut self, session: &mut Session, a: &str, b: &str) -> (String, Option<Handoff>) {
@@ -803,7 +870,13 @@ impl DialogueManager {
                 Some(confirm) => {
                     active.asking = None;
                     active.confirming = true;
-                    render(confirm, flow, &active.slots, &BTreeMap::new())
+                    render(
+                        confirm.for_channel(self.channel),
+                        flow,
+                        &active.slots,
+                        &BTreeMap::new(),
+                        self.channel,
+                    )
                 }
                 None => {
                     let active = session.stack.pop().expect("checked above");
@@ -836,7 +909,13 @@ impl DialogueManager {
             }
             None => BTreeMap::new(),
         };
-        let done = render(&flow.done, flow, &active.slots, &result);
+        let done = render(
+            flow.done.for_channel(self.channel),
+            flow,
+            &active.slots,
+            &result,
+            self.channel,
+        );
         for slot in &flow.slots {
             if let (Some(value), EntityKind::Email | EntityKind::Choice) =
                 (active.slots.get(&slot.name), slot.kind)
@@ -909,40 +988,23 @@ impl DialogueManager {
         let active = session.stack.last();
         let flow = active.map(|f| f.intent.clone());
         let slots = active.map(|f| f.slots.clone()).unwrap_or_default();
-        let asked: Vec<&str> = session
-            .history
-            .iter()
-            .map(|e| e.user.as_str())
-            .filter(|u| !u.is_empty())
-            .collect();
-        let summary = format!(
-            "{}. Conversation: {} user turns{}{}. Last request: \"{}\".",
-            capitalize(reason),
-            asked.len(),
-            flow.as_ref()
-                .map(|f| format!(", in the middle of '{}'", self.domain.describe(f)))
-                .unwrap_or_default(),
-            if slots.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    " with {}",
-                    slots
-                        .iter()
-                        .map(|(k, v)| format!("{k} {v}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            },
-            asked.last().copied().unwrap_or("")
-        );
+        // The turn that brings the person in is part of the story.
+        let mut transcript = session.history.clone();
+        if !self.turn_text.is_empty() {
+            transcript.push(Exchange {
+                user: self.turn_text.clone(),
+                reply: self.domain.persona.handoff.clone(),
+                misunderstood: self.turn_misunderstood,
+            });
+        }
+        let summary = handoff::summary(&self.story(reason, active, &transcript));
         let handoff = Handoff {
             user_id: session.user_id.clone(),
             reason: reason.to_string(),
             summary,
             flow,
             slots,
-            transcript: session.history.clone(),
+            transcript,
         };
         let reply = match self.backend.hand_off(self.domain.handoff_url.as_deref(), &handoff) {
             Ok(()) => self.domain.persona.handoff.clone(),
@@ -954,6 +1016,66 @@ impl DialogueManager {
         session.ended = true;
         session.stack.clear();
         (reply, Some(handoff))
+    }
+
+    /// What a person taking over needs to know. What the user wanted is the active flow or,
+    /// when none is active, a flow the classifier found likely in the last words ("my
+    /// package is late again, ridiculous" is frustration about an order).
+    fn story<'a>(
+        &self,
+        reason: &'a str,
+        active: Option<&ActiveFlow>,
+        transcript: &'a [Exchange],
+    ) -> handoff::Story<'a> {
+        const LIKELY: f32 = 0.1;
+        let flow = active
+            .and_then(|a| self.domain.flows.get(&a.intent))
+            .or_else(|| {
+                self.turn_ranked
+                    .iter()
+                    .filter(|(_, p)| *p >= LIKELY)
+                    .find_map(|(intent, _)| self.domain.flows.get(intent))
+            });
+        let slots = active.map(|a| &a.slots);
+        let said = |s: &SlotSpec| slots.and_then(|v| v.get(&s.name));
+        let collected = flow
+            .map(|f| {
+                f.slots
+                    .iter()
+                    .filter_map(|s| {
+                        let value = said(s)?;
+                        let value = match s.kind {
+                            EntityKind::Date | EntityKind::Time => speakable(s.kind, value),
+                            _ => value.clone(),
+                        };
+                        Some((s.name.replace('_', " "), value))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let missing = flow
+            .map(|f| {
+                f.slots
+                    .iter()
+                    .filter(|s| s.required && said(s).is_none())
+                    .map(|s| s.name.replace('_', " "))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let users: Vec<&Exchange> = transcript.iter().filter(|e| !e.user.is_empty()).collect();
+        handoff::Story {
+            reason,
+            wanted: flow.map(|f| f.description.clone()),
+            collected,
+            missing,
+            not_understood: users
+                .iter()
+                .filter(|e| e.misunderstood)
+                .map(|e| e.user.as_str())
+                .collect(),
+            turns: users.len(),
+            last_said: users.last().map_or("", |e| e.user.as_str()),
+        }
     }
 
     /// Fills slots of `flow` from this utterance. The slot being asked for may take free
@@ -1032,7 +1154,11 @@ impl DialogueManager {
             used.extend(span);
             let old = active.slots.insert(slot.name.clone(), value.clone());
             if old.as_deref() != Some(value.as_str()) {
-                changes.push((slot.name.clone(), speakable(slot.kind, &value), old));
+                changes.push((
+                    slot.name.clone(),
+                    shown(slot.kind, &value, self.channel),
+                    old,
+                ));
             }
         }
         changes
@@ -1083,13 +1209,6 @@ fn join(prefix: Option<String>, text: String) -> String {
         Some(p) => format!("{p} {text}"),
         None => text,
     }
-}
-
-fn capitalize(s: &str) -> String {
-    let mut c = s.chars();
-    c.next()
-        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
-        .unwrap_or_default()
 }
 
 /// Whether `text` mentions the content words of `description`.
@@ -1158,6 +1277,7 @@ pub fn render(
     flow: &FlowSpec,
     slots: &BTreeMap<String, String>,
     result: &BTreeMap<String, String>,
+    channel: Channel,
 ) -> String {
     let mut out = template.to_string();
     for name in placeholders(template) {
@@ -1171,7 +1291,7 @@ pub fn render(
                 .map_or(EntityKind::Text, |s| s.kind);
             slots
                 .get(&name)
-                .map(|v| speakable(kind, v))
+                .map(|v| shown(kind, v, channel))
                 .unwrap_or_default()
         };
         out = out.replace(&format!("{{{name}}}"), &value);
@@ -1215,6 +1335,11 @@ mod tests {
         assert_eq!(speakable(EntityKind::Time, "09:00"), "9 AM");
         assert_eq!(speakable(EntityKind::OrderId, "4567"), "4 5 6 7");
         assert_eq!(speakable(EntityKind::Duration, "600"), "10 minutes");
+        assert_eq!(shown(EntityKind::OrderId, "4567", Channel::Text), "4567");
+        assert_eq!(
+            shown(EntityKind::OrderId, "4567", Channel::Voice),
+            "4 5 6 7"
+        );
     }
 
     #[test]

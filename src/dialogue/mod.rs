@@ -4,6 +4,7 @@ pub mod actions;
 pub mod brain;
 pub mod builtin;
 pub mod entities;
+pub mod handoff;
 pub mod llm;
 pub mod manager;
 pub mod session;

@@ -12,6 +12,9 @@ use serde::{Deserialize, Serialize};
 pub struct Exchange {
     pub user: String,
     pub reply: String,
+    /// hark did not understand this turn (it fell back, clarified or asked again).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub misunderstood: bool,
 }
 
 /// A flow in progress.

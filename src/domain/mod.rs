@@ -96,6 +96,42 @@ impl Default for Policy {
     }
 }
 
+/// Which way a conversation reaches the user. Voice wants short replies, one question at a
+/// time and numbers as people say them; text can show lists, links and exact figures.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Channel {
+    #[default]
+    Voice,
+    Text,
+}
+
+/// A reply of the domain: one wording for both channels, or one for each
+/// (`done = { voice = "…", text = "…" }`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum Wording {
+    Same(String),
+    ByChannel { voice: String, text: String },
+}
+
+impl Wording {
+    pub fn for_channel(&self, channel: Channel) -> &str {
+        match (self, channel) {
+            (Wording::Same(s), _) => s,
+            (Wording::ByChannel { voice, .. }, Channel::Voice) => voice,
+            (Wording::ByChannel { text, .. }, Channel::Text) => text,
+        }
+    }
+
+    /// Every wording, for the checks at load time.
+    pub fn all(&self) -> Vec<&str> {
+        match self {
+            Wording::Same(s) => vec![s],
+            Wording::ByChannel { voice, text } => vec![voice, text],
+        }
+    }
+}
+
 /// An intent every conversation has (greeting, cancel, help, …) with its examples.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -106,13 +142,16 @@ pub struct IntentSpec {
     pub description: Option<String>,
     /// A fixed answer (FAQ-style intents).
     #[serde(default)]
-    pub answer: Option<String>,
+    pub answer: Option<Wording>,
 }
 
 /// The intents the dialogue manager itself handles (`frustrated`, when a domain has it,
 /// hands the conversation to a person).
 pub const SYSTEM_INTENTS: &[&str] = &[
     "greet",
+    "thanks",
+    "ask_name",
+    "about_assistant",
     "goodbye",
     "cancel",
     "help",
@@ -192,11 +231,11 @@ pub struct FlowSpec {
     pub slots: Vec<SlotSpec>,
     /// Asked before the action runs (irreversible actions); `{slot}` placeholders.
     #[serde(default)]
-    pub confirm: Option<String>,
+    pub confirm: Option<Wording>,
     #[serde(default)]
     pub action: Option<ActionSpec>,
     /// Said when the flow completes; `{slot}` and `{result.FIELD}` placeholders.
-    pub done: String,
+    pub done: Wording,
     /// Hand the conversation to a person when the flow completes.
     #[serde(default)]
     pub handoff: bool,
@@ -476,7 +515,9 @@ pub fn load(dir: &Path) -> Result<Domain, DomainError> {
         if !file.intents.contains_key(required) {
             return Err(invalid(
                 &domain_path,
-                format!("intent '{required}' is missing (every domain needs {SYSTEM_INTENTS:?})"),
+                format!(
+                    "intent '{required}' is missing (every domain needs cancel, help and human)"
+                ),
             ));
         }
     }
@@ -584,7 +625,7 @@ fn validate_flow(flow: &FlowSpec) -> Result<(), String> {
         }
     }
     let templates = [Some(&flow.done), flow.confirm.as_ref()];
-    for template in templates.into_iter().flatten() {
+    for template in templates.into_iter().flatten().flat_map(Wording::all) {
         for name in placeholders(template) {
             if !name.starts_with("result.") && !names.contains(name.as_str()) {
                 return Err(format!(
@@ -593,7 +634,7 @@ fn validate_flow(flow: &FlowSpec) -> Result<(), String> {
             }
         }
     }
-    if flow.done.contains("{result.") && flow.action.is_none() {
+    if flow.done.all().iter().any(|d| d.contains("{result.")) && flow.action.is_none() {
         return Err("'done' uses {result.…} but the flow has no action".into());
     }
     Ok(())

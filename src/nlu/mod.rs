@@ -4,6 +4,7 @@
 pub mod classifier;
 pub mod clinc;
 pub mod encoder;
+pub mod normalize;
 pub mod wordpiece;
 
 use std::path::PathBuf;
