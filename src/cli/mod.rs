@@ -263,22 +263,10 @@ pub enum Window {
 
 #[derive(Subcommand)]
 pub enum NluAction {
-    /// CLINC150: train on train, tune on val, report in-scope accuracy and out-of-scope
-    /// recall on test.
-    Eval {
-        /// CLINC150's data_full.json.
-        #[arg(long)]
-        data: PathBuf,
-        /// Lexical features only (no sentence encoder).
-        #[arg(long)]
-        lexical_only: bool,
-        /// Print the report as JSON.
-        #[arg(long)]
-        json: bool,
-        /// Development run: show only the val figures (test is for the one final report).
-        #[arg(long)]
-        dev: bool,
-    },
+    /// Intent accuracy on a dataset. CLINC150: train on train, tune on val, report in-scope
+    /// accuracy and out-of-scope recall on test. Banking77: train on --train, score --test
+    /// (without --test, a fixed stratified 10 % of --train).
+    Eval(nlu::EvalArgs),
 }
 
 #[derive(Subcommand)]
@@ -431,14 +419,8 @@ pub fn run(cli: Cli) -> Result<()> {
             DomainAction::Check { domain } => spoken::domain_check(&domain),
         },
         Command::Nlu {
-            action:
-                NluAction::Eval {
-                    data,
-                    lexical_only,
-                    json,
-                    dev,
-                },
-        } => nlu::nlu_eval(models, threads, &data, lexical_only, json, dev),
+            action: NluAction::Eval(args),
+        } => nlu::nlu_eval(models, threads, args),
         Command::Models { action } => match action {
             ModelsAction::List => models::models_list(models),
             ModelsAction::Fetch { name } => models::models_fetch(models, &name),

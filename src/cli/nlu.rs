@@ -1,23 +1,75 @@
-//! `hark nlu eval`: intent recognition on CLINC150.
+//! `hark nlu eval`: intent recognition on CLINC150 and Banking77.
 
-use std::path::Path;
+use std::path::PathBuf;
 
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 
 use hark::models::ModelDir;
+use hark::nlu::{encoder::SentenceEncoder, Featurizer};
 
-pub fn nlu_eval(
-    models: &ModelDir,
-    threads: usize,
-    data: &Path,
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum DatasetFormat {
+    /// CLINC150's data_full.json (--data).
+    Clinc150,
+    /// Banking77 CSV files, `text,category` (--train, optionally --test).
+    Banking77,
+}
+
+#[derive(clap::Args)]
+pub struct EvalArgs {
+    #[arg(long, value_enum, default_value = "clinc150")]
+    format: DatasetFormat,
+    /// CLINC150's data_full.json.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Banking77: the file to train on.
+    #[arg(long)]
+    train: Option<PathBuf>,
+    /// Banking77: the file to score; without it, a fixed stratified 10 % of --train.
+    #[arg(long)]
+    test: Option<PathBuf>,
+    /// Lexical features only (no sentence encoder).
+    #[arg(long)]
     lexical_only: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
     json: bool,
+    /// CLINC150 development run: show only the val figures (test is for the one final report).
+    #[arg(long)]
     dev: bool,
-) -> Result<()> {
-    use hark::nlu::{clinc, encoder::SentenceEncoder, Featurizer};
-    let data = clinc::load(data)?;
+}
+
+pub fn nlu_eval(models: &ModelDir, threads: usize, args: EvalArgs) -> Result<()> {
+    // The data first: a wrong file is reported before the encoder takes its time to load.
+    match (args.format, &args.data, &args.train) {
+        (DatasetFormat::Clinc150, Some(data), None) => {
+            let data = hark::nlu::clinc::load(data)?;
+            let mut featurizer = featurizer(models, threads, args.lexical_only)?;
+            clinc150(&mut featurizer, &data, args.json, args.dev)
+        }
+        (DatasetFormat::Clinc150, _, _) => bail!("CLINC150 takes --data data_full.json"),
+        (DatasetFormat::Banking77, None, Some(train)) => {
+            use hark::nlu::banking77;
+            let rows = banking77::load(train)?;
+            let (train, scored, split) = match &args.test {
+                Some(test) => (rows, banking77::load(test)?, "test"),
+                None => {
+                    let (train, val) = banking77::validation_split(&rows);
+                    (train, val, "val")
+                }
+            };
+            let mut featurizer = featurizer(models, threads, args.lexical_only)?;
+            self::banking77(&mut featurizer, &train, &scored, split, args.json)
+        }
+        (DatasetFormat::Banking77, _, _) => {
+            bail!("Banking77 takes --train TRAIN.csv and optionally --test TEST.csv")
+        }
+    }
+}
+
+fn featurizer(models: &ModelDir, threads: usize, lexical_only: bool) -> Result<Featurizer> {
     let encoder = if lexical_only {
         None
     } else {
@@ -28,9 +80,69 @@ pub fn nlu_eval(
             threads,
         )?)
     };
-    let mut featurizer = Featurizer::new(encoder);
+    Ok(Featurizer::new(encoder))
+}
+
+fn banking77(
+    featurizer: &mut Featurizer,
+    train: &[(String, String)],
+    scored: &[(String, String)],
+    split: &str,
+    json: bool,
+) -> Result<()> {
+    use hark::nlu::banking77;
     let start = Instant::now();
-    let mut report = clinc::evaluate(&data, &mut featurizer, Default::default())?;
+    let report = banking77::evaluate(train, scored, featurizer, Default::default())?;
+    if json {
+        let mut value = serde_json::to_value(&report)?;
+        value["split"] = split.into();
+        println!("{value}");
+        return Ok(());
+    }
+    println!(
+        "Banking77 ({} intents, {} training queries; features: {})",
+        report.intents,
+        report.train_examples,
+        features_name(report.encoder)
+    );
+    if report.unknown_intents > 0 {
+        println!(
+            "{} scored queries have an intent the training file lacks (counted wrong)",
+            report.unknown_intents
+        );
+    }
+    println!(
+        "{split}: accuracy {:.1} % ({} queries)",
+        report.accuracy * 100.0,
+        report.scored
+    );
+    if let Some(l) = report.latency {
+        println!(
+            "per utterance: {l}; training {:.1} s; total {:.1} s",
+            report.train_ms / 1000.0,
+            start.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+fn features_name(encoder: bool) -> &'static str {
+    if encoder {
+        "MiniLM embedding + lexical n-grams"
+    } else {
+        "lexical n-grams"
+    }
+}
+
+fn clinc150(
+    featurizer: &mut Featurizer,
+    data: &hark::nlu::clinc::ClincData,
+    json: bool,
+    dev: bool,
+) -> Result<()> {
+    use hark::nlu::clinc;
+    let start = Instant::now();
+    let mut report = clinc::evaluate(data, featurizer, Default::default())?;
     if dev {
         report.test = clinc::Scores {
             in_scope_accuracy: f64::NAN,
@@ -46,11 +158,7 @@ pub fn nlu_eval(
         "CLINC150 ({} intents + out-of-scope, {} training queries; features: {})",
         report.intents - 1,
         report.train_examples,
-        if report.encoder {
-            "MiniLM embedding + lexical n-grams"
-        } else {
-            "lexical n-grams"
-        }
+        features_name(report.encoder)
     );
     println!(
         "tuned on val: threshold {:.2}, temperature {:.2} (val: in-scope accuracy {}, OOS recall {})",

@@ -1,6 +1,7 @@
 //! Natural-language understanding: which intent an utterance expresses, with a calibrated
 //! confidence and out-of-scope detection.
 
+pub mod banking77;
 pub mod classifier;
 pub mod clinc;
 pub mod encoder;
