@@ -267,6 +267,18 @@ pub enum NluAction {
     /// accuracy and out-of-scope recall on test. Banking77: train on --train, score --test
     /// (without --test, a fixed stratified 10 % of --train).
     Eval(nlu::EvalArgs),
+    /// Slot values learned from data (Restaurant8k).
+    Slots {
+        #[command(subcommand)]
+        action: SlotsAction,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum SlotsAction {
+    /// Train the slot tagger on --train and report per-slot F1 (exact spans) on --test
+    /// (without --test, a fixed 10 % of --train).
+    Eval(nlu::SlotsEvalArgs),
 }
 
 #[derive(Subcommand)]
@@ -421,6 +433,12 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Nlu {
             action: NluAction::Eval(args),
         } => nlu::nlu_eval(models, threads, args),
+        Command::Nlu {
+            action:
+                NluAction::Slots {
+                    action: SlotsAction::Eval(args),
+                },
+        } => nlu::slots_eval(args),
         Command::Models { action } => match action {
             ModelsAction::List => models::models_list(models),
             ModelsAction::Fetch { name } => models::models_fetch(models, &name),

@@ -6,6 +6,7 @@ pub mod classifier;
 pub mod clinc;
 pub mod encoder;
 pub mod normalize;
+pub mod slots;
 pub mod wordpiece;
 
 use std::path::PathBuf;
