@@ -405,7 +405,9 @@ fn a_spoken_booking_through_the_dialogue_core() {
     let parts = [
         Part::Silence(3500), // the greeting
         Part::Say("I'd like to book a haircut tomorrow at ten."),
-        Part::Silence(5500), // the confirmation question
+        // The confirmation question is three sentences (about 5 s of speech from about 1 s
+        // after the request): the answer comes after it, so that this is not a barge-in.
+        Part::Silence(7500),
         Part::Say("Yes, please."),
         Part::Silence(8000),
     ];
