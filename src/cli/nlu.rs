@@ -116,14 +116,18 @@ fn banking77(
         report.accuracy * 100.0,
         report.scored
     );
-    if let Some(l) = report.latency {
+    print_cost(report.latency, report.train_ms, start);
+    Ok(())
+}
+
+fn print_cost(latency: Option<hark::telemetry::LatencySummary>, train_ms: f64, start: Instant) {
+    if let Some(l) = latency {
         println!(
             "per utterance: {l}; training {:.1} s; total {:.1} s",
-            report.train_ms / 1000.0,
+            train_ms / 1000.0,
             start.elapsed().as_secs_f64()
         );
     }
-    Ok(())
 }
 
 fn features_name(encoder: bool) -> &'static str {
@@ -181,13 +185,7 @@ fn clinc150(
         pct(report.test.in_scope_accuracy),
         pct(report.test.oos_recall)
     );
-    if let Some(l) = report.latency {
-        println!(
-            "per utterance: {l}; training {:.1} s; total {:.1} s",
-            report.train_ms / 1000.0,
-            start.elapsed().as_secs_f64()
-        );
-    }
+    print_cost(report.latency, report.train_ms, start);
     Ok(())
 }
 

@@ -8,14 +8,11 @@ use std::path::Path;
 use std::time::Instant;
 
 use super::classifier::{Features, IntentModel, TrainConfig};
-use super::{decide, Featurizer, NluError};
+use super::{decide, hold_out, Featurizer, NluError};
 use crate::telemetry::LatencySummary;
 
 /// Labelled queries, (query, intent).
 pub type Queries = Vec<(String, String)>;
-
-/// One in this many queries of each intent goes to validation.
-const VALIDATION_EVERY: usize = 10;
 
 /// Reads a Banking77 CSV file (`text,category`, with a header row) as (query, intent).
 pub fn load(path: &Path) -> Result<Queries, NluError> {
@@ -49,33 +46,20 @@ pub fn load(path: &Path) -> Result<Queries, NluError> {
     Ok(rows)
 }
 
-/// Splits `rows` into (train, validation): within each intent, queries are ordered by a
-/// hash of their text and every tenth goes to validation. The same file always gives the
-/// same split, and every intent is in both parts.
+/// Splits `rows` into (train, validation), a tenth of each intent held out (see
+/// [`hold_out`]), so every intent is in both parts.
 pub fn validation_split(rows: &[(String, String)]) -> (Queries, Queries) {
     let mut by_intent: BTreeMap<&str, Vec<&(String, String)>> = BTreeMap::new();
     for row in rows {
         by_intent.entry(row.1.as_str()).or_default().push(row);
     }
     let (mut train, mut val) = (Vec::new(), Vec::new());
-    for (_, mut queries) in by_intent {
-        queries.sort_by_key(|(text, _)| (fnv1a(text), text.clone()));
-        for (i, row) in queries.into_iter().enumerate() {
-            if i % VALIDATION_EVERY == VALIDATION_EVERY - 1 {
-                val.push(row.clone());
-            } else {
-                train.push(row.clone());
-            }
-        }
+    for queries in by_intent.values() {
+        let (t, v) = hold_out(queries, |(text, _)| text.as_str());
+        train.extend(t);
+        val.extend(v);
     }
     (train, val)
-}
-
-/// A stable hash (the standard library's changes between releases).
-fn fnv1a(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
 }
 
 #[derive(Debug, Clone, serde::Serialize)]

@@ -25,6 +25,31 @@ pub enum NluError {
     Data { path: PathBuf, reason: String },
 }
 
+/// Splits `items` into (train, validation) for development runs on a dataset whose test set
+/// is held out: ordered by a stable hash of their text, every tenth goes to validation, so the
+/// same data always gives the same split whatever the order of the file.
+pub fn hold_out<T: Clone>(items: &[&T], text: impl Fn(&T) -> &str) -> (Vec<T>, Vec<T>) {
+    const VALIDATION_EVERY: usize = 10;
+    let mut order = items.to_vec();
+    order.sort_by_key(|item| (fnv1a(text(item)), text(item).to_string()));
+    let (mut train, mut val) = (Vec::new(), Vec::new());
+    for (i, item) in order.into_iter().enumerate() {
+        if i % VALIDATION_EVERY == VALIDATION_EVERY - 1 {
+            val.push(item.clone());
+        } else {
+            train.push(item.clone());
+        }
+    }
+    (train, val)
+}
+
+/// A stable hash (the standard library's changes between releases).
+pub(crate) fn fnv1a(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
 /// Features of utterances: embedding (when an encoder is loaded) plus lexical n-grams.
 /// Clones share one encoder (an ONNX session, ~250 ms to open), which encodes one batch at a
 /// time; a sentence takes a few milliseconds.

@@ -11,10 +11,7 @@ use crfs::train::Trainer;
 use crfs::{Attribute, Model};
 use serde::Deserialize;
 
-use super::NluError;
-
-/// One in this many examples goes to validation.
-const VALIDATION_EVERY: usize = 10;
+use super::{fnv1a, hold_out, NluError};
 
 /// A user's message, the slots the system had asked for, and the labelled values
 /// (slot, byte range in `text`).
@@ -107,25 +104,10 @@ pub fn load(path: &Path) -> Result<Vec<Example>, NluError> {
         .collect()
 }
 
-/// Splits into (train, validation), every tenth example in a stable order by text.
+/// Splits into (train, validation), a tenth held out (see [`hold_out`]).
 pub fn validation_split(examples: &[Example]) -> (Vec<Example>, Vec<Example>) {
-    let mut order: Vec<&Example> = examples.iter().collect();
-    order.sort_by_key(|e| (fnv1a(&e.text), e.text.clone()));
-    let (mut train, mut val) = (Vec::new(), Vec::new());
-    for (i, e) in order.into_iter().enumerate() {
-        if i % VALIDATION_EVERY == VALIDATION_EVERY - 1 {
-            val.push(e.clone());
-        } else {
-            train.push(e.clone());
-        }
-    }
-    (train, val)
-}
-
-fn fnv1a(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
+    let all: Vec<&Example> = examples.iter().collect();
+    hold_out(&all, |e| e.text.as_str())
 }
 
 /// Words as byte ranges: runs of non-space characters, with punctuation at either end split
