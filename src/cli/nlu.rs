@@ -94,10 +94,7 @@ fn banking77(
     let start = Instant::now();
     let report = banking77::evaluate(train, scored, featurizer, Default::default())?;
     if json {
-        let mut value = serde_json::to_value(&report)?;
-        value["split"] = split.into();
-        println!("{value}");
-        return Ok(());
+        return print_json(&report, split);
     }
     println!(
         "Banking77 ({} intents, {} training queries; features: {})",
@@ -117,6 +114,14 @@ fn banking77(
         report.scored
     );
     print_cost(report.latency, report.train_ms, start);
+    Ok(())
+}
+
+/// The report as one JSON line, with which split was scored.
+fn print_json(report: &impl serde::Serialize, split: &str) -> Result<()> {
+    let mut value = serde_json::to_value(report)?;
+    value["split"] = split.into();
+    println!("{value}");
     Ok(())
 }
 
@@ -214,10 +219,7 @@ pub fn slots_eval(args: SlotsEvalArgs) -> Result<()> {
     };
     let report = slots::evaluate(&train, &scored, Default::default())?;
     if args.json {
-        let mut value = serde_json::to_value(&report)?;
-        value["split"] = split.into();
-        println!("{value}");
-        return Ok(());
+        return print_json(&report, split);
     }
     println!(
         "Restaurant8k slots ({} training examples; linear-chain CRF over lexical features and the requested slot)",

@@ -33,13 +33,6 @@ impl Default for Backend {
     }
 }
 
-/// A stable small number from text, so the demo backend answers the same way every time.
-fn stable_hash(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
-    })
-}
-
 impl Backend {
     pub fn new(timeout: Duration) -> Self {
         crate::models::fetch::install_tls_provider();
@@ -162,15 +155,16 @@ fn builtin(
         "book_appointment" => {
             out.insert(
                 "reference".into(),
-                format!("{:04}", stable_hash(&key) % 10_000),
+                format!("{:04}", crate::rng::seed_from(&key) % 10_000),
             );
         }
         "order_status" => {
-            let status = match stable_hash(slots.get("order_id").map_or("", String::as_str)) % 3 {
-                0 => "has shipped and should arrive in two days",
-                1 => "is being packed and will ship tomorrow",
-                _ => "was delivered yesterday",
-            };
+            let status =
+                match crate::rng::seed_from(slots.get("order_id").map_or("", String::as_str)) % 3 {
+                    0 => "has shipped and should arrive in two days",
+                    1 => "is being packed and will ship tomorrow",
+                    _ => "was delivered yesterday",
+                };
             out.insert("status".into(), status.into());
         }
         "reset_password" => {

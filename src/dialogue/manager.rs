@@ -109,6 +109,9 @@ pub struct Understanding {
     pub slots: BTreeMap<String, String>,
 }
 
+/// Intents answered from what hark knows (see `small_talk`).
+const SMALL_TALK: [&str; 3] = ["thanks", "ask_name", "about_assistant"];
+
 const YES: &[&str] = &[
     "yes",
     "yeah",
@@ -582,7 +585,7 @@ impl DialogueManager {
                 None,
             );
         }
-        if let Some(reply) = ["thanks", "ask_name", "about_assistant"]
+        if let Some(reply) = SMALL_TALK
             .into_iter()
             .find(|n| confident(n))
             .map(|n| self.small_talk(session, n))
@@ -638,12 +641,7 @@ impl DialogueManager {
                 session.stack.push(active);
                 return self.start_flow(session, &other, text, found);
             }
-            if let Some(answer) = intent
-                .as_ref()
-                .and_then(|i| self.domain.intents.get(i))
-                .and_then(|i| i.answer.as_ref())
-                .map(|w| w.for_channel(self.channel).to_string())
-            {
+            if let Some(answer) = intent.as_deref().and_then(|i| self.answer(i)) {
                 session.stack.push(active);
                 let question = session.pending_question.clone().unwrap_or_default();
                 return (format!("{answer} {question}").trim().to_string(), None);
@@ -747,9 +745,7 @@ impl DialogueManager {
             }
             "help" => return (self.domain.persona.help.clone(), None),
             "repeat" => return (session.last_reply.clone(), None),
-            "thanks" | "ask_name" | "about_assistant" => {
-                return (self.small_talk(session, name), None)
-            }
+            n if SMALL_TALK.contains(&n) => return (self.small_talk(session, name), None),
             "greet" => {
                 let hello = match &session.memory.name {
                     Some(n) => format!("Hello, {n}! How can I help?"),
@@ -759,16 +755,16 @@ impl DialogueManager {
             }
             _ => {}
         }
-        let answer = self
-            .domain
-            .intents
-            .get(name)
-            .and_then(|i| i.answer.as_ref())
-            .map(|w| w.for_channel(self.channel).to_string());
-        match answer {
+        match self.answer(name) {
             Some(answer) => (answer, None),
             None => (self.domain.persona.fallback.clone(), None),
         }
+    }
+
+    /// The fixed answer of an FAQ-style intent, worded for this channel.
+    fn answer(&self, intent: &str) -> Option<String> {
+        let wording = self.domain.intents.get(intent)?.answer.as_ref()?;
+        Some(wording.for_channel(self.channel).to_string())
     }
 
     /// Thanks, "what's my name?", "who are you?": answered from what hark knows, then the

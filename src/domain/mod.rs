@@ -145,20 +145,8 @@ pub struct IntentSpec {
     pub answer: Option<Wording>,
 }
 
-/// The intents the dialogue manager itself handles (`frustrated`, when a domain has it,
-/// hands the conversation to a person).
-pub const SYSTEM_INTENTS: &[&str] = &[
-    "greet",
-    "thanks",
-    "ask_name",
-    "about_assistant",
-    "goodbye",
-    "cancel",
-    "help",
-    "repeat",
-    "human",
-    "frustrated",
-];
+/// The intents every domain must have: the ways out of any conversation.
+pub const REQUIRED_INTENTS: [&str; 3] = ["cancel", "help", "human"];
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -511,12 +499,13 @@ pub fn load(dir: &Path) -> Result<Domain, DomainError> {
         path: path.to_path_buf(),
         reason,
     };
-    for required in ["cancel", "help", "human"] {
+    for required in REQUIRED_INTENTS {
         if !file.intents.contains_key(required) {
             return Err(invalid(
                 &domain_path,
                 format!(
-                    "intent '{required}' is missing (every domain needs cancel, help and human)"
+                    "intent '{required}' is missing (every domain needs {})",
+                    REQUIRED_INTENTS.join(", ")
                 ),
             ));
         }

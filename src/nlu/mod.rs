@@ -31,7 +31,7 @@ pub enum NluError {
 pub fn hold_out<T: Clone>(items: &[&T], text: impl Fn(&T) -> &str) -> (Vec<T>, Vec<T>) {
     const VALIDATION_EVERY: usize = 10;
     let mut order = items.to_vec();
-    order.sort_by_key(|item| (fnv1a(text(item)), text(item).to_string()));
+    order.sort_by_key(|item| (crate::rng::seed_from(text(item)), text(item).to_string()));
     let (mut train, mut val) = (Vec::new(), Vec::new());
     for (i, item) in order.into_iter().enumerate() {
         if i % VALIDATION_EVERY == VALIDATION_EVERY - 1 {
@@ -41,13 +41,6 @@ pub fn hold_out<T: Clone>(items: &[&T], text: impl Fn(&T) -> &str) -> (Vec<T>, V
         }
     }
     (train, val)
-}
-
-/// A stable hash (the standard library's changes between releases).
-pub(crate) fn fnv1a(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
 }
 
 /// Features of utterances: embedding (when an encoder is loaded) plus lexical n-grams.

@@ -11,7 +11,7 @@ use crfs::train::Trainer;
 use crfs::{Attribute, Model};
 use serde::Deserialize;
 
-use super::{fnv1a, hold_out, NluError};
+use super::{hold_out, NluError};
 
 /// A user's message, the slots the system had asked for, and the labelled values
 /// (slot, byte range in `text`).
@@ -303,11 +303,11 @@ impl SlotTagger {
             let y = labels(&words, &e.spans);
             trainer.append(&x, &y).map_err(bad)?;
         }
-        let file = std::env::temp_dir().join(format!(
-            "hark-slots-{}-{:x}.crfsuite",
-            std::process::id(),
-            fnv1a(&format!("{:?}", std::time::Instant::now()))
-        ));
+        // crfs writes the model to a file; one name per training in this process.
+        static TRAININGS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = TRAININGS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let file =
+            std::env::temp_dir().join(format!("hark-slots-{}-{n}.crfsuite", std::process::id()));
         let trained = trainer.train(&file).map_err(bad);
         let model = trained.and_then(|()| std::fs::read(&file).map_err(bad));
         std::fs::remove_file(&file).ok();
