@@ -219,10 +219,27 @@ pub fn build(
     })
 }
 
-/// What the dialogue manager talks to: the language model and webhooks `settings` give.
-pub fn dialogue_options(settings: &Settings) -> DialogueOptions {
-    DialogueOptions {
+/// What the dialogue manager talks to: the language model and webhooks `settings` give,
+/// and the slot tagger in `models` when one has been trained there.
+pub fn dialogue_options(
+    settings: &Settings,
+    models: &ModelDir,
+) -> Result<DialogueOptions, crate::nlu::NluError> {
+    let path = models.slot_tagger();
+    let slot_tagger = if path.exists() {
+        Some(std::sync::Arc::new(crate::nlu::slots::SlotTagger::load(
+            &path,
+        )?))
+    } else {
+        tracing::info!(
+            path = %path.display(),
+            "no slot tagger (scripts/setup.sh trains one); names are read from phrasing only"
+        );
+        None
+    };
+    Ok(DialogueOptions {
         llm: settings.llm.client(),
         webhook_timeout: std::time::Duration::from_millis(settings.dialogue.webhook_timeout_ms),
-    }
+        slot_tagger,
+    })
 }

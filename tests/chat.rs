@@ -459,3 +459,57 @@ fn a_frustrated_first_turn_reaches_a_person_with_its_story() {
         "{summary}"
     );
 }
+
+#[test]
+fn a_table_booking_reads_the_party_size_and_the_name_with_the_slot_tagger() {
+    assert!(
+        common::models().slot_tagger().exists(),
+        "no slot tagger in the models folder: run scripts/setup.sh"
+    );
+    let t = chat_in(
+        "restaurant",
+        &[
+            "hi, I'm Priya",
+            "can we get a table at 7 tomorrow for 4 people",
+            "it's under Priya Shah",
+            "yes",
+            "what's my name?",
+        ],
+    );
+    assert!(reply(&t[0]).contains("Priya"), "{}", reply(&t[0]));
+    assert_eq!(t[1]["flow"], "book_table");
+    assert_eq!(t[1]["slots"]["people"], "4", "the party size, not the hour");
+    assert_eq!(
+        t[1]["slots"]["time"], "19:00",
+        "7 while the kitchen is open"
+    );
+    assert_eq!(t[1]["slots"]["date"], "2026-11-26");
+    assert_eq!(t[2]["slots"]["name"], "Priya Shah");
+    assert!(
+        reply(&t[3]).starts_with(
+            "Booked: a table for 4 on Thursday, November 26 at 7 PM, under Priya Shah."
+        ),
+        "{}",
+        reply(&t[3])
+    );
+    assert!(reply(&t[4]).contains("You're Priya."), "{}", reply(&t[4]));
+}
+
+#[test]
+fn a_number_answer_fills_the_question_asked() {
+    // "for 2" in the request, then "8pm" to "At what time?" and a change of the party size.
+    let t = chat_in(
+        "restaurant",
+        &[
+            "a table for 2 on friday please",
+            "8pm",
+            "Mei Lin",
+            "no, make it 3 people",
+        ],
+    );
+    assert_eq!(t[0]["slots"]["people"], "2");
+    assert_eq!(t[1]["slots"]["time"], "20:00");
+    assert_eq!(t[1]["slots"]["people"], "2");
+    assert_eq!(t[2]["slots"]["name"], "Mei Lin");
+    assert_eq!(t[3]["slots"]["people"], "3", "{}", reply(&t[3]));
+}

@@ -92,3 +92,65 @@ fn a_wrong_file_is_a_clear_error() {
     assert!(e.contains("outside its text"), "{e}");
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn a_trained_tagger_is_saved_where_hark_finds_it_and_a_broken_one_is_refused() {
+    let examples = slots::load(&common::root().join("../shared/data/restaurant8k/train.json"))
+        .expect("the data ships in shared/data");
+    let dir = common::temp_dir("restaurant8k-train");
+    let subset: Vec<Example> = examples.into_iter().step_by(8).collect();
+    write_json(&dir.join("train.json"), &subset);
+    let models = dir.join("models");
+    let hark = |args: &[&str], input: &str| {
+        use std::io::Write;
+        let mut child = Command::new(common::hark_bin())
+            .arg("--models")
+            .arg(&models)
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let train = dir.join("train.json");
+    let out = hark(
+        &[
+            "nlu",
+            "slots",
+            "train",
+            "--max-iterations",
+            "40",
+            "--train",
+            train.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    assert!(models.join("slots/restaurant8k.crfsuite").exists());
+    let out = hark(
+        &["nlu", "slots", "tag"],
+        "a table for 4 people tonight please\n",
+    );
+    let tagged = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        tagged.contains("people=\"4 people\"") || tagged.contains("people=\"4\""),
+        "{tagged}"
+    );
+    std::fs::write(models.join("slots/restaurant8k.crfsuite"), b"not a model").unwrap();
+    let out = hark(&["nlu", "slots", "tag"], "hi\n");
+    assert!(!out.status.success());
+    let err = common::stderr(&out);
+    assert!(
+        err.contains("restaurant8k.crfsuite") && err.contains("not a CRFsuite model"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}

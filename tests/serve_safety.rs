@@ -238,6 +238,7 @@ async fn each_limit_is_enforced_with_a_clear_error_and_others_are_still_served()
     );
 
     // Connections past the cap (these never even send a request) are answered 503…
+    server.wait_until_idle().await;
     let addr = server.url.trim_start_matches("ws://").to_string();
     let mut held = Vec::new();
     for _ in 0..4 {

@@ -30,7 +30,7 @@ pub fn chat(common: &Common, args: ChatArgs) -> Result<()> {
     args.person.apply(&mut settings);
     let json = args.json;
     let dir = hark::domain::resolve(&settings.dialogue.domain, &domains_dir())?;
-    let options = hark::engines::dialogue_options(&settings);
+    let options = hark::engines::dialogue_options(&settings, &common.models)?;
     let mut manager =
         hark::dialogue::build_manager(&dir, &common.models, common.threads, &options)?;
     manager.channel = hark::domain::Channel::Text;

@@ -279,6 +279,11 @@ pub enum SlotsAction {
     /// Train the slot tagger on --train and report per-slot F1 (exact spans) on --test
     /// (without --test, a fixed 10 % of --train).
     Eval(nlu::SlotsEvalArgs),
+    /// Train the slot tagger on --train and save it where the dialogue manager finds it
+    /// (MODELS/slots/restaurant8k.crfsuite, or --out).
+    Train(nlu::SlotsTrainArgs),
+    /// Print what the trained slot tagger reads in each line of standard input.
+    Tag(nlu::SlotsTagArgs),
 }
 
 #[derive(Subcommand)]
@@ -439,6 +444,17 @@ pub fn run(cli: Cli) -> Result<()> {
                     action: SlotsAction::Eval(args),
                 },
         } => nlu::slots_eval(args),
+        Command::Nlu {
+            action:
+                NluAction::Slots {
+                    action: SlotsAction::Train(args),
+                },
+        } => nlu::slots_train(models, args),
+        Command::Nlu {
+            action: NluAction::Slots {
+                action: SlotsAction::Tag(args),
+            },
+        } => nlu::slots_tag(models, args),
         Command::Models { action } => match action {
             ModelsAction::List => models::models_list(models),
             ModelsAction::Fetch { name } => models::models_fetch(models, &name),

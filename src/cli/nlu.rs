@@ -205,6 +205,9 @@ pub struct SlotsEvalArgs {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+    /// L-BFGS iterations (fewer train faster and score a little lower).
+    #[arg(long, default_value_t = hark::nlu::slots::TaggerConfig::default().max_iterations)]
+    max_iterations: usize,
 }
 
 pub fn slots_eval(args: SlotsEvalArgs) -> Result<()> {
@@ -217,7 +220,11 @@ pub fn slots_eval(args: SlotsEvalArgs) -> Result<()> {
             (train, val, "val")
         }
     };
-    let report = slots::evaluate(&train, &scored, Default::default())?;
+    let config = slots::TaggerConfig {
+        max_iterations: args.max_iterations,
+        ..Default::default()
+    };
+    let report = slots::evaluate(&train, &scored, config)?;
     if args.json {
         return print_json(&report, split);
     }
@@ -240,6 +247,69 @@ pub fn slots_eval(args: SlotsEvalArgs) -> Result<()> {
             "per utterance: {l}; training {:.1} s",
             report.train_ms / 1000.0
         );
+    }
+    Ok(())
+}
+
+#[derive(clap::Args)]
+pub struct SlotsTrainArgs {
+    /// Restaurant8k JSON to train on.
+    #[arg(long)]
+    train: PathBuf,
+    /// Where to save the tagger (default: the models folder's slots/restaurant8k.crfsuite).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// L-BFGS iterations (fewer train faster and score a little lower).
+    #[arg(long, default_value_t = hark::nlu::slots::TaggerConfig::default().max_iterations)]
+    max_iterations: usize,
+}
+
+pub fn slots_train(models: &ModelDir, args: SlotsTrainArgs) -> Result<()> {
+    use hark::nlu::slots;
+    let start = Instant::now();
+    let examples = slots::load(&args.train)?;
+    let config = slots::TaggerConfig {
+        max_iterations: args.max_iterations,
+        ..Default::default()
+    };
+    let tagger = slots::SlotTagger::train(&examples, config)?;
+    let out = args.out.unwrap_or_else(|| models.slot_tagger());
+    tagger.save(&out)?;
+    println!(
+        "slot tagger: {} examples, {} iterations, {:.1} s -> {}",
+        examples.len(),
+        config.max_iterations,
+        start.elapsed().as_secs_f64(),
+        out.display()
+    );
+    Ok(())
+}
+
+#[derive(clap::Args)]
+pub struct SlotsTagArgs {
+    /// The slots the system had just asked for, comma-separated (e.g. first_name,last_name).
+    #[arg(long, value_delimiter = ',')]
+    requested: Vec<String>,
+}
+
+pub fn slots_tag(models: &ModelDir, args: SlotsTagArgs) -> Result<()> {
+    use std::io::BufRead;
+    let path = models.slot_tagger();
+    if !path.exists() {
+        bail!(
+            "no slot tagger at {} (scripts/setup.sh trains one; or `hark nlu slots train`)",
+            path.display()
+        );
+    }
+    let tagger = hark::nlu::slots::SlotTagger::load(&path)?;
+    for line in std::io::stdin().lock().lines() {
+        let line = line?;
+        let spans: Vec<String> = tagger
+            .tag(&line, &args.requested)
+            .into_iter()
+            .map(|(slot, s, e)| format!("{slot}={:?}", &line[s..e]))
+            .collect();
+        println!("{line}\t{}", spans.join(" "));
     }
     Ok(())
 }

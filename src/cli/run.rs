@@ -66,7 +66,7 @@ pub fn run(common: &Common, io: RunArgs) -> Result<()> {
             }
             let dialogue = &settings.dialogue;
             let dir = hark::domain::resolve(&dialogue.domain, &domains_dir())?;
-            let options = hark::engines::dialogue_options(&settings);
+            let options = hark::engines::dialogue_options(&settings, models)?;
             let manager = hark::dialogue::build_manager(&dir, models, threads, &options)?;
             let user = io.person.user.as_deref();
             let brain = dialogue_brain(

@@ -214,7 +214,7 @@ pub fn run(common: &Common, options: ServeArgs) -> Result<()> {
     // Load and check everything once before listening: a broken domain, model or voice
     // is reported now, not to the first client.
     let engines = hark::engines::build(&settings, models, threads)?;
-    let dialogue_options = hark::engines::dialogue_options(&settings);
+    let dialogue_options = hark::engines::dialogue_options(&settings, models)?;
     let in_domain = || format!("domain {}", domain_dir.display());
     let domain = hark::domain::load(&domain_dir).with_context(in_domain)?;
     let recognizer =

@@ -152,7 +152,7 @@ fn builtin(
     let key: String = slots.iter().map(|(k, v)| format!("{k}={v};")).collect();
     let mut out = BTreeMap::new();
     match name {
-        "book_appointment" => {
+        "book_appointment" | "book_table" => {
             out.insert(
                 "reference".into(),
                 format!("{:04}", crate::rng::seed_from(&key) % 10_000),

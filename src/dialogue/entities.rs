@@ -23,8 +23,10 @@ pub enum EntityKind {
     OrderId,
     /// A value from a configured list (the slot's `values`).
     Choice,
-    /// Free text (a name, a description): whatever the user said.
+    /// Free text (a description): whatever the user said.
     Text,
+    /// A person's name: what the slot tagger reads as first and last name, else the answer.
+    Person,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]

@@ -10,17 +10,20 @@
 //! otherwise, and after repeated failures a person is offered.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
-use chrono::{NaiveDate, NaiveTime};
+use chrono::{NaiveDate, NaiveTime, Timelike};
 use serde::Serialize;
 
 use super::actions::{ActionError, Backend};
 use super::entities::{self, Entity, EntityKind};
 use super::handoff;
+use super::learned;
 use super::llm::{plain_for_voice, ChatMessage, LanguageModel, Tool};
 use super::session::{ActiveFlow, Exchange, Handoff, Session};
 use super::spotter::{ListSlot, Spotter};
 use crate::domain::{placeholders, Channel, Domain, FlowSpec, SlotSpec};
+use crate::nlu::slots::SlotTagger;
 use crate::nlu::{normalize, IntentRecognizer, IntentResult, NluError};
 
 /// The outcome of one turn, as `hark chat --json` prints it.
@@ -98,6 +101,8 @@ pub struct DialogueManager {
     vocabulary: Vec<String>,
     /// Spoken or typed: picks the domain's wording and how numbers are shown.
     pub channel: Channel,
+    /// Reads names and party sizes from the user's words, when trained.
+    tagger: Option<Arc<SlotTagger>>,
 }
 
 /// What one utterance means on its own, outside any conversation.
@@ -236,13 +241,50 @@ impl DialogueManager {
             turn_misunderstood: false,
             turn_text: String::new(),
             turn_ranked: Vec::new(),
+            tagger: None,
         }
+    }
+
+    /// Reads names and `learned` slots with `tagger`.
+    pub fn with_slot_tagger(mut self, tagger: Arc<SlotTagger>) -> Self {
+        self.tagger = Some(tagger);
+        self
     }
 
     /// Sends what the domain does not cover to `llm`.
     pub fn with_llm(mut self, llm: Box<dyn LanguageModel>) -> Self {
         self.llm = Some(llm);
         self
+    }
+
+    /// Remembers the user's name: said with a cue ("my name is ana"), or, outside a flow,
+    /// read by the slot tagger ("hi, I'm Priya"; a greeting is read as the answer to "who is
+    /// this?"). The tagger's name counts when it is written with a capital, or when the
+    /// writer uses none at all.
+    fn remember_name(&self, session: &mut Session, text: &str, intent: Option<&str>) {
+        if remember_name(session, text) || !session.stack.is_empty() {
+            return;
+        }
+        let Some(tagger) = &self.tagger else {
+            return;
+        };
+        let requested = match intent {
+            Some("greet") => vec!["first_name".to_string(), "last_name".to_string()],
+            _ => Vec::new(),
+        };
+        let found = learned::read(tagger, text, &requested);
+        let Some(part) = ["first_name", "last_name"]
+            .iter()
+            .find_map(|label| found.iter().find(|l| l.label == *label))
+        else {
+            return;
+        };
+        let word = part.text.split_whitespace().next().unwrap_or_default();
+        let capital = word.chars().next().is_some_and(char::is_uppercase);
+        let writes_capitals = text.chars().any(char::is_uppercase);
+        if word.chars().count() >= 2 && (capital || !writes_capitals) {
+            session.memory.name = Some(learned::capitalized(word));
+        }
     }
 
     fn today(&self) -> NaiveDate {
@@ -330,7 +372,7 @@ impl DialogueManager {
         let text = &normalize::chat_spellings(said);
         let found = entities::extract(text, self.today());
         let nlu = self.recognizer.recognize(text)?;
-        remember_name(session, text);
+        self.remember_name(session, text, nlu.intent.as_deref());
         self.turn_text = said.to_string();
         self.turn_ranked = nlu.ranked.clone();
         let (mut reply, mut handoff) = self.decide(session, text, &found, &nlu);
@@ -1095,6 +1137,7 @@ impl DialogueManager {
             .get(&flow.intent)
             .map(|s| s.spot(text))
             .unwrap_or_default();
+        let learned = self.learned(flow, active, text);
         // The asked-for slot first, then the others in order.
         let mut order: Vec<&SlotSpec> = flow.slots.iter().collect();
         if let Some(asking) = &active.asking {
@@ -1119,6 +1162,37 @@ impl DialogueManager {
                         Some((0, words.len())),
                     )
                 }),
+                EntityKind::Person => learned
+                    .as_deref()
+                    .and_then(learned::name)
+                    .map(|(name, span)| (name, Some(span)))
+                    .or_else(|| asked.then(|| said_alone(text, &words)).flatten()),
+                kind if slot.learned.is_some() && learned.is_some() => {
+                    let label = slot.learned.as_deref();
+                    let tagged: Vec<(usize, usize)> = learned
+                        .iter()
+                        .flatten()
+                        .filter(|l| Some(l.label.as_str()) == label)
+                        .map(|l| l.words)
+                        .collect();
+                    let free = |e: &&Entity| {
+                        e.kind == kind && !used.iter().any(|&(s, t)| e.span.0 < t && s < e.span.1)
+                    };
+                    let inside =
+                        |e: &&Entity| tagged.iter().any(|&(s, t)| e.span.0 < t && s < e.span.1);
+                    // Words the tagger gives this slot; an answer to its own question
+                    // may also be a bare value the tagger did not mark.
+                    found
+                        .iter()
+                        .filter(free)
+                        .find(inside)
+                        .or_else(|| {
+                            (asked && tagged.is_empty())
+                                .then(|| found.iter().find(free))
+                                .flatten()
+                        })
+                        .map(|e| (e.value.clone(), Some(e.span)))
+                }
                 kind => found
                     .iter()
                     .find(|e| {
@@ -1133,9 +1207,15 @@ impl DialogueManager {
                     })
                     .map(|(value, span)| (value, Some(span))),
             };
-            let Some((value, span)) = candidate else {
+            let Some((mut value, span)) = candidate else {
                 continue;
             };
+            if slot.kind == EntityKind::Time && !self.valid(slot, &value) {
+                let said = span.map_or(&words[..], |(a, b)| &words[a.min(b)..b.min(words.len())]);
+                if let Some(later) = self.afternoon(slot, &value, said) {
+                    value = later;
+                }
+            }
             // Free text may take words an entity also has; entities may not share words.
             let overlaps = span.is_some_and(|(a, b)| used.iter().any(|&(s, t)| a < t && s < b));
             if overlaps && slot.kind != EntityKind::Text {
@@ -1158,6 +1238,37 @@ impl DialogueManager {
             }
         }
         changes
+    }
+
+    /// The slot tagger's values in `text`, told which slot was just asked for; None without
+    /// a tagger.
+    fn learned(
+        &self,
+        flow: &FlowSpec,
+        active: &ActiveFlow,
+        text: &str,
+    ) -> Option<Vec<learned::Learned>> {
+        let tagger = self.tagger.as_ref()?;
+        let requested = active
+            .asking
+            .as_ref()
+            .and_then(|a| flow.slots.iter().find(|s| &s.name == a))
+            .map(learned::requested)
+            .unwrap_or_default();
+        Some(learned::read(tagger, text, &requested))
+    }
+
+    /// "at 7" for a table served from noon is 19:00: a clock time said without "am" or
+    /// "morning" that is outside the slot's hours is read twelve hours later when that fits.
+    fn afternoon(&self, slot: &SlotSpec, value: &str, said: &[String]) -> Option<String> {
+        let morning = said
+            .iter()
+            .any(|w| matches!(w.as_str(), "am" | "a.m." | "morning"));
+        let time = NaiveTime::parse_from_str(value, "%H:%M").ok()?;
+        let later = (time + chrono::Duration::hours(12))
+            .format("%H:%M")
+            .to_string();
+        (!morning && time.hour() < 12 && self.valid(slot, &later)).then_some(later)
     }
 
     fn valid(&self, slot: &SlotSpec, value: &str) -> bool {
@@ -1194,6 +1305,16 @@ impl DialogueManager {
     }
 }
 
+/// A name said on its own in answer to a question for it ("Xiong", "ana de la cruz"): one to
+/// three words without digits.
+fn said_alone(text: &str, words: &[String]) -> Option<(String, Option<(usize, usize)>)> {
+    let plain = (1..=3).contains(&words.len())
+        && !text.chars().any(|c| c.is_ascii_digit())
+        && yes_no(text).is_none();
+    let name = text.trim().trim_end_matches(['.', '!']);
+    plain.then(|| (learned::capitalized(name), Some((0, words.len()))))
+}
+
 /// The reply after values changed: "Okay, 3 PM."
 fn ack(changes: &[(String, String, Option<String>)]) -> String {
     let values: Vec<&str> = changes.iter().map(|(_, v, _)| v.as_str()).collect();
@@ -1216,11 +1337,12 @@ fn mentions(text: &str, description: &str) -> bool {
         .any(|d| words.iter().any(|w| entities::word_similarity(w, d) >= 0.8))
 }
 
-/// Remembers the user's name when they say it: "my name is ana", "call me Ana", "this is Ana".
+/// Remembers the user's name when they say it: "my name is ana", "call me Ana", "this is Ana";
+/// true when such a cue was said (whether or not a name followed).
 /// After "this is" only a capitalized word counts, as names are written ("this is ridiculous"
 /// names nobody); after "call me" too, unless the writer uses no capitals at all ("call me sam"),
 /// and then never a word such as "back".
-fn remember_name(session: &mut Session, text: &str) {
+fn remember_name(session: &mut Session, text: &str) -> bool {
     enum Cue {
         Plain,
         Capital,
@@ -1242,7 +1364,7 @@ fn remember_name(session: &mut Session, text: &str) {
             _ => continue,
         };
         let Some(name) = words.get(name_at) else {
-            return;
+            return true;
         };
         let capitalized = name.chars().next().is_some_and(char::is_uppercase);
         let writes_capitals = text.chars().any(char::is_uppercase);
@@ -1263,8 +1385,9 @@ fn remember_name(session: &mut Session, text: &str) {
                 .collect();
             session.memory.name = Some(first + &chars.as_str().to_lowercase());
         }
-        return;
+        return true;
     }
+    false
 }
 
 /// Fills `{slot}` and `{result.FIELD}` placeholders, slot values as they are spoken.

@@ -5,6 +5,7 @@ pub mod brain;
 pub mod builtin;
 pub mod entities;
 pub mod handoff;
+pub mod learned;
 pub mod llm;
 pub mod manager;
 pub mod session;
@@ -21,6 +22,8 @@ pub struct DialogueOptions {
     pub llm: Option<llm::LlmConfig>,
     /// How long a flow's webhook or the handoff webhook may take.
     pub webhook_timeout: std::time::Duration,
+    /// Reads names and party sizes; without it names come from phrasing ("my name is").
+    pub slot_tagger: Option<std::sync::Arc<crate::nlu::slots::SlotTagger>>,
 }
 
 impl Default for DialogueOptions {
@@ -28,6 +31,7 @@ impl Default for DialogueOptions {
         Self {
             llm: None,
             webhook_timeout: std::time::Duration::from_secs(5),
+            slot_tagger: None,
         }
     }
 }
@@ -74,7 +78,10 @@ pub fn manager_for(
     options: &DialogueOptions,
 ) -> Result<manager::DialogueManager, BuildError> {
     let backend = actions::Backend::new(options.webhook_timeout);
-    let manager = manager::DialogueManager::new(domain, recognizer, backend);
+    let mut manager = manager::DialogueManager::new(domain, recognizer, backend);
+    if let Some(tagger) = &options.slot_tagger {
+        manager = manager.with_slot_tagger(tagger.clone());
+    }
     Ok(match &options.llm {
         Some(config) => manager.with_llm(Box::new(llm::OpenAiChat::new(config.clone())?)),
         None => manager,

@@ -187,6 +187,11 @@ pub struct SlotSpec {
     /// An optional slot is asked for only if the flow's confirmation needs it.
     #[serde(default = "yes")]
     pub required: bool,
+    /// The slot tagger's label (Restaurant8k: `people`, `date`, `time`, `first_name`,
+    /// `last_name`) whose words hold this slot's value: "for 4 at 7" gives a `people`
+    /// slot 4, not 7. `person` slots read first and last name without it.
+    #[serde(default)]
+    pub learned: Option<String>,
 }
 
 fn yes() -> bool {
@@ -588,6 +593,17 @@ fn validate_flow(flow: &FlowSpec) -> Result<(), String> {
         if !names.insert(slot.name.as_str()) {
             return Err(format!("slot '{}' is declared twice", slot.name));
         }
+        if let Some(label) = slot
+            .learned
+            .as_deref()
+            .filter(|l| !crate::nlu::slots::LABELS.contains(l))
+        {
+            return Err(format!(
+                "slot '{}' is learned as '{label}', which the slot tagger does not know (it knows {})",
+                slot.name,
+                crate::nlu::slots::LABELS.join(", ")
+            ));
+        }
         if slot.kind == EntityKind::Choice && slot.values.is_empty() {
             return Err(format!(
                 "slot '{}' is a choice but lists no values",
@@ -668,6 +684,24 @@ mod tests {
         assert_eq!(
             fit_articles("An mocha, a iced latte."),
             "A mocha, an iced latte."
+        );
+    }
+
+    #[test]
+    fn a_learned_label_must_be_one_the_tagger_knows() {
+        let flow = |learned: &str| -> FlowSpec {
+            toml::from_str(&format!(
+                "intent = \"book\"\ndescription = \"book\"\nexamples = [\"book\"]\ndone = \"Done.\"\n\
+                 [[slots]]\nname = \"guests\"\ntype = \"number\"\nprompt = \"How many?\"\n\
+                 learned = \"{learned}\"\n"
+            ))
+            .unwrap()
+        };
+        assert_eq!(validate_flow(&flow("people")), Ok(()));
+        let err = validate_flow(&flow("guests")).unwrap_err();
+        assert!(
+            err.contains("'guests'") && err.contains("people, time"),
+            "{err}"
         );
     }
 

@@ -182,6 +182,12 @@ impl ModelDir {
         self.root.join("minilm").join("vocab.txt")
     }
 
+    /// The slot tagger trained on Restaurant8k (`scripts/setup.sh` trains it; `hark nlu slots
+    /// train` makes one).
+    pub fn slot_tagger(&self) -> PathBuf {
+        self.root.join("slots").join("restaurant8k.crfsuite")
+    }
+
     /// The ONNX Runtime shared library; `ORT_DYLIB_PATH` (ort's own variable) wins.
     pub fn onnxruntime(&self) -> PathBuf {
         match std::env::var_os("ORT_DYLIB_PATH") {

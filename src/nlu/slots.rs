@@ -13,6 +13,9 @@ use serde::Deserialize;
 
 use super::{hold_out, NluError};
 
+/// The slots Restaurant8k labels, which a trained tagger finds.
+pub const LABELS: [&str; 5] = ["date", "first_name", "last_name", "people", "time"];
+
 /// A user's message, the slots the system had asked for, and the labelled values
 /// (slot, byte range in `text`).
 #[derive(Debug, Clone, PartialEq)]
@@ -267,6 +270,12 @@ pub struct SlotTagger {
     model: Vec<u8>,
 }
 
+impl std::fmt::Debug for SlotTagger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SlotTagger({} bytes)", self.model.len())
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct TaggerConfig {
     pub c1: f64,
@@ -314,6 +323,29 @@ impl SlotTagger {
         let model = model?;
         Model::new(&model).map_err(bad)?;
         Ok(Self { model })
+    }
+
+    /// A tagger saved by [`SlotTagger::save`] (or any CRFsuite model with these labels).
+    pub fn load(path: &Path) -> Result<Self, NluError> {
+        let bad = |reason: String| NluError::BadModel(format!("{}: {reason}", path.display()));
+        let model = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+        Model::new(&model).map_err(|e| bad(format!("not a CRFsuite model ({e})")))?;
+        Ok(Self { model })
+    }
+
+    pub fn save(&self, path: &Path) -> Result<(), NluError> {
+        let bad = |e: std::io::Error| NluError::BadModel(format!("{}: {e}", path.display()));
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(bad)?;
+        }
+        // Written whole, then renamed: a tagger cut short by a full disk is never loaded.
+        let partial = path.with_extension("partial");
+        let written =
+            std::fs::write(&partial, &self.model).and_then(|()| std::fs::rename(&partial, path));
+        if written.is_err() {
+            std::fs::remove_file(&partial).ok();
+        }
+        written.map_err(bad)
     }
 
     /// The slot values in `text` (slot, start, end), given the slots just asked for.

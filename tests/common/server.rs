@@ -26,6 +26,24 @@ impl Server {
         response
     }
 
+    /// Waits until the server holds no connection but the one asking (its `hark_connections`
+    /// gauge reads 1): a closed conversation's task may still be ending after its client saw
+    /// the close, and it holds a connection slot until then.
+    pub async fn wait_until_idle(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let metrics = self.http_get("/metrics").await;
+            if metrics.lines().any(|l| l.trim() == "hark_connections 1") {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "connections still open: {metrics}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     /// Sends SIGTERM and waits (at most `limit`) for the process to end.
     pub fn terminate(&mut self, limit: std::time::Duration) -> Option<std::process::ExitStatus> {
         // SAFETY: kill sends a signal to our own child's pid; no memory is involved.
