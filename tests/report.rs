@@ -64,6 +64,84 @@ fn logs_keep_no_personal_data_and_the_report_adds_up() {
     std::fs::remove_dir_all(dir).ok();
 }
 
+/// Scripted conversations that stop at different steps of one flow: the report's funnel says
+/// how many reached each step, where the others stopped and why, what was asked again and
+/// what was not understood.
+#[test]
+fn the_funnel_shows_the_step_where_scripted_conversations_stop() {
+    let dir = common::temp_dir("report-funnel");
+    let log = dir.to_str().unwrap();
+    let args = ["--store", "none", "--log", log];
+    for script in [
+        // Leaves after giving the day (the log stops at the time question).
+        &["book an appointment", "a haircut", "tomorrow"][..],
+        &[
+            "book an appointment",
+            "a haircut",
+            "tomorrow",
+            "at 3pm",
+            "yes",
+        ][..],
+        &["book an appointment", "cancel"][..],
+        &[
+            "book an appointment",
+            "a haircut",
+            "what is the meaning of life",
+            "blorp fizzle",
+        ][..],
+    ] {
+        assert!(common::run_chat(&args, &[], script).status.success());
+    }
+    let out = common::hark(&["report", log, "--json"]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let funnel = &report["stuck"]["funnels"]["book_appointment"];
+    assert_eq!(
+        (funnel["started"].as_u64(), funnel["completed"].as_u64()),
+        (Some(4), Some(1))
+    );
+    let steps: Vec<(String, u64, serde_json::Value)> = funnel["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["step"].as_str().unwrap().to_string(),
+                s["reached"].as_u64().unwrap(),
+                s["stopped"].clone(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("service", 4, serde_json::json!({"cancelled": 1})),
+        ("date", 3, serde_json::json!({"abandoned": 1})),
+        ("time", 2, serde_json::json!({"abandoned": 1})),
+        ("confirmation", 1, serde_json::json!({})),
+    ];
+    assert_eq!(
+        steps,
+        expected
+            .iter()
+            .map(|(s, n, v)| (s.to_string(), *n, v.clone()))
+            .collect::<Vec<_>>(),
+        "{report}"
+    );
+    assert_eq!(report["stuck"]["abandoned"], 2);
+    assert_eq!(
+        report["stuck"]["reasked"][0],
+        serde_json::json!(["book_appointment: date", 2])
+    );
+    let unclear = report["stuck"]["not_understood"].to_string();
+    assert!(unclear.contains("blorp fizzle"), "{unclear}");
+    // The same, as the operator reads it.
+    let text = common::stdout(&common::hark(&["report", log]));
+    assert!(
+        text.contains("date           reached 3   stopped 1 (abandoned 1)"),
+        "{text}"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
 /// A spoken conversation through `hark run` logs its latencies; `hark report` gives their
 /// percentiles, and its HTML page, opened in headless Chromium, draws the latency
 /// distribution, completion per flow and escalations per day.
@@ -153,7 +231,12 @@ async fn voice_latency_is_reported_and_the_html_report_renders_its_plots() {
         .output()
         .expect("chromium is installed (scripts/setup.sh installs it)");
     let dom = String::from_utf8_lossy(&dom.stdout);
-    for name in ["latency", "completion", "escalations"] {
+    for name in [
+        "latency",
+        "completion",
+        "escalations",
+        "funnel-book_appointment",
+    ] {
         let at = dom
             .find(&format!("data-plot=\"{name}\""))
             .unwrap_or_else(|| panic!("no {name} plot in the page Chromium built: {dom}"));

@@ -43,6 +43,7 @@ pub fn report(dir: &Path, json: bool, html: Option<&Path>) -> Result<()> {
     for (reason, n) in &r.escalation_reasons {
         println!("    escalated {n}×: {reason}");
     }
+    print_stuck(&r.stuck);
     if logs.unreadable > 0 {
         println!("({} unreadable log lines skipped)", logs.unreadable);
     }
@@ -50,4 +51,58 @@ pub fn report(dir: &Path, json: bool, html: Option<&Path>) -> Result<()> {
         println!("report written to {}", file.display());
     }
     Ok(())
+}
+
+/// Where conversations stop, per flow, and what was asked again or not understood.
+fn print_stuck(s: &hark::telemetry::funnel::Stuck) {
+    if s.funnels.is_empty() {
+        return;
+    }
+    println!("where flows stop:");
+    for (flow, funnel) in &s.funnels {
+        println!(
+            "    {flow}: {} started, {} completed",
+            funnel.started, funnel.completed
+        );
+        for step in &funnel.steps {
+            let stopped: usize = step.stopped.values().sum();
+            let why: Vec<String> = step
+                .stopped
+                .iter()
+                .map(|(outcome, n)| format!("{} {n}", outcome.label()))
+                .collect();
+            let stopped = if stopped == 0 {
+                String::new()
+            } else {
+                format!("   stopped {stopped} ({})", why.join(", "))
+            };
+            println!(
+                "        {:<14} reached {}{stopped}",
+                step.step, step.reached
+            );
+        }
+    }
+    println!("abandoned mid-flow: {}", s.abandoned);
+    let list = |pairs: &[(String, usize)], quote: bool| -> String {
+        pairs
+            .iter()
+            .map(|(k, n)| {
+                if quote {
+                    format!("\"{k}\" {n}×")
+                } else {
+                    format!("{k} {n}×")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if !s.reasked.is_empty() {
+        println!("asked again most: {}", list(&s.reasked, false));
+    }
+    if !s.intents.is_empty() {
+        println!("intents most asked: {}", list(&s.intents, false));
+    }
+    if !s.not_understood.is_empty() {
+        println!("not understood most: {}", list(&s.not_understood, true));
+    }
 }

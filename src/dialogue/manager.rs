@@ -20,7 +20,7 @@ use super::entities::{self, Entity, EntityKind};
 use super::handoff;
 use super::learned;
 use super::llm::{plain_for_voice, ChatMessage, LanguageModel, Tool};
-use super::session::{ActiveFlow, Exchange, Handoff, Session};
+use super::session::{ActiveFlow, Exchange, Handoff, Session, Step};
 use super::spotter::{ListSlot, Spotter};
 use crate::domain::{placeholders, Channel, Domain, FlowSpec, SlotSpec};
 use crate::nlu::slots::SlotTagger;
@@ -45,6 +45,10 @@ pub struct Turn {
     pub completed: Option<String>,
     /// The turn was not understood (fallback, clarification, re-prompt).
     pub misunderstood: bool,
+    /// What the active flow waits for after this turn.
+    pub step: Option<Step>,
+    /// Flows left unfinished on this turn without a handoff (cancelled, or a goodbye).
+    pub dropped: Vec<String>,
 }
 
 impl Turn {
@@ -67,6 +71,8 @@ impl Turn {
             handoff: self.handoff.as_ref().map(|h| h.reason.clone()),
             misunderstood: self.misunderstood,
             ended: self.ended,
+            step: self.step.clone(),
+            dropped: self.dropped.clone(),
         }
     }
 }
@@ -95,6 +101,8 @@ pub struct DialogueManager {
     /// handoff on this turn carries them).
     turn_text: String,
     turn_ranked: Vec<(String, f32)>,
+    /// The flows under way when the turn began.
+    turn_stack: Vec<String>,
     /// Finds each flow's list-slot values in utterances, by flow intent.
     spotters: BTreeMap<String, Spotter>,
     /// The domain's vocabulary sentences, drawn once (recognition asks every turn).
@@ -241,6 +249,7 @@ impl DialogueManager {
             turn_misunderstood: false,
             turn_text: String::new(),
             turn_ranked: Vec::new(),
+            turn_stack: Vec::new(),
             tagger: None,
         }
     }
@@ -375,6 +384,7 @@ impl DialogueManager {
         self.remember_name(session, text, nlu.intent.as_deref());
         self.turn_text = said.to_string();
         self.turn_ranked = nlu.ranked.clone();
+        self.turn_stack = session.stack.iter().map(|f| f.intent.clone()).collect();
         let (mut reply, mut handoff) = self.decide(session, text, &found, &nlu);
         if std::mem::take(&mut self.wants_model) {
             (reply, handoff) = self.ask_llm(session, said, on_piece);
@@ -529,6 +539,18 @@ impl DialogueManager {
             session.history.drain(..session.history.len() - keep);
         }
         let active = session.stack.last();
+        let completed = self.turn_completed.take();
+        let before = std::mem::take(&mut self.turn_stack);
+        let dropped = if handoff.is_some() {
+            Vec::new()
+        } else {
+            before
+                .into_iter()
+                .filter(|f| {
+                    completed.as_ref() != Some(f) && !session.stack.iter().any(|a| &a.intent == f)
+                })
+                .collect()
+        };
         Turn {
             user,
             reply,
@@ -540,8 +562,10 @@ impl DialogueManager {
             handoff,
             ended: session.ended,
             started: self.turn_started.take(),
-            completed: self.turn_completed.take(),
+            completed,
             misunderstood: std::mem::take(&mut self.turn_misunderstood),
+            step: active.and_then(Step::of),
+            dropped,
         }
     }
 

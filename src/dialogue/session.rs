@@ -32,6 +32,33 @@ pub struct ActiveFlow {
     pub confirming: bool,
 }
 
+/// Where a flow is: waiting for a slot's value, or for the answer to its confirmation.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    Slot(String),
+    Confirm,
+}
+
+impl Step {
+    pub fn of(active: &ActiveFlow) -> Option<Self> {
+        if active.confirming {
+            Some(Step::Confirm)
+        } else {
+            active.asking.clone().map(Step::Slot)
+        }
+    }
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Step::Slot(name) => f.write_str(name),
+            Step::Confirm => f.write_str("confirmation"),
+        }
+    }
+}
+
 /// What the assistant remembers about a user across conversations.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct UserMemory {

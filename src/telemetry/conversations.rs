@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 
 use super::metrics::Measure;
 use super::LatencySummary;
+use crate::dialogue::session::Step;
 
 /// One logged turn.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -42,6 +43,12 @@ pub struct TurnRecord {
     /// The turn was not understood (fallback or clarification).
     pub misunderstood: bool,
     pub ended: bool,
+    /// What the active flow waits for after the turn.
+    #[serde(default)]
+    pub step: Option<Step>,
+    /// Flows left unfinished on this turn without a handoff.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dropped: Vec<String>,
 }
 
 const DIGIT_WORDS: &[&str] = &[
@@ -263,6 +270,8 @@ pub struct Report {
     pub escalations_by_day: BTreeMap<String, usize>,
     /// Latencies of voice conversations (`run`, `serve`), by what was measured.
     pub latency: BTreeMap<Measure, LatencySummary>,
+    /// Where conversations stop: funnels per flow, re-asked questions, what was not understood.
+    pub stuck: super::funnel::Stuck,
 }
 
 /// Everything read from a folder of logs.
@@ -340,6 +349,7 @@ pub fn summarize(logs: &Logs) -> Report {
         r.misunderstood_turns += usize::from(t.misunderstood);
     }
     r.conversations = conversations.len();
+    r.stuck = super::funnel::stuck(&logs.turns);
     let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
     r.turns_per_conversation = ratio(r.turns, r.conversations);
     r.task_completion = ratio(r.tasks_completed, r.tasks_started);
@@ -399,6 +409,8 @@ mod tests {
             handoff: handoff.map(String::from),
             misunderstood: false,
             ended: false,
+            step: None,
+            dropped: vec![],
         }
     }
 

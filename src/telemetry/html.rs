@@ -181,6 +181,7 @@ pub fn page(r: &Report, logs: &Logs) -> String {
         bar_chart("escalations", "escalations per day", &days, " escalations"),
         "No conversation went to a person.",
     );
+    funnels(&mut html, &r.stuck);
     if !r.escalation_reasons.is_empty() {
         html.push_str("<h2>Why conversations went to a person</h2><ul>");
         for (reason, n) in &r.escalation_reasons {
@@ -190,6 +191,58 @@ pub fn page(r: &Report, logs: &Logs) -> String {
     }
     html.push_str("</body></html>\n");
     html
+}
+
+/// One funnel per flow (how many reached each step), and where the others stopped.
+fn funnels(html: &mut String, stuck: &super::funnel::Stuck) {
+    html.push_str("<h2>Where flows stop</h2>");
+    if stuck.funnels.is_empty() {
+        html.push_str(r#"<p class="empty">No flow was started.</p>"#);
+        return;
+    }
+    for (flow, funnel) in &stuck.funnels {
+        let mut bars = vec![("started".to_string(), funnel.started as f64)];
+        bars.extend(
+            funnel
+                .steps
+                .iter()
+                .filter(|s| s.step != "start")
+                .map(|s| (s.step.clone(), s.reached as f64)),
+        );
+        bars.push(("completed".to_string(), funnel.completed as f64));
+        let _ = write!(html, "<h3>{}</h3>", escape(flow));
+        if let Some(svg) = bar_chart(
+            &format!("funnel-{flow}"),
+            &format!("{flow}: conversations reaching each step"),
+            &bars,
+            " conversations",
+        ) {
+            html.push_str(&svg);
+        }
+        let stops: Vec<String> = funnel
+            .steps
+            .iter()
+            .filter(|s| !s.stopped.is_empty())
+            .map(|s| {
+                let why: Vec<String> = s
+                    .stopped
+                    .iter()
+                    .map(|(o, n)| format!("{} {n}", o.label()))
+                    .collect();
+                format!("{}: {}", s.step, why.join(", "))
+            })
+            .collect();
+        if !stops.is_empty() {
+            let _ = write!(html, "<p>Stopped at {}</p>", escape(&stops.join("; ")));
+        }
+    }
+    if !stuck.not_understood.is_empty() {
+        html.push_str("<h2>Not understood most</h2><ul>");
+        for (said, n) in &stuck.not_understood {
+            let _ = write!(html, "<li>{n}× {}</li>", escape(said));
+        }
+        html.push_str("</ul>");
+    }
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@ use serde::Serialize;
 
 pub mod conversations;
 pub mod events;
+pub mod funnel;
 pub mod html;
 pub mod metrics;
 
