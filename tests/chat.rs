@@ -513,3 +513,64 @@ fn a_number_answer_fills_the_question_asked() {
     assert_eq!(t[2]["slots"]["name"], "Mei Lin");
     assert_eq!(t[3]["slots"]["people"], "3", "{}", reply(&t[3]));
 }
+
+#[test]
+fn a_conversation_that_booked_something_asks_for_a_rating_and_the_report_keeps_it() {
+    let dir = common::temp_dir("chat-ratings");
+    let log = dir.to_str().unwrap();
+    let args = [
+        "--json",
+        "--domain",
+        "restaurant",
+        "--store",
+        "none",
+        "--log",
+        log,
+    ];
+    let booking = [
+        "a table for 2 tomorrow at 8pm under Mei Lin",
+        "yes",
+        "no that's all",
+    ];
+    let rated = common::json_turns(&common::run_chat(
+        &args,
+        &[],
+        &[&booking[..], &["four out of five"]].concat(),
+    ));
+    assert_eq!(
+        reply(&rated[2]),
+        "Before you go: on a scale of one to five, how did I do?"
+    );
+    assert_eq!(rated[2]["ended"], false, "the goodbye waits for the rating");
+    assert_eq!(rated[3]["rating"], 4);
+    assert!(
+        reply(&rated[3]).starts_with("Thank you"),
+        "{}",
+        reply(&rated[3])
+    );
+    assert_eq!(rated[3]["ended"], true);
+    let skipped = common::json_turns(&common::run_chat(
+        &args,
+        &[],
+        &[&booking[..], &["no thanks"]].concat(),
+    ));
+    assert_eq!(skipped[3]["rating"], Value::Null);
+    assert_eq!(skipped[3]["ended"], true);
+    // Nothing booked, nothing asked.
+    let t = common::json_turns(&common::run_chat(&args, &[], &["hello", "bye"]));
+    assert_eq!(t[1]["ended"], true);
+    assert_eq!(t[1]["rating_asked"], false);
+
+    let out = common::hark(&["report", log, "--json"]);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ratings = &report["ratings"];
+    assert_eq!(
+        (ratings["asked"].as_u64(), ratings["answered"].as_u64()),
+        (Some(2), Some(1)),
+        "{report}"
+    );
+    assert_eq!(ratings["response_rate"], 0.5);
+    assert_eq!(ratings["by_flow"]["book_table"]["mean"], 4.0, "{report}");
+    assert_eq!(ratings["by_outcome"]["completed"]["count"], 1, "{report}");
+    std::fs::remove_dir_all(dir).ok();
+}

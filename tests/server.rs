@@ -126,10 +126,16 @@ async fn a_spoken_request_over_websocket_gets_a_spoken_answer() {
 
     let (messages, heard) = converse(&server, audio, rate).await;
 
+    let ready = &messages[0];
     assert_eq!(
-        messages.first(),
-        Some(&json!({"type": "ready", "sample_rate": rate, "domain": "customer-service"})),
+        (&ready["type"], &ready["sample_rate"], &ready["domain"]),
+        (&json!("ready"), &json!(rate), &json!("customer-service")),
         "{messages:#?}"
+    );
+    assert_eq!(
+        ready["conversation"].as_str().map(str::len),
+        Some(16),
+        "{ready}"
     );
     let finals = texts(&messages, "final");
     assert!(
@@ -248,7 +254,8 @@ async fn two_conversations_at_once_keep_to_their_own_requests() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_messages_get_clear_errors_and_the_conversation_goes_on() {
-    let server = start_server(&["--max-conversations", "1"]);
+    let logs = common::temp_dir("serve-ratings");
+    let server = start_server(&["--max-conversations", "1", "--log", logs.to_str().unwrap()]);
     let mut socket = connect(&server).await;
     let error = |v: Option<Value>| -> String {
         let v = v.expect("an answer");
@@ -268,9 +275,19 @@ async fn bad_messages_get_clear_errors_and_the_conversation_goes_on() {
     assert!(error(next_json(&mut socket).await).contains("not a message"));
     send_json(&mut socket, json!({"type": "start", "sample_rate": 1})).await;
     assert!(error(next_json(&mut socket).await).contains("sample_rate 1 Hz"));
+    send_json(&mut socket, json!({"type": "rating", "score": 4})).await;
+    assert!(error(next_json(&mut socket).await).contains("needs a conversation"));
 
     send_json(&mut socket, json!({"type": "start"})).await;
     assert_eq!(next_json(&mut socket).await.unwrap()["type"], "ready");
+    // The user's score of the conversation goes to the log; one out of range is refused.
+    send_json(&mut socket, json!({"type": "rating", "score": 9})).await;
+    let mut message = next_json(&mut socket).await;
+    while message.as_ref().is_some_and(|m| m["type"] == "event") {
+        message = next_json(&mut socket).await;
+    }
+    assert!(error(message).contains("score from 1 to 5, not 9"));
+    send_json(&mut socket, json!({"type": "rating", "score": 4})).await;
     socket
         .send(Message::Binary(vec![0u8; 641].into()))
         .await
@@ -304,4 +321,10 @@ async fn bad_messages_get_clear_errors_and_the_conversation_goes_on() {
     let summary = last.expect("a summary");
     assert_eq!(summary["type"], "summary", "{summary}");
     assert_eq!(summary["summary"]["user_turns"], 0, "{summary}");
+    let out = common::hark(&["report", logs.to_str().unwrap(), "--json"]);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ratings = &report["ratings"];
+    assert_eq!(ratings["from_clients"], 1, "{report}");
+    assert_eq!(ratings["distribution"], json!({"4": 1}), "{report}");
+    std::fs::remove_dir_all(logs).ok();
 }

@@ -43,6 +43,7 @@ pub fn report(dir: &Path, json: bool, html: Option<&Path>) -> Result<()> {
     for (reason, n) in &r.escalation_reasons {
         println!("    escalated {n}×: {reason}");
     }
+    print_ratings(&r.ratings);
     print_stuck(&r.stuck);
     if logs.unreadable > 0 {
         println!("({} unreadable log lines skipped)", logs.unreadable);
@@ -51,6 +52,38 @@ pub fn report(dir: &Path, json: bool, html: Option<&Path>) -> Result<()> {
         println!("report written to {}", file.display());
     }
     Ok(())
+}
+
+/// The scores users gave, overall, by flow and by outcome.
+fn print_ratings(r: &hark::telemetry::ratings::Ratings) {
+    if r.asked == 0 && r.from_clients == 0 {
+        return;
+    }
+    println!(
+        "ratings: mean {:.1} of 5 ({} scores; asked {}×, answered {}: {:.1} %; {} from clients)",
+        r.overall.mean,
+        r.overall.count,
+        r.asked,
+        r.answered,
+        r.response_rate * 100.0,
+        r.from_clients
+    );
+    let distribution: Vec<String> = (1..=5u8)
+        .map(|s| format!("{s}: {}", r.distribution.get(&s).copied().unwrap_or(0)))
+        .collect();
+    println!("    {}", distribution.join("   "));
+    let groups = |g: &std::collections::BTreeMap<String, hark::telemetry::ratings::Scores>| {
+        g.iter()
+            .map(|(k, s)| format!("{k} {:.1} ({})", s.mean, s.count))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if !r.by_flow.is_empty() {
+        println!("    by flow: {}", groups(&r.by_flow));
+    }
+    if !r.by_outcome.is_empty() {
+        println!("    by outcome: {}", groups(&r.by_outcome));
+    }
 }
 
 /// Where conversations stop, per flow, and what was asked again or not understood.

@@ -162,6 +162,19 @@ impl ConversationFactory for Factory {
         Ok(Box::new(brain))
     }
 
+    fn rate(&self, conversation: &str, score: u8) {
+        match super::conversation::conversation_log(&self.log) {
+            Ok(Some(mut log)) => {
+                log.rating(conversation, score);
+                if log.failed() {
+                    tracing::warn!("a rating could not be written to the conversation log");
+                }
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %format!("{e:#}"), "a rating was not kept"),
+        }
+    }
+
     fn domain(&self) -> &str {
         &self.domain_name
     }

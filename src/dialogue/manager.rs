@@ -20,7 +20,7 @@ use super::entities::{self, Entity, EntityKind};
 use super::handoff;
 use super::learned;
 use super::llm::{plain_for_voice, ChatMessage, LanguageModel, Tool};
-use super::session::{ActiveFlow, Exchange, Handoff, Session, Step};
+use super::session::{ActiveFlow, Exchange, Handoff, RatingState, Session, Step};
 use super::spotter::{ListSlot, Spotter};
 use crate::domain::{placeholders, Channel, Domain, FlowSpec, SlotSpec};
 use crate::nlu::slots::SlotTagger;
@@ -49,6 +49,10 @@ pub struct Turn {
     pub step: Option<Step>,
     /// Flows left unfinished on this turn without a handoff (cancelled, or a goodbye).
     pub dropped: Vec<String>,
+    /// This reply asked the domain's rating question.
+    pub rating_asked: bool,
+    /// The score (1–5) this turn answered the rating question with.
+    pub rating: Option<u8>,
 }
 
 impl Turn {
@@ -73,6 +77,8 @@ impl Turn {
             ended: self.ended,
             step: self.step.clone(),
             dropped: self.dropped.clone(),
+            rating_asked: self.rating_asked,
+            rating: self.rating,
         }
     }
 }
@@ -103,6 +109,9 @@ pub struct DialogueManager {
     turn_ranked: Vec<(String, f32)>,
     /// The flows under way when the turn began.
     turn_stack: Vec<String>,
+    /// The rating question asked, or answered, on this turn.
+    turn_rating_asked: bool,
+    turn_rating: Option<u8>,
     /// Finds each flow's list-slot values in utterances, by flow intent.
     spotters: BTreeMap<String, Spotter>,
     /// The domain's vocabulary sentences, drawn once (recognition asks every turn).
@@ -250,6 +259,8 @@ impl DialogueManager {
             turn_text: String::new(),
             turn_ranked: Vec::new(),
             turn_stack: Vec::new(),
+            turn_rating_asked: false,
+            turn_rating: None,
             tagger: None,
         }
     }
@@ -348,6 +359,13 @@ impl DialogueManager {
 
     /// No answer came (silence): ask again.
     pub fn no_input(&mut self, session: &mut Session) -> Turn {
+        if session.rating == RatingState::Asked {
+            // Silence skips the rating.
+            session.rating = RatingState::Done;
+            session.ended = true;
+            let reply = self.domain.persona.goodbye.clone();
+            return self.finish(session, String::new(), reply, None, Vec::new(), None);
+        }
         let question = session
             .pending_question
             .clone()
@@ -566,6 +584,8 @@ impl DialogueManager {
             misunderstood: std::mem::take(&mut self.turn_misunderstood),
             step: active.and_then(Step::of),
             dropped,
+            rating_asked: std::mem::take(&mut self.turn_rating_asked),
+            rating: self.turn_rating.take(),
         }
     }
 
@@ -583,6 +603,9 @@ impl DialogueManager {
             |name: &str| intent.as_deref() == Some(name) && nlu.confidence >= policy.clarify_below;
 
         // 1. Answers to the manager's own questions.
+        if session.rating == RatingState::Asked {
+            return (self.rated(session, found), None);
+        }
         if session.offered_human {
             session.offered_human = false;
             match yes_no(text) {
@@ -659,9 +682,7 @@ impl DialogueManager {
             return (reply, None);
         }
         if confident("goodbye") && session.stack.last().is_none_or(|f| !f.confirming) {
-            session.ended = true;
-            session.stack.clear();
-            return (self.domain.persona.goodbye.clone(), None);
+            return (self.goodbye(session), None);
         }
 
         // 3. The active flow.
@@ -805,10 +826,7 @@ impl DialogueManager {
                 session.stack.clear();
                 return (self.domain.persona.cancelled.clone(), None);
             }
-            "goodbye" => {
-                session.ended = true;
-                return (self.domain.persona.goodbye.clone(), None);
-            }
+            "goodbye" => return (self.goodbye(session), None),
             "help" => return (self.domain.persona.help.clone(), None),
             "repeat" => return (session.last_reply.clone(), None),
             n if SMALL_TALK.contains(&n) => return (self.small_talk(session, name), None),
@@ -878,6 +896,45 @@ impl DialogueManager {
     }
 
     /// Records `question` as the pending one and returns it.
+    /// The end of the conversation; first the rating question, when the domain has one and
+    /// this conversation completed a flow.
+    fn goodbye(&mut self, session: &mut Session) -> String {
+        session.stack.clear();
+        match &self.domain.rating {
+            Some(rating)
+                if session.completed_flows > 0 && session.rating == RatingState::NotAsked =>
+            {
+                session.rating = RatingState::Asked;
+                self.turn_rating_asked = true;
+                let question = rating.question.clone();
+                self.ask(session, question)
+            }
+            _ => {
+                session.ended = true;
+                self.domain.persona.goodbye.clone()
+            }
+        }
+    }
+
+    /// The answer to the rating question: a score from 1 to 5 is kept and thanked for;
+    /// anything else skips it. Either way the conversation ends.
+    fn rated(&mut self, session: &mut Session, found: &[Entity]) -> String {
+        session.rating = RatingState::Done;
+        session.ended = true;
+        session.pending_question = None;
+        let score = found
+            .iter()
+            .filter(|e| e.kind == EntityKind::Number)
+            .find_map(|e| e.value.parse::<u8>().ok())
+            .filter(|n| (1..=5).contains(n));
+        self.turn_rating = score;
+        let goodbye = self.domain.persona.goodbye.clone();
+        match (score, &self.domain.rating) {
+            (Some(_), Some(rating)) => format!("{} {goodbye}", rating.thanks),
+            _ => goodbye,
+        }
+    }
+
     fn ask(&self, session: &mut Session, question: String) -> String {
         session.pending_question = Some(question.clone());
         question
@@ -959,6 +1016,7 @@ impl DialogueManager {
         active: ActiveFlow,
     ) -> (String, Option<Handoff>) {
         self.turn_completed = Some(flow.intent.clone());
+        session.completed_flows += 1;
         let result = match &flow.action {
             Some(action) => {
                 match self

@@ -89,6 +89,22 @@ pub struct Session {
     pub ended: bool,
     pub handed_off: bool,
     pub memory: UserMemory,
+    /// Flows completed in this conversation.
+    #[serde(default)]
+    pub completed_flows: u32,
+    #[serde(default)]
+    pub rating: RatingState,
+}
+
+/// Where a conversation is with the domain's rating question.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RatingState {
+    #[default]
+    NotAsked,
+    /// Asked; the next turn answers it (or skips it).
+    Asked,
+    Done,
 }
 
 /// The user id of a conversation with nobody in particular: nothing about it is kept.

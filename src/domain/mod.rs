@@ -161,6 +161,25 @@ pub struct DomainFile {
     /// Where handoffs go (a webhook URL); handoffs are also reported as events.
     #[serde(default)]
     pub handoff_url: Option<String>,
+    /// The rating question at the end of a conversation that completed a flow, if any.
+    #[serde(default)]
+    pub rating: Option<RatingSpec>,
+}
+
+/// How a domain asks users to rate the conversation.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RatingSpec {
+    /// Asked at the goodbye of a conversation that completed a flow; a number from 1 to 5
+    /// answers it, anything else (or silence) skips it.
+    pub question: String,
+    /// Said after a score, before the goodbye.
+    #[serde(default = "default_rating_thanks")]
+    pub thanks: String,
+}
+
+fn default_rating_thanks() -> String {
+    "Thank you for the feedback.".into()
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -353,6 +372,7 @@ pub struct Domain {
     pub intents: BTreeMap<String, IntentSpec>,
     pub out_of_scope: Vec<String>,
     pub handoff_url: Option<String>,
+    pub rating: Option<RatingSpec>,
     /// Flows by their intent name.
     pub flows: BTreeMap<String, FlowSpec>,
 }
@@ -563,6 +583,7 @@ pub fn load(dir: &Path) -> Result<Domain, DomainError> {
         intents: file.intents,
         out_of_scope: file.out_of_scope,
         handoff_url: file.handoff_url,
+        rating: file.rating,
         flows,
     })
 }

@@ -66,6 +66,8 @@ pub trait ConversationFactory: Send + Sync {
             synthesizer: self.synthesizer(),
         })
     }
+    /// Keeps a client's score (1–5) of `conversation`.
+    fn rate(&self, _conversation: &str, _score: u8) {}
     /// The dialogue domain the conversations run (announced in `ready`).
     fn domain(&self) -> &str;
 }
@@ -646,6 +648,12 @@ async fn connection(
                     }
                 }
                 Ok(ClientMessage::Stop) => break,
+                Ok(ClientMessage::Rating { score }) => {
+                    match conversation.as_ref().and_then(|c| c.id.get()) {
+                        Some(id) => factory.rate(id, score),
+                        None => refuse(ProtocolError::NotReady),
+                    }
+                }
                 Err(e) => refuse(e),
             },
             Message::Binary(bytes) => match conversation.as_mut() {
@@ -688,6 +696,8 @@ struct Conversation {
     thread: std::thread::JoinHandle<()>,
     /// Its place among the server's conversations, given back when it ends.
     _slot: OwnedSemaphorePermit,
+    /// Its id, once its engines are loaded.
+    id: Arc<std::sync::OnceLock<String>>,
     started: Instant,
     /// 16 kHz samples received, to hold a client to real time.
     received: u64,
@@ -708,6 +718,8 @@ impl Conversation {
             .map_err(|e| ServerError::Engines(e.to_string()))?;
         let (audio_tx, audio_rx) = mpsc::channel(AUDIO_QUEUE);
         let user = user.map(str::to_string);
+        let id = Arc::new(std::sync::OnceLock::new());
+        let known = id.clone();
         let thread = std::thread::Builder::new()
             .name("hark-conversation".into())
             .spawn(move || {
@@ -721,9 +733,12 @@ impl Conversation {
                         return;
                     }
                 };
+                let conversation = engines.brain.conversation_id().unwrap_or_default();
+                let _ = known.set(conversation.clone());
                 send(ServerMessage::Ready {
                     sample_rate,
                     domain: factory.domain().to_string(),
+                    conversation,
                 });
                 let mut source = SocketSource::new(audio_rx);
                 let mut sink = SocketSink::new(sample_rate, out.clone());
@@ -754,6 +769,7 @@ impl Conversation {
             decoded: Vec::new(),
             thread,
             _slot: slot,
+            id,
             started: Instant::now(),
             received: 0,
             max_ahead: ms(limits.max_audio_ahead_ms),

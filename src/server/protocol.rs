@@ -35,6 +35,9 @@ pub enum ClientMessage {
     },
     /// No more audio: the server finishes the reply under way and sends the summary.
     Stop,
+    /// The user's score of the conversation, 1 to 5, once it is `ready`; kept in the
+    /// conversation log.
+    Rating { score: u8 },
 }
 
 fn default_rate() -> u32 {
@@ -49,6 +52,8 @@ pub enum ServerMessage {
         /// Rate of the binary audio frames the server sends, Hz.
         sample_rate: u32,
         domain: String,
+        /// This conversation's id (in the conversation log and its handoffs).
+        conversation: String,
     },
     /// Something happened in the conversation (the same events `hark run --events` logs,
     /// `t_ms` on the input audio's timeline).
@@ -76,16 +81,26 @@ pub enum ProtocolError {
     NotStarted,
     #[error("the conversation has already started")]
     AlreadyStarted,
+    #[error("a rating is a score from 1 to 5, not {0}")]
+    Rating(u8),
+    #[error("a rating needs a conversation that is ready")]
+    NotReady,
 }
 
 /// Reads one text frame.
 pub fn parse_client_message(text: &str) -> Result<ClientMessage, ProtocolError> {
     let message: ClientMessage =
         serde_json::from_str(text).map_err(|e| ProtocolError::BadMessage(e.to_string()))?;
-    if let ClientMessage::Start { sample_rate, .. } = &message {
-        if !(MIN_SAMPLE_RATE..=MAX_SAMPLE_RATE).contains(sample_rate) {
+    match &message {
+        ClientMessage::Start { sample_rate, .. }
+            if !(MIN_SAMPLE_RATE..=MAX_SAMPLE_RATE).contains(sample_rate) =>
+        {
             return Err(ProtocolError::SampleRate(*sample_rate));
         }
+        ClientMessage::Rating { score } if !(1..=5).contains(score) => {
+            return Err(ProtocolError::Rating(*score));
+        }
+        _ => {}
     }
     Ok(message)
 }
@@ -175,10 +190,11 @@ mod tests {
         let ready = ServerMessage::Ready {
             sample_rate: 22_050,
             domain: "barista".into(),
+            conversation: "ab12".into(),
         };
         assert_eq!(
             serde_json::to_value(&ready).unwrap(),
-            serde_json::json!({"type": "ready", "sample_rate": 22050, "domain": "barista"})
+            serde_json::json!({"type": "ready", "sample_rate": 22050, "domain": "barista", "conversation": "ab12"})
         );
         let event = ServerMessage::Event {
             event: TimedEvent {

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::metrics::Measure;
+use super::ratings::RatingRecord;
 use super::LatencySummary;
 use crate::dialogue::session::Step;
 
@@ -49,6 +50,12 @@ pub struct TurnRecord {
     /// Flows left unfinished on this turn without a handoff.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dropped: Vec<String>,
+    /// The reply asked the rating question.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rating_asked: bool,
+    /// The score this turn answered it with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rating: Option<u8>,
 }
 
 const DIGIT_WORDS: &[&str] = &[
@@ -132,7 +139,7 @@ pub struct TimingRecord {
     pub ms: f64,
 }
 
-/// A line of the log: a turn or a latency.
+/// A line of the log: a turn, a latency or a client's rating.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 // One line lives at a time while a log is read or written: its size does not matter.
@@ -140,6 +147,7 @@ pub struct TimingRecord {
 pub enum LogLine {
     Turn(TurnRecord),
     Timing(TimingRecord),
+    Rating(RatingRecord),
 }
 
 /// Appends turns and latencies to the day's log file.
@@ -197,6 +205,15 @@ impl ConversationLog {
         record.said = redact(&record.said);
         record.reply = redact(&record.reply);
         self.append(&LogLine::Turn(record));
+    }
+
+    /// Writes a score (1–5) a client gave `conversation`.
+    pub fn rating(&mut self, conversation: &str, score: u8) {
+        self.append(&LogLine::Rating(RatingRecord {
+            ts: crate::store::now_secs(),
+            conversation: conversation.to_string(),
+            score,
+        }));
     }
 
     /// Writes one latency of `conversation`.
@@ -272,6 +289,8 @@ pub struct Report {
     pub latency: BTreeMap<Measure, LatencySummary>,
     /// Where conversations stop: funnels per flow, re-asked questions, what was not understood.
     pub stuck: super::funnel::Stuck,
+    /// Users' scores of their conversations.
+    pub ratings: super::ratings::Ratings,
 }
 
 /// Everything read from a folder of logs.
@@ -279,6 +298,7 @@ pub struct Report {
 pub struct Logs {
     pub turns: Vec<TurnRecord>,
     pub timings: Vec<TimingRecord>,
+    pub ratings: Vec<RatingRecord>,
     /// Lines that were not a turn or a latency (a foreign file, a torn write).
     pub unreadable: usize,
 }
@@ -301,6 +321,7 @@ impl Logs {
                 match serde_json::from_str::<LogLine>(line) {
                     Ok(LogLine::Turn(t)) => logs.turns.push(t),
                     Ok(LogLine::Timing(t)) => logs.timings.push(t),
+                    Ok(LogLine::Rating(r)) => logs.ratings.push(r),
                     Err(_) => logs.unreadable += 1,
                 }
             }
@@ -350,6 +371,7 @@ pub fn summarize(logs: &Logs) -> Report {
     }
     r.conversations = conversations.len();
     r.stuck = super::funnel::stuck(&logs.turns);
+    r.ratings = super::ratings::ratings(&logs.turns, &logs.ratings);
     let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
     r.turns_per_conversation = ratio(r.turns, r.conversations);
     r.task_completion = ratio(r.tasks_completed, r.tasks_started);
@@ -411,6 +433,8 @@ mod tests {
             ended: false,
             step: None,
             dropped: vec![],
+            rating_asked: false,
+            rating: None,
         }
     }
 

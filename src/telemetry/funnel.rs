@@ -201,6 +201,8 @@ mod tests {
             ended: false,
             step,
             dropped: vec![],
+            rating_asked: false,
+            rating: None,
         }
     }
 

@@ -181,6 +181,25 @@ pub fn page(r: &Report, logs: &Logs) -> String {
         bar_chart("escalations", "escalations per day", &days, " escalations"),
         "No conversation went to a person.",
     );
+    if r.ratings.overall.count > 0 {
+        let scores: Vec<(String, f64)> = (1..=5u8)
+            .map(|s| {
+                let n = r.ratings.distribution.get(&s).copied().unwrap_or(0);
+                (s.to_string(), n as f64)
+            })
+            .collect();
+        section(
+            &mut html,
+            &format!(
+                "Ratings: mean {:.1} of 5 from {} scores ({:.0} % of those asked answered)",
+                r.ratings.overall.mean,
+                r.ratings.overall.count,
+                r.ratings.response_rate * 100.0
+            ),
+            bar_chart("ratings", "ratings distribution", &scores, " scores"),
+            "",
+        );
+    }
     funnels(&mut html, &r.stuck);
     if !r.escalation_reasons.is_empty() {
         html.push_str("<h2>Why conversations went to a person</h2><ul>");

@@ -7,6 +7,7 @@ pub mod events;
 pub mod funnel;
 pub mod html;
 pub mod metrics;
+pub mod ratings;
 
 /// Summary of a set of latencies in milliseconds.
 #[derive(Debug, Clone, Copy, Serialize, PartialEq)]

@@ -83,7 +83,12 @@ pub fn start_server_with(store: &str, extra: &[&str]) -> Server {
             "--domain",
             "customer-service",
         ])
-        .args(["--voice", "espeak", "--store", store, "--log", "none"])
+        .args(["--voice", "espeak", "--store", store])
+        .args(if extra.contains(&"--log") {
+            &[][..]
+        } else {
+            &["--log", "none"][..]
+        })
         .args(extra)
         .env("HARK_MODELS_DIR", &models.root)
         .stdout(Stdio::null())
