@@ -461,3 +461,98 @@ fn kill_9_mid_conversation_loses_no_answered_turn() {
     );
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// A raw HTTP request to the server (method, path, headers, body): the whole response.
+async fn http(url: &str, request: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(url.trim_start_matches("ws://"))
+        .await
+        .unwrap();
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    tcp.read_to_string(&mut response).await.unwrap();
+    response
+}
+
+fn post(path: &str, token: Option<&str>, body: &str) -> String {
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    format!(
+        "POST {path} HTTP/1.1\r\nHost: hark\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_person_who_took_over_a_handoff_posts_feedback_that_the_report_joins_to_it() {
+    let dir = common::temp_dir("serve-feedback");
+    let logs = dir.join("logs");
+    // A conversation goes to a person; its handoff carries the id feedback names.
+    let out = common::run_chat(
+        &["--json", "--store", "none", "--log", logs.to_str().unwrap()],
+        &[],
+        &["reset my password", "let me talk to a person"],
+    );
+    let turns = common::json_turns(&out);
+    let id = turns[1]["handoff"]["id"].as_str().unwrap().to_string();
+    assert_eq!(id.len(), 16);
+    let tokens = dir.join("tokens");
+    std::fs::write(&tokens, format!("{ANA} ana\n")).unwrap();
+    let server = start_server(&[
+        "--tokens",
+        tokens.to_str().unwrap(),
+        "--log",
+        logs.to_str().unwrap(),
+    ]);
+    let path = format!("/handoffs/{id}/feedback");
+    let good = r#"{"useful": true, "resolved": false}"#;
+
+    let refused = http(&server.url, &post(&path, None, good)).await;
+    assert!(refused.starts_with("HTTP/1.1 401"), "{refused}");
+    let wrong = http(
+        &server.url,
+        &post("/handoffs/nope/feedback", Some(ANA), good),
+    )
+    .await;
+    assert!(wrong.starts_with("HTTP/1.1 404"), "{wrong}");
+    let bad = http(
+        &server.url,
+        &post(&path, Some(ANA), r#"{"useful": "very"}"#),
+    )
+    .await;
+    assert!(
+        bad.starts_with("HTTP/1.1 400") && bad.contains("useful"),
+        "{bad}"
+    );
+    let get = http(
+        &server.url,
+        &format!("GET {path} HTTP/1.1\r\nHost: hark\r\n\r\n"),
+    )
+    .await;
+    assert!(get.starts_with("HTTP/1.1 405"), "{get}");
+    let taken = http(&server.url, &post(&path, Some(ANA), good)).await;
+    assert!(taken.starts_with("HTTP/1.1 200"), "{taken}");
+    drop(server);
+
+    let out = common::hark(&["report", logs.to_str().unwrap(), "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let handoffs = &report["handoffs"];
+    assert_eq!(
+        (
+            handoffs["with_feedback"].as_u64(),
+            handoffs["useful"].as_u64(),
+            handoffs["resolved"].as_u64()
+        ),
+        (Some(1), Some(1), Some(0)),
+        "{report}"
+    );
+    assert_eq!(
+        handoffs["by_reason"]["the user asked for a person"],
+        serde_json::json!([1, 1, 0])
+    );
+    let text = common::stdout(&common::hark(&["report", logs.to_str().unwrap()]));
+    assert!(
+        text.contains("summary useful 100.0 %, case resolved 0.0 %"),
+        "{text}"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -41,7 +41,29 @@ pub fn report(dir: &Path, json: bool, html: Option<&Path>) -> Result<()> {
         println!("    {flow}: {completed} of {started} completed");
     }
     for (reason, n) in &r.escalation_reasons {
-        println!("    escalated {n}×: {reason}");
+        let feedback = match r.handoffs.by_reason.get(reason) {
+            Some((with, useful, resolved)) => {
+                format!("   (feedback on {with}: summary useful {useful}, resolved {resolved})")
+            }
+            None => String::new(),
+        };
+        println!("    escalated {n}×: {reason}{feedback}");
+    }
+    let h = &r.handoffs;
+    if h.with_feedback + h.unknown > 0 {
+        let share = |n: usize| 100.0 * n as f64 / h.with_feedback.max(1) as f64;
+        println!(
+            "handoff feedback: {} of {} handoffs; summary useful {:.1} %, case resolved {:.1} %{}",
+            h.with_feedback,
+            r.escalations,
+            share(h.useful),
+            share(h.resolved),
+            if h.unknown > 0 {
+                format!(" ({} for handoffs not in these logs)", h.unknown)
+            } else {
+                String::new()
+            }
+        );
     }
     print_ratings(&r.ratings);
     print_stuck(&r.stuck);

@@ -16,6 +16,7 @@ use hark::pipeline::LoopConfig;
 use hark::server::auth::Tokens;
 use hark::server::{serve_until, Access, ConversationFactory, ServerConfig, ServerError};
 use hark::stt::recognizer::Recognizer;
+use hark::telemetry::conversations::ConversationLog;
 use hark::tts::stream::Synthesizer;
 
 #[derive(clap::Args)]
@@ -126,6 +127,23 @@ fn access(settings: &hark::config::Settings, listen: &str) -> Result<Access> {
     Ok(Access::Anonymous)
 }
 
+impl Factory {
+    /// Appends `what` to the conversation log (when there is one); a failure is reported,
+    /// never fatal.
+    fn write_log(&self, what: &str, write: impl FnOnce(&mut ConversationLog)) {
+        match super::conversation::conversation_log(&self.log) {
+            Ok(Some(mut log)) => {
+                write(&mut log);
+                if log.failed() {
+                    tracing::warn!("{what} could not be written to the conversation log");
+                }
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %format!("{e:#}"), "{what} was not kept"),
+        }
+    }
+}
+
 /// Engines for each conversation: one Whisper model, one voice and one trained intent
 /// recognizer shared by all (decodes and sentences take turns), and a dialogue core of its own.
 struct Factory {
@@ -163,16 +181,13 @@ impl ConversationFactory for Factory {
     }
 
     fn rate(&self, conversation: &str, score: u8) {
-        match super::conversation::conversation_log(&self.log) {
-            Ok(Some(mut log)) => {
-                log.rating(conversation, score);
-                if log.failed() {
-                    tracing::warn!("a rating could not be written to the conversation log");
-                }
-            }
-            Ok(None) => {}
-            Err(e) => tracing::warn!(error = %format!("{e:#}"), "a rating was not kept"),
-        }
+        self.write_log("a rating", |log| log.rating(conversation, score));
+    }
+
+    fn handoff_feedback(&self, id: &str, feedback: hark::server::feedback::Feedback) {
+        self.write_log("handoff feedback", |log| {
+            log.feedback(id, feedback.useful, feedback.resolved)
+        });
     }
 
     fn domain(&self) -> &str {

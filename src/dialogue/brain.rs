@@ -43,7 +43,7 @@ impl DialogueBrain {
             pending_handoff: None,
             log: None,
             forget_when_over: false,
-            conversation: crate::telemetry::conversations::new_conversation_id(),
+            conversation: crate::telemetry::conversations::new_id(),
         }
     }
 
@@ -72,7 +72,7 @@ impl DialogueBrain {
     /// Starts a new anonymous conversation, keeping nothing of the last one but its log.
     fn forget(&mut self) {
         self.session = Session::anonymous();
-        let next = crate::telemetry::conversations::new_conversation_id();
+        let next = crate::telemetry::conversations::new_id();
         tracing::info!(parent: &self.span(), next = %next, "conversation over; the next one starts afresh");
         self.conversation = next;
     }

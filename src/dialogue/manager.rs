@@ -73,6 +73,7 @@ impl Turn {
             started: self.started.clone(),
             completed: self.completed.clone(),
             handoff: self.handoff.as_ref().map(|h| h.reason.clone()),
+            handoff_id: self.handoff.as_ref().map(|h| h.id.clone()),
             misunderstood: self.misunderstood,
             ended: self.ended,
             step: self.step.clone(),
@@ -1119,6 +1120,7 @@ impl DialogueManager {
         }
         let summary = handoff::summary(&self.story(reason, active, &transcript));
         let handoff = Handoff {
+            id: crate::telemetry::conversations::new_id(),
             user_id: session.user_id.clone(),
             reason: reason.to_string(),
             summary,

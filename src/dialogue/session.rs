@@ -131,6 +131,9 @@ impl Session {
 /// Everything handed to a person when the conversation goes to one.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Handoff {
+    /// What the person who takes over posts their feedback with
+    /// (`POST /handoffs/ID/feedback` on `hark serve`).
+    pub id: String,
     pub user_id: String,
     pub reason: String,
     pub summary: String,

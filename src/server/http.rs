@@ -174,6 +174,8 @@ fn reason(status: u16) -> &'static str {
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        411 => "Length Required",
+        413 => "Content Too Large",
         426 => "Upgrade Required",
         503 => "Service Unavailable",
         _ => "",

@@ -5,6 +5,7 @@
 //! HTTP request to the same port gets the browser client (`page`).
 
 pub mod auth;
+pub mod feedback;
 pub mod http;
 pub mod page;
 pub mod protocol;
@@ -68,6 +69,8 @@ pub trait ConversationFactory: Send + Sync {
     }
     /// Keeps a client's score (1–5) of `conversation`.
     fn rate(&self, _conversation: &str, _score: u8) {}
+    /// Keeps what the person who took over handoff `id` said of it.
+    fn handoff_feedback(&self, _id: &str, _feedback: feedback::Feedback) {}
     /// The dialogue domain the conversations run (announced in `ready`).
     fn domain(&self) -> &str;
 }
@@ -239,6 +242,19 @@ pub async fn serve_until(
                 {
                     tracing::warn!(%peer, error = %e, "connection ended");
                 }
+            } else if feedback::is_feedback(&head) {
+                let keep = |id: &str, f: feedback::Feedback| factory.handoff_feedback(id, f);
+                let answer = feedback::answer(
+                    &mut *io,
+                    &head,
+                    rest,
+                    &config.access,
+                    factory.domain(),
+                    ms(config.limits.handshake_timeout_ms),
+                    keep,
+                )
+                .await;
+                let _ = answer.send(&mut *io).await;
             } else {
                 let _ = page::answer(&head, &config.access).send(&mut *io).await;
             }

@@ -41,6 +41,9 @@ pub struct TurnRecord {
     pub completed: Option<String>,
     /// Why the conversation went to a person, if it did on this turn.
     pub handoff: Option<String>,
+    /// The handoff's id, which the person's feedback names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handoff_id: Option<String>,
     /// The turn was not understood (fallback or clarification).
     pub misunderstood: bool,
     pub ended: bool,
@@ -148,6 +151,19 @@ pub enum LogLine {
     Turn(TurnRecord),
     Timing(TimingRecord),
     Rating(RatingRecord),
+    Feedback(FeedbackRecord),
+}
+
+/// What the person who took over a conversation said of its handoff.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeedbackRecord {
+    /// Unix seconds.
+    pub ts: i64,
+    pub handoff: String,
+    /// The summary told them what they needed.
+    pub useful: bool,
+    /// The user's case was resolved.
+    pub resolved: bool,
 }
 
 /// Appends turns and latencies to the day's log file.
@@ -216,6 +232,16 @@ impl ConversationLog {
         }));
     }
 
+    /// Writes the feedback on handoff `handoff`.
+    pub fn feedback(&mut self, handoff: &str, useful: bool, resolved: bool) {
+        self.append(&LogLine::Feedback(FeedbackRecord {
+            ts: crate::store::now_secs(),
+            handoff: handoff.to_string(),
+            useful,
+            resolved,
+        }));
+    }
+
     /// Writes one latency of `conversation`.
     pub fn timing(&mut self, conversation: &str, measure: Measure, ms: f64) {
         self.append(&LogLine::Timing(TimingRecord {
@@ -246,8 +272,8 @@ impl ConversationLog {
     }
 }
 
-/// A conversation id unique to this process and moment.
-pub fn new_conversation_id() -> String {
+/// An id unique to this process and moment (of a conversation, of a handoff).
+pub fn new_id() -> String {
     static COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let count = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let now = std::time::SystemTime::now()
@@ -291,6 +317,50 @@ pub struct Report {
     pub stuck: super::funnel::Stuck,
     /// Users' scores of their conversations.
     pub ratings: super::ratings::Ratings,
+    /// What the people who took conversations over said of the handoffs.
+    pub handoffs: HandoffQuality,
+}
+
+/// Feedback on handoffs, beside why they happened.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct HandoffQuality {
+    /// Handoffs with feedback, and of those: the summary was useful, the case was resolved.
+    pub with_feedback: usize,
+    pub useful: usize,
+    pub resolved: usize,
+    /// (with feedback, useful, resolved) by the handoff's reason.
+    pub by_reason: BTreeMap<String, (usize, usize, usize)>,
+    /// Feedback naming a handoff these logs do not hold.
+    pub unknown: usize,
+}
+
+/// Joins feedback to the handoffs it names; the latest feedback on a handoff counts.
+fn handoff_quality(logs: &Logs) -> HandoffQuality {
+    let reasons: BTreeMap<&str, &str> = logs
+        .turns
+        .iter()
+        .filter_map(|t| Some((t.handoff_id.as_deref()?, t.handoff.as_deref()?)))
+        .collect();
+    let latest: BTreeMap<&str, &FeedbackRecord> = logs
+        .feedback
+        .iter()
+        .map(|f| (f.handoff.as_str(), f))
+        .collect();
+    let mut q = HandoffQuality::default();
+    for (id, f) in latest {
+        let Some(reason) = reasons.get(id) else {
+            q.unknown += 1;
+            continue;
+        };
+        q.with_feedback += 1;
+        q.useful += usize::from(f.useful);
+        q.resolved += usize::from(f.resolved);
+        let entry = q.by_reason.entry(reason.to_string()).or_default();
+        entry.0 += 1;
+        entry.1 += usize::from(f.useful);
+        entry.2 += usize::from(f.resolved);
+    }
+    q
 }
 
 /// Everything read from a folder of logs.
@@ -299,6 +369,7 @@ pub struct Logs {
     pub turns: Vec<TurnRecord>,
     pub timings: Vec<TimingRecord>,
     pub ratings: Vec<RatingRecord>,
+    pub feedback: Vec<FeedbackRecord>,
     /// Lines that were not a turn or a latency (a foreign file, a torn write).
     pub unreadable: usize,
 }
@@ -322,6 +393,7 @@ impl Logs {
                     Ok(LogLine::Turn(t)) => logs.turns.push(t),
                     Ok(LogLine::Timing(t)) => logs.timings.push(t),
                     Ok(LogLine::Rating(r)) => logs.ratings.push(r),
+                    Ok(LogLine::Feedback(f)) => logs.feedback.push(f),
                     Err(_) => logs.unreadable += 1,
                 }
             }
@@ -372,6 +444,7 @@ pub fn summarize(logs: &Logs) -> Report {
     r.conversations = conversations.len();
     r.stuck = super::funnel::stuck(&logs.turns);
     r.ratings = super::ratings::ratings(&logs.turns, &logs.ratings);
+    r.handoffs = handoff_quality(logs);
     let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
     r.turns_per_conversation = ratio(r.turns, r.conversations);
     r.task_completion = ratio(r.tasks_completed, r.tasks_started);
@@ -429,6 +502,7 @@ mod tests {
             started: started.map(String::from),
             completed: completed.map(String::from),
             handoff: handoff.map(String::from),
+            handoff_id: None,
             misunderstood: false,
             ended: false,
             step: None,

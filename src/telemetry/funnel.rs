@@ -197,6 +197,7 @@ mod tests {
             started: None,
             completed: None,
             handoff: None,
+            handoff_id: None,
             misunderstood: false,
             ended: false,
             step,

@@ -204,7 +204,18 @@ pub fn page(r: &Report, logs: &Logs) -> String {
     if !r.escalation_reasons.is_empty() {
         html.push_str("<h2>Why conversations went to a person</h2><ul>");
         for (reason, n) in &r.escalation_reasons {
-            let _ = write!(html, "<li>{n}× {}</li>", escape(reason));
+            let feedback = match r.handoffs.by_reason.get(reason) {
+                Some((with, useful, resolved)) => format!(
+                    " — feedback on {with}: summary useful {useful}, case resolved {resolved}"
+                ),
+                None => String::new(),
+            };
+            let _ = write!(
+                html,
+                "<li>{n}× {}{}</li>",
+                escape(reason),
+                escape(&feedback)
+            );
         }
         html.push_str("</ul>");
     }

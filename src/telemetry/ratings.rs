@@ -136,6 +136,7 @@ mod tests {
             started: None,
             completed: None,
             handoff: None,
+            handoff_id: None,
             misunderstood: false,
             ended: false,
             step: None,

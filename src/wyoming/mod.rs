@@ -723,7 +723,7 @@ impl Shared {
         conversations.expire();
         match conversations.latest.get(&peer) {
             Some((key, _)) => key.clone(),
-            None => crate::telemetry::conversations::new_conversation_id(),
+            None => crate::telemetry::conversations::new_id(),
         }
     }
 }
