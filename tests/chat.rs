@@ -574,3 +574,57 @@ fn a_conversation_that_booked_something_asks_for_a_rating_and_the_report_keeps_i
     assert_eq!(ratings["by_outcome"]["completed"]["count"], 1, "{report}");
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn two_wordings_split_conversations_by_user_and_the_report_compares_them() {
+    let dir = common::temp_dir("chat-variants");
+    let log = dir.to_str().unwrap();
+    let wordings = ["For how many people?", "How many of you will there be?"];
+    let heard = |user: &str, lines: &[&str]| -> Vec<Value> {
+        let args = [
+            "--json",
+            "--domain",
+            "restaurant",
+            "--store",
+            "none",
+            "--log",
+            log,
+            "--user",
+            user,
+        ];
+        common::json_turns(&common::run_chat(&args, &[], lines))
+    };
+    let mut by_wording = [0, 0];
+    for user in ["u1", "u2", "u3", "u4", "u5", "u6"] {
+        let t = heard(user, &["book a table"]);
+        let which = wordings
+            .iter()
+            .position(|w| reply(&t[0]) == *w)
+            .unwrap_or_else(|| panic!("neither wording: {}", reply(&t[0])));
+        by_wording[which] += 1;
+        let again = heard(
+            user,
+            &["book a table", "4", "tomorrow at 8pm", "Mei Lin", "yes"],
+        );
+        assert_eq!(
+            reply(&again[0]),
+            wordings[which],
+            "{user} hears the same wording"
+        );
+        assert!(
+            reply(&again[4]).starts_with("Booked"),
+            "{}",
+            reply(&again[4])
+        );
+    }
+    assert!(by_wording[0] > 0 && by_wording[1] > 0, "{by_wording:?}");
+    let out = common::hark(&["report", log, "--json"]);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    for (variant, n) in [("a", by_wording[0]), ("b", by_wording[1])] {
+        let v = &report["variants"][variant];
+        assert_eq!(v["conversations"], 2 * n, "{report}");
+        assert_eq!(v["tasks_completed"], n, "{report}");
+        assert_eq!(v["tasks_started"], 2 * n, "{report}");
+    }
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -65,6 +65,17 @@ pub fn report(dir: &Path, json: bool, html: Option<&Path>) -> Result<()> {
             }
         );
     }
+    for (variant, v) in &r.variants {
+        println!(
+            "wording {}: {} conversations, {:.1} turns each, task completion {} ({} of {})",
+            format!("{variant:?}"),
+            v.conversations,
+            v.turns_per_conversation,
+            pct(v.task_completion),
+            v.tasks_completed,
+            v.tasks_started
+        );
+    }
     print_ratings(&r.ratings);
     print_stuck(&r.stuck);
     if logs.unreadable > 0 {

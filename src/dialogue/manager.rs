@@ -22,7 +22,7 @@ use super::learned;
 use super::llm::{plain_for_voice, ChatMessage, LanguageModel, Tool};
 use super::session::{ActiveFlow, Exchange, Handoff, RatingState, Session, Step};
 use super::spotter::{ListSlot, Spotter};
-use crate::domain::{placeholders, Channel, Domain, FlowSpec, SlotSpec};
+use crate::domain::{placeholders, Channel, Domain, FlowSpec, SlotSpec, Variant, Wording};
 use crate::nlu::slots::SlotTagger;
 use crate::nlu::{normalize, IntentRecognizer, IntentResult, NluError};
 
@@ -53,6 +53,8 @@ pub struct Turn {
     pub rating_asked: bool,
     /// The score (1–5) this turn answered the rating question with.
     pub rating: Option<u8>,
+    /// The wording variant of the conversation, in a domain that compares two.
+    pub variant: Option<Variant>,
 }
 
 impl Turn {
@@ -80,6 +82,7 @@ impl Turn {
             dropped: self.dropped.clone(),
             rating_asked: self.rating_asked,
             rating: self.rating,
+            variant: self.variant,
         }
     }
 }
@@ -113,6 +116,8 @@ pub struct DialogueManager {
     /// The rating question asked, or answered, on this turn.
     turn_rating_asked: bool,
     turn_rating: Option<u8>,
+    /// The wording this conversation hears where the domain has two.
+    turn_variant: Variant,
     /// Finds each flow's list-slot values in utterances, by flow intent.
     spotters: BTreeMap<String, Spotter>,
     /// The domain's vocabulary sentences, drawn once (recognition asks every turn).
@@ -262,6 +267,7 @@ impl DialogueManager {
             turn_stack: Vec::new(),
             turn_rating_asked: false,
             turn_rating: None,
+            turn_variant: Variant::A,
             tagger: None,
         }
     }
@@ -306,6 +312,18 @@ impl DialogueManager {
         if word.chars().count() >= 2 && (capital || !writes_capitals) {
             session.memory.name = Some(learned::capitalized(word));
         }
+    }
+
+    /// The conversation's wording variant: by user, so a user always hears the same one; a
+    /// conversation with nobody in particular draws one when it starts.
+    fn variant(&self, session: &mut Session) -> Variant {
+        *session.variant.get_or_insert_with(|| {
+            if session.user_id == crate::dialogue::session::ANONYMOUS {
+                Variant::of(&crate::telemetry::conversations::new_id())
+            } else {
+                Variant::of(&session.user_id)
+            }
+        })
     }
 
     fn today(&self) -> NaiveDate {
@@ -360,6 +378,7 @@ impl DialogueManager {
 
     /// No answer came (silence): ask again.
     pub fn no_input(&mut self, session: &mut Session) -> Turn {
+        self.turn_variant = self.variant(session);
         if session.rating == RatingState::Asked {
             // Silence skips the rating.
             session.rating = RatingState::Done;
@@ -395,6 +414,7 @@ impl DialogueManager {
             on_piece(&turn.reply);
             return Ok(turn);
         }
+        self.turn_variant = self.variant(session);
         // The user's words are kept as typed or heard; what hark reads is them written out.
         let said = text;
         let text = &normalize::chat_spellings(said);
@@ -485,7 +505,7 @@ impl DialogueManager {
                 parameters: f
                     .slots
                     .iter()
-                    .map(|s| (s.name.clone(), s.prompt.clone()))
+                    .map(|s| (s.name.clone(), self.word(&s.prompt)))
                     .collect(),
             })
             .collect();
@@ -587,6 +607,7 @@ impl DialogueManager {
             dropped,
             rating_asked: std::mem::take(&mut self.turn_rating_asked),
             rating: self.turn_rating.take(),
+            variant: self.domain.has_variants().then_some(self.turn_variant),
         }
     }
 
@@ -759,7 +780,7 @@ impl DialogueManager {
                     .cloned();
                 session.stack.push(active);
                 let reprompt = slot
-                    .map(|s| s.reprompt.unwrap_or(s.prompt))
+                    .map(|s| s.reprompt.unwrap_or_else(|| self.word(&s.prompt)))
                     .unwrap_or_default();
                 return (self.ask(session, reprompt), None);
             }
@@ -846,10 +867,15 @@ impl DialogueManager {
         }
     }
 
+    /// A reply of the domain as this channel and this conversation's variant word it.
+    fn word(&self, wording: &Wording) -> String {
+        wording.pick(self.channel, self.turn_variant).to_string()
+    }
+
     /// The fixed answer of an FAQ-style intent, worded for this channel.
     fn answer(&self, intent: &str) -> Option<String> {
         let wording = self.domain.intents.get(intent)?.answer.as_ref()?;
-        Some(wording.for_channel(self.channel).to_string())
+        Some(self.word(wording))
     }
 
     /// Thanks, "what's my name?", "who are you?": answered from what hark knows, then the
@@ -984,14 +1010,14 @@ impl DialogueManager {
                 }
                 active.asking = Some(slot.name.clone());
                 active.confirming = false;
-                slot.prompt.clone()
+                self.word(&slot.prompt)
             }
             None => match &flow.confirm {
                 Some(confirm) => {
                     active.asking = None;
                     active.confirming = true;
                     render(
-                        confirm.for_channel(self.channel),
+                        &self.word(confirm),
                         flow,
                         &active.slots,
                         &BTreeMap::new(),
@@ -1031,7 +1057,7 @@ impl DialogueManager {
             None => BTreeMap::new(),
         };
         let done = render(
-            flow.done.for_channel(self.channel),
+            &self.word(&flow.done),
             flow,
             &active.slots,
             &result,

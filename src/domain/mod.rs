@@ -105,22 +105,53 @@ pub enum Channel {
     Text,
 }
 
-/// A reply of the domain: one wording for both channels, or one for each
-/// (`done = { voice = "…", text = "…" }`).
+/// A reply of the domain: one wording for both channels, one for each
+/// (`done = { voice = "…", text = "…" }`), or two to compare (`prompt = { a = "…", b = "…" }`:
+/// each conversation hears one, and the report compares them).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(untagged)]
 pub enum Wording {
     Same(String),
     ByChannel { voice: String, text: String },
+    Variants { a: String, b: String },
+}
+
+/// Which of two wordings a conversation hears.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Variant {
+    #[default]
+    A,
+    B,
+}
+
+impl Variant {
+    /// The variant of a conversation whose split key is `key` (the user, or the conversation
+    /// for nobody in particular): the same key always gets the same one.
+    pub fn of(key: &str) -> Self {
+        if crate::rng::seed_from(key) % 2 == 0 {
+            Variant::A
+        } else {
+            Variant::B
+        }
+    }
 }
 
 impl Wording {
-    pub fn for_channel(&self, channel: Channel) -> &str {
-        match (self, channel) {
-            (Wording::Same(s), _) => s,
-            (Wording::ByChannel { voice, .. }, Channel::Voice) => voice,
-            (Wording::ByChannel { text, .. }, Channel::Text) => text,
+    pub fn pick(&self, channel: Channel, variant: Variant) -> &str {
+        match (self, channel, variant) {
+            (Wording::Same(s), ..) => s,
+            (Wording::ByChannel { voice, .. }, Channel::Voice, _) => voice,
+            (Wording::ByChannel { text, .. }, Channel::Text, _) => text,
+            (Wording::Variants { a, .. }, _, Variant::A) => a,
+            (Wording::Variants { b, .. }, _, Variant::B) => b,
         }
+    }
+
+    pub fn is_variants(&self) -> bool {
+        matches!(self, Wording::Variants { .. })
     }
 
     /// Every wording, for the checks at load time.
@@ -128,6 +159,7 @@ impl Wording {
         match self {
             Wording::Same(s) => vec![s],
             Wording::ByChannel { voice, text } => vec![voice, text],
+            Wording::Variants { a, b } => vec![a, b],
         }
     }
 }
@@ -188,7 +220,7 @@ pub struct SlotSpec {
     pub name: String,
     #[serde(rename = "type")]
     pub kind: EntityKind,
-    pub prompt: String,
+    pub prompt: Wording,
     /// Said when the answer did not fit; defaults to the prompt.
     #[serde(default)]
     pub reprompt: Option<String>,
@@ -378,6 +410,19 @@ pub struct Domain {
 }
 
 impl Domain {
+    /// Whether any reply has two wordings to compare.
+    pub fn has_variants(&self) -> bool {
+        let answers = self.intents.values().filter_map(|i| i.answer.as_ref());
+        let flows = self.flows.values().flat_map(|f| {
+            f.slots
+                .iter()
+                .map(|s| &s.prompt)
+                .chain(f.confirm.as_ref())
+                .chain([&f.done])
+        });
+        answers.chain(flows).any(Wording::is_variants)
+    }
+
     /// Every (intent, example) pair the classifier trains on.
     pub fn training_examples(&self) -> Vec<(String, String)> {
         let mut out = Vec::new();

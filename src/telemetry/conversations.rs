@@ -59,6 +59,9 @@ pub struct TurnRecord {
     /// The score this turn answered it with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rating: Option<u8>,
+    /// The wording variant, in a domain that compares two.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<crate::domain::Variant>,
 }
 
 const DIGIT_WORDS: &[&str] = &[
@@ -319,6 +322,39 @@ pub struct Report {
     pub ratings: super::ratings::Ratings,
     /// What the people who took conversations over said of the handoffs.
     pub handoffs: HandoffQuality,
+    /// Completion and turns by wording variant, in domains that compare two.
+    pub variants: BTreeMap<crate::domain::Variant, VariantStats>,
+}
+
+/// How the conversations that heard one wording went.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct VariantStats {
+    pub conversations: usize,
+    pub turns: usize,
+    pub turns_per_conversation: f64,
+    pub tasks_started: usize,
+    pub tasks_completed: usize,
+    pub task_completion: f64,
+}
+
+fn by_variant(turns: &[TurnRecord]) -> BTreeMap<crate::domain::Variant, VariantStats> {
+    let mut out: BTreeMap<crate::domain::Variant, VariantStats> = BTreeMap::new();
+    let mut seen: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
+    for t in turns {
+        let Some(variant) = t.variant else {
+            continue;
+        };
+        let v = out.entry(variant).or_default();
+        v.conversations += usize::from(seen.insert(&t.conversation));
+        v.turns += 1;
+        v.tasks_started += usize::from(t.started.is_some());
+        v.tasks_completed += usize::from(t.completed.is_some());
+    }
+    for v in out.values_mut() {
+        v.turns_per_conversation = v.turns as f64 / v.conversations.max(1) as f64;
+        v.task_completion = v.tasks_completed as f64 / v.tasks_started.max(1) as f64;
+    }
+    out
 }
 
 /// Feedback on handoffs, beside why they happened.
@@ -445,6 +481,7 @@ pub fn summarize(logs: &Logs) -> Report {
     r.stuck = super::funnel::stuck(&logs.turns);
     r.ratings = super::ratings::ratings(&logs.turns, &logs.ratings);
     r.handoffs = handoff_quality(logs);
+    r.variants = by_variant(&logs.turns);
     let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
     r.turns_per_conversation = ratio(r.turns, r.conversations);
     r.task_completion = ratio(r.tasks_completed, r.tasks_started);
@@ -509,6 +546,7 @@ mod tests {
             dropped: vec![],
             rating_asked: false,
             rating: None,
+            variant: None,
         }
     }
 

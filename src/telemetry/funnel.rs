@@ -204,6 +204,7 @@ mod tests {
             dropped: vec![],
             rating_asked: false,
             rating: None,
+            variant: None,
         }
     }
 
