@@ -67,8 +67,7 @@ pub fn report(dir: &Path, json: bool, html: Option<&Path>) -> Result<()> {
     }
     for (variant, v) in &r.variants {
         println!(
-            "wording {}: {} conversations, {:.1} turns each, task completion {} ({} of {})",
-            format!("{variant:?}"),
+            "wording {variant:?}: {} conversations, {:.1} turns each, task completion {} ({} of {})",
             v.conversations,
             v.turns_per_conversation,
             pct(v.task_completion),
