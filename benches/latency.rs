@@ -17,6 +17,9 @@
 //! - `cloud`: the `keywords` requests (the first ten) with each pair of cloud engines,
 //!   against local servers that speak their protocols with a simulated 40 ms round trip:
 //!   voice-to-voice, the engines' own share of it, and what hark adds on top;
+//! - `tts-cache`: a scripted day of typed conversations with the default domain, each reply
+//!   spoken by Piper with the cache of fixed wording: text to first audio for replies whose
+//!   first piece came from the cache and for those synthesized, and the cache's hit rate;
 //! - `serve-load`: `hark serve` holding 1–4 conversations at once over loopback for
 //!   `HARK_LOAD_SECONDS` (default 600) each: voice-to-voice, errors, memory at start and end
 //!   (only when named: `cargo bench --bench latency -- serve-load`).
@@ -1051,6 +1054,120 @@ fn wyoming(bench: &mut Bench) {
     );
 }
 
+/// The first piece the local voice speaks of `reply` (its first clause, or first sentence).
+fn first_piece(reply: &str) -> String {
+    let mut splitter = tts::SentenceSplitter::new();
+    let mut sentences = splitter.push(reply);
+    sentences.extend(splitter.finish());
+    let first = sentences.into_iter().next().unwrap_or_default();
+    match tts::sentences::first_clause(&first) {
+        Some((head, _)) => head.to_string(),
+        None => first,
+    }
+}
+
+/// Milliseconds from a reply's text going in to its first audio coming out; the rest of the
+/// reply is spoken too (and so kept) before it returns.
+fn first_audio_ms(voice: &dyn Synthesizer, reply: &str) -> f64 {
+    let mut stream = voice.open_stream().expect("a synthesis stream");
+    let input = stream.input();
+    let start = Instant::now();
+    input.push(reply);
+    input.flush();
+    let mut first = None;
+    loop {
+        match stream.poll() {
+            Some(tts::stream::SynthesisEvent::Audio(_)) => {
+                first.get_or_insert(start.elapsed().as_secs_f64() * 1000.0);
+            }
+            Some(tts::stream::SynthesisEvent::Done) => return first.expect("audio before done"),
+            Some(tts::stream::SynthesisEvent::Failed(e)) => panic!("synthesis failed: {e}"),
+            Some(_) => {}
+            None => std::thread::sleep(Duration::from_micros(200)),
+        }
+    }
+}
+
+fn tts_cache(bench: &mut Bench) {
+    use hark::dialogue::session::Session;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut manager = hark::dialogue::build_manager(
+        &root.join("config/domains/customer-service"),
+        &bench.models,
+        2,
+        &Default::default(),
+    )
+    .expect("the default domain");
+    let cache = Arc::new(hark::tts::cache::AudioCache::new("bench", None, 32 << 20));
+    cache.allow(manager.domain.fixed_texts());
+    let voice =
+        hark::engines::local_voice(VoiceKind::Piper, &bench.models, hark::default_threads())
+            .expect("run scripts/setup.sh")
+            .with_cache(cache.clone());
+    // A day's conversations: the same few requests, made by different people, again and again.
+    let day: &[&[&str]] = &[
+        &[
+            "book an appointment",
+            "a haircut",
+            "tomorrow",
+            "at 3pm",
+            "yes",
+            "bye",
+        ],
+        &["where is my order", "four five six seven", "thanks, bye"],
+        &[
+            "I forgot my password",
+            "my work account",
+            "jane dot doe at example dot com",
+            "yes",
+        ],
+        &["what are your opening hours", "where are you", "bye"],
+        &["help", "let me talk to a person"],
+        &[
+            "book a consultation on friday at ten",
+            "no",
+            "make it eleven",
+            "yes",
+        ],
+        &["what's the weather like", "cancel", "goodbye"],
+    ];
+    let (mut cached, mut synthesized) = (Vec::new(), Vec::new());
+    for _round in 0..4 {
+        for script in day {
+            let mut session = Session::anonymous();
+            let mut replies = vec![manager.greet(&mut session)];
+            for line in *script {
+                replies.push(manager.handle(&mut session, line).expect("a reply").reply);
+            }
+            for reply in replies.iter().filter(|r| !r.trim().is_empty()) {
+                let hit = cache.contains(&first_piece(reply));
+                let ms = first_audio_ms(&voice, reply);
+                if hit {
+                    cached.push(ms);
+                } else {
+                    synthesized.push(ms);
+                }
+            }
+        }
+    }
+    let stats = cache.stats();
+    println!(
+        "\n### Cache of fixed wording (Piper; {} scripted conversations)\n",
+        4 * day.len()
+    );
+    table_header();
+    report("text → first audio, first piece cached", &cached);
+    report("text → first audio, first piece synthesized", &synthesized);
+    println!(
+        "\nfixed-wording pieces served from the cache: {:.1} % ({} of {}); replies whose first audio was cached: {} of {}",
+        100.0 * stats.hits as f64 / (stats.hits + stats.misses).max(1) as f64,
+        stats.hits,
+        stats.hits + stats.misses,
+        cached.len(),
+        cached.len() + synthesized.len()
+    );
+}
+
 fn main() {
     let sections: Vec<String> = std::env::args()
         .skip(1)
@@ -1087,7 +1204,7 @@ fn main() {
         None => println!("hark voice loop, real time: streaming Whisper {model} + Piper"),
     }
     println!("machine: {}; {threads} inference threads", machine());
-    let all: [(&str, Section); 10] = [
+    let all: [(&str, Section); 11] = [
         ("keywords", keywords),
         ("dialogue", dialogue),
         ("barge-in", barge_in),
@@ -1097,6 +1214,7 @@ fn main() {
         ("startup", startup),
         ("cloud", cloud),
         ("wyoming", wyoming),
+        ("tts-cache", tts_cache),
         ("serve-load", serve_load),
     ];
     for (name, section) in all {

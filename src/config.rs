@@ -159,6 +159,37 @@ pub struct TtsSettings {
     pub elevenlabs: ElevenLabsSettings,
     pub cartesia: CartesiaSettings,
     pub aura: AuraSettings,
+    /// Audio of the domain's fixed wording kept once spoken (local voices).
+    pub cache: TtsCacheSettings,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TtsCacheSettings {
+    /// Audio kept in memory, MiB (0: no cache).
+    pub memory_mb: usize,
+    /// Where pieces are kept between runs: a folder, "none" (memory only), or empty for
+    /// the data folder's `tts-cache/`.
+    pub dir: String,
+}
+
+impl Default for TtsCacheSettings {
+    fn default() -> Self {
+        Self {
+            memory_mb: 32,
+            dir: String::new(),
+        }
+    }
+}
+
+impl TtsCacheSettings {
+    pub fn dir(&self) -> Option<PathBuf> {
+        match self.dir.trim() {
+            "none" => None,
+            "" => Some(data_dir().join("tts-cache")),
+            dir => Some(PathBuf::from(dir)),
+        }
+    }
 }
 
 impl Default for TtsSettings {
@@ -171,6 +202,7 @@ impl Default for TtsSettings {
             elevenlabs: ElevenLabsSettings::default(),
             cartesia: CartesiaSettings::default(),
             aura: AuraSettings::default(),
+            cache: TtsCacheSettings::default(),
         }
     }
 }

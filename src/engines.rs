@@ -18,6 +18,7 @@ use crate::stt::whisper::streaming::{WhisperRecognizer, WhisperStreamConfig};
 use crate::stt::whisper::threads::ThreadBudget;
 use crate::stt::whisper::WhisperModel;
 use crate::stt::SttError;
+use crate::tts::cache::AudioCache;
 use crate::tts::cloud::aura::{self, Aura};
 use crate::tts::cloud::cartesia::{self, Cartesia};
 use crate::tts::cloud::elevenlabs::{self, ElevenLabs};
@@ -48,9 +49,27 @@ pub fn local_synthesizer(
     models: &ModelDir,
     threads: usize,
 ) -> Result<Arc<dyn Synthesizer>, TtsError> {
+    Ok(Arc::new(local_voice(kind, models, threads)?))
+}
+
+/// A local voice, loaded and tried once.
+pub fn local_voice(
+    kind: VoiceKind,
+    models: &ModelDir,
+    threads: usize,
+) -> Result<LocalSynthesizer, TtsError> {
     let mut voice = tts::open_voice(kind, models, threads)?;
     voice.synthesize("Ready.")?;
-    Ok(Arc::new(LocalSynthesizer::new(voice)))
+    Ok(LocalSynthesizer::new(voice))
+}
+
+/// The cache of fixed wording `settings` ask for, for the local voice `voice` (None: off).
+pub fn tts_cache(settings: &Settings, voice: &LocalSynthesizer) -> Option<Arc<AudioCache>> {
+    let cache = &settings.tts.cache;
+    (cache.memory_mb > 0).then(|| {
+        let key = format!("{}@{}", voice.name(), voice.sample_rate());
+        Arc::new(AudioCache::new(&key, cache.dir(), cache.memory_mb << 20))
+    })
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -124,6 +143,7 @@ pub fn cloud_synthesizer(
     settings: &Settings,
     models: &ModelDir,
     threads: usize,
+    cache_out: &mut Option<Arc<AudioCache>>,
 ) -> Result<Arc<dyn Synthesizer>, EngineError> {
     let (tts, accounts) = (&settings.tts, &settings.accounts);
     let voice = |from_env: &str| {
@@ -175,8 +195,20 @@ pub fn cloud_synthesizer(
                 aura_settings,
             )?)
         }
-        TtsEngine::Piper => return Ok(local_synthesizer(VoiceKind::Piper, models, threads)?),
-        TtsEngine::Espeak => return Ok(local_synthesizer(VoiceKind::Espeak, models, threads)?),
+        TtsEngine::Piper | TtsEngine::Espeak => {
+            let kind = if tts.engine == TtsEngine::Piper {
+                VoiceKind::Piper
+            } else {
+                VoiceKind::Espeak
+            };
+            let voice = local_voice(kind, models, threads)?;
+            let cache = tts_cache(settings, &voice);
+            *cache_out = cache.clone();
+            return Ok(Arc::new(match cache {
+                Some(cache) => voice.with_cache(cache),
+                None => voice,
+            }));
+        }
     };
     let cloud: Arc<dyn Synthesizer> = Arc::new(CloudSynthesizer::new(protocol, tts.cloud));
     let fallback = match tts.fallback.to_ascii_lowercase().as_str() {
@@ -193,6 +225,8 @@ pub fn cloud_synthesizer(
 pub struct SharedEngines {
     pub recognizer: Arc<dyn Recognizer>,
     pub synthesizer: Arc<dyn Synthesizer>,
+    /// The local voice's cache of fixed wording, for the domain to say what it may keep.
+    pub tts_cache: Option<Arc<AudioCache>>,
 }
 
 /// The engines `settings` choose, loaded and checked.
@@ -203,8 +237,10 @@ pub fn build(
 ) -> Result<SharedEngines, EngineError> {
     // The two load side by side: the neural voice takes about a second (ONNX Runtime's
     // set-up), the recognizer much less, and start-up waits for the slower one only.
+    let mut tts_cache = None;
     let (recognizer, synthesizer) = std::thread::scope(|scope| {
-        let synthesizer = scope.spawn(|| cloud_synthesizer(settings, models, threads));
+        let synthesizer =
+            scope.spawn(|| cloud_synthesizer(settings, models, threads, &mut tts_cache));
         let recognizer = cloud_recognizer(settings, models, threads);
         let synthesizer = synthesizer.join().unwrap_or_else(|_| {
             Err(EngineError::Tts(TtsError::Engine(
@@ -216,6 +252,7 @@ pub fn build(
     Ok(SharedEngines {
         recognizer: recognizer?,
         synthesizer: synthesizer?,
+        tts_cache,
     })
 }
 

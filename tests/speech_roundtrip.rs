@@ -112,3 +112,71 @@ fn a_question_keeps_its_rising_pause_marker() {
     assert!(q.ends_with('?') && s.ends_with('.'), "{q:?} / {s:?}");
     assert_eq!(q.trim_end_matches('?'), s.trim_end_matches('.'));
 }
+
+/// Everything a stream of `voice` says of `reply`: (piece, audio) in order.
+fn spoken(voice: &dyn hark::tts::stream::Synthesizer, reply: &str) -> Vec<(String, Vec<f32>)> {
+    use hark::tts::stream::SynthesisEvent;
+    let mut stream = voice.open_stream().unwrap();
+    let input = stream.input();
+    input.push(reply);
+    input.flush();
+    let mut pieces: Vec<(String, Vec<f32>)> = Vec::new();
+    loop {
+        match stream.poll() {
+            Some(SynthesisEvent::Mark { text, .. }) => pieces.push((text, Vec::new())),
+            Some(SynthesisEvent::Audio(a)) => pieces.last_mut().unwrap().1.extend(a),
+            Some(SynthesisEvent::Done) => return pieces,
+            Some(SynthesisEvent::Failed(e)) => panic!("{e}"),
+            None => std::thread::sleep(std::time::Duration::from_millis(1)),
+        }
+    }
+}
+
+#[test]
+fn fixed_wording_is_spoken_from_the_cache_and_what_the_user_said_is_never_kept() {
+    let dir = common::temp_dir("tts-cache");
+    let domain =
+        hark::domain::load(&common::root().join("config/domains/customer-service")).unwrap();
+    let open = || {
+        let cache = std::sync::Arc::new(hark::tts::cache::AudioCache::new(
+            "piper",
+            Some(dir.clone()),
+            1 << 20,
+        ));
+        cache.allow(domain.fixed_texts());
+        let voice = hark::engines::local_voice(VoiceKind::Piper, &common::models(), 2)
+            .unwrap()
+            .with_cache(cache.clone());
+        (voice, cache)
+    };
+    let reply = "Okay, 3 PM. For which day?";
+    let (voice, cache) = open();
+    let first = spoken(&voice, reply);
+    assert_eq!(
+        first.iter().map(|(t, _)| t.as_str()).collect::<Vec<_>>(),
+        ["Okay, 3 PM.", "For which day?"]
+    );
+    assert_eq!(
+        cache.stats().misses,
+        1,
+        "only the domain's question is looked up"
+    );
+    let files: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+    assert_eq!(files.len(), 1, "one piece kept on disk: {files:?}");
+
+    // The next process speaks the question from disk: the same audio, and still speech.
+    let (voice, cache) = open();
+    let again = spoken(&voice, reply);
+    assert_eq!(cache.stats().hits, 1);
+    assert_eq!(again[1].1, first[1].1);
+    use hark::tts::stream::Synthesizer;
+    let speech =
+        hark::audio::resample::resample(&again[1].1, voice.sample_rate(), SPEECH_RATE).unwrap();
+    let mut session = common::whisper().session().unwrap();
+    let heard = session
+        .transcribe(&speech, &TranscribeOptions::default())
+        .unwrap()
+        .text;
+    assert!(heard.to_lowercase().contains("which day"), "{heard}");
+    std::fs::remove_dir_all(dir).ok();
+}

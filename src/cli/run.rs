@@ -84,6 +84,9 @@ pub fn run(common: &Common, io: RunArgs) -> Result<()> {
         (engines, brain)
     });
     let (engines, brain) = (engines??, brain?);
+    if let Some(cache) = &engines.tts_cache {
+        cache.allow(brain.fixed_wording());
+    }
     let greet = !io.keywords;
     let engines = Engines {
         recognizer: engines.recognizer.open_session()?,

@@ -245,6 +245,9 @@ pub fn run(common: &Common, options: ServeArgs) -> Result<()> {
     let dialogue_options = hark::engines::dialogue_options(&settings, models)?;
     let in_domain = || format!("domain {}", domain_dir.display());
     let domain = hark::domain::load(&domain_dir).with_context(in_domain)?;
+    if let Some(cache) = &engines.tts_cache {
+        cache.allow(domain.fixed_texts());
+    }
     let recognizer =
         hark::dialogue::train_recognizer(&domain, models, threads).with_context(in_domain)?;
     // A conversation's manager is checked now too (a language model misconfigured in the

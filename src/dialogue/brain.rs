@@ -233,4 +233,8 @@ impl Brain for DialogueBrain {
     fn expected_phrases(&self) -> Vec<String> {
         self.manager.expected_vocabulary(&self.session)
     }
+
+    fn fixed_wording(&self) -> Vec<String> {
+        self.manager.domain.fixed_texts()
+    }
 }

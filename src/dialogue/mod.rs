@@ -140,6 +140,12 @@ pub trait Brain: Send {
         Vec::new()
     }
 
+    /// What this brain says word for word every time (its domain's fixed wording), so a
+    /// voice may keep that audio.
+    fn fixed_wording(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     /// A latency of the last turn the voice loop measured, for the conversation log.
     fn measured(&mut self, _measure: crate::telemetry::metrics::Measure, _ms: f64) {}
 

@@ -410,6 +410,41 @@ pub struct Domain {
 }
 
 impl Domain {
+    /// The domain's own wording with its placeholders cut out: every greeting, question,
+    /// fixed answer and the fixed parts of confirmations. A piece of a reply found inside one
+    /// of these holds nothing the user said, so its audio may be kept (`tts::cache`).
+    pub fn fixed_texts(&self) -> Vec<String> {
+        let p = &self.persona;
+        let mut texts: Vec<&str> = vec![
+            &p.greeting,
+            &p.fallback,
+            &p.offer_human,
+            &p.handoff,
+            &p.goodbye,
+            &p.cancelled,
+            &p.help,
+            &p.no_input,
+            &p.clarify,
+            &p.resume,
+        ];
+        if let Some(r) = &self.rating {
+            texts.extend([r.question.as_str(), r.thanks.as_str()]);
+        }
+        for answer in self.intents.values().filter_map(|i| i.answer.as_ref()) {
+            texts.extend(answer.all());
+        }
+        for flow in self.flows.values() {
+            for slot in &flow.slots {
+                texts.extend(slot.prompt.all());
+                texts.extend(slot.reprompt.as_deref());
+                texts.extend(slot.invalid.as_deref());
+            }
+            texts.extend(flow.confirm.iter().flat_map(Wording::all));
+            texts.extend(flow.done.all());
+        }
+        texts.into_iter().flat_map(literal_parts).collect()
+    }
+
     /// Whether any reply has two wordings to compare.
     pub fn has_variants(&self) -> bool {
         let answers = self.intents.values().filter_map(|i| i.answer.as_ref());
@@ -634,6 +669,26 @@ pub fn load(dir: &Path) -> Result<Domain, DomainError> {
 }
 
 /// `{name}` placeholders in a template.
+/// The text of `template` between its placeholders, each part trimmed.
+fn literal_parts(template: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = template;
+    loop {
+        let (literal, after) = match rest.find('{') {
+            Some(open) => (&rest[..open], rest[open..].find('}').map(|c| open + c + 1)),
+            None => (rest, None),
+        };
+        let literal = literal.trim();
+        if !literal.is_empty() {
+            out.push(literal.to_string());
+        }
+        match after {
+            Some(next) => rest = &rest[next..],
+            None => return out,
+        }
+    }
+}
+
 pub fn placeholders(template: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut rest = template;
@@ -769,6 +824,16 @@ mod tests {
             err.contains("'guests'") && err.contains("people, time"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn fixed_wording_leaves_the_placeholders_out() {
+        assert_eq!(
+            literal_parts("So that's a {service} on {date}. Shall I book it?"),
+            vec!["So that's a", "on", ". Shall I book it?"]
+        );
+        assert_eq!(literal_parts("{prompt}"), Vec::<String>::new());
+        assert_eq!(literal_parts("Hello."), vec!["Hello."]);
     }
 
     #[test]

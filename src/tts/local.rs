@@ -5,6 +5,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use super::cache::AudioCache;
 use super::sentences::first_clause;
 use super::stream::{
     stream_pair, StreamDriver, SynthesisEvent, SynthesisStream, Synthesizer, TextCommand,
@@ -19,6 +20,8 @@ pub struct LocalSynthesizer {
     voice: Arc<Mutex<Box<dyn Voice>>>,
     name: String,
     sample_rate: u32,
+    /// Audio of the domain's fixed wording, once spoken.
+    cache: Option<Arc<AudioCache>>,
 }
 
 impl LocalSynthesizer {
@@ -27,15 +30,33 @@ impl LocalSynthesizer {
             name: voice.name().to_string(),
             sample_rate: voice.sample_rate(),
             voice: Arc::new(Mutex::new(voice)),
+            cache: None,
         }
     }
 
-    /// One sentence, taking the voice's turn.
+    /// Keeps the audio of fixed wording in `cache` and plays it from there.
+    pub fn with_cache(mut self, cache: Arc<AudioCache>) -> Self {
+        self.cache = Some(cache);
+        self
+    }
+
+    /// One sentence, taking the voice's turn (a cached one waits for nobody).
     pub fn speak(&self, sentence: &str) -> Result<Vec<f32>, TtsError> {
+        let cache = self.cache.as_ref().filter(|c| c.cacheable(sentence));
+        if let Some(audio) = cache.and_then(|c| c.get(sentence)) {
+            return Ok(audio.to_vec());
+        }
         // A poisoned lock means another conversation panicked mid-sentence; the engine
         // holds no half-done state between sentences.
-        let mut voice = self.voice.lock().unwrap_or_else(|p| p.into_inner());
-        voice.synthesize(sentence)
+        let samples = self
+            .voice
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .synthesize(sentence)?;
+        if let Some(cache) = cache {
+            cache.put(sentence, &samples);
+        }
+        Ok(samples)
     }
 }
 

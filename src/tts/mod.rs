@@ -2,6 +2,7 @@
 //! ([`stream::Synthesizer`]), and the local voices behind it (Piper, espeak-ng), spoken a
 //! sentence at a time so the first sentence plays while later ones are still being made.
 
+pub mod cache;
 pub mod cloud;
 pub mod espeak;
 pub mod failover;
