@@ -19,7 +19,7 @@ use super::LatencySummary;
 use crate::dialogue::session::Step;
 
 /// One logged turn.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TurnRecord {
     /// Unix seconds.
     pub ts: i64,
@@ -526,27 +526,11 @@ mod tests {
         handoff: Option<&str>,
     ) -> TurnRecord {
         TurnRecord {
-            ts: 0,
             conversation: conversation.into(),
-            user: "u".into(),
-            turn: 1,
-            said: String::new(),
-            reply: String::new(),
-            intent: None,
-            confidence: 0.0,
-            flow: None,
-            slots: vec![],
             started: started.map(String::from),
             completed: completed.map(String::from),
             handoff: handoff.map(String::from),
-            handoff_id: None,
-            misunderstood: false,
-            ended: false,
-            step: None,
-            dropped: vec![],
-            rating_asked: false,
-            rating: None,
-            variant: None,
+            ..TurnRecord::default()
         }
     }
 

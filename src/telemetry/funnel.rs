@@ -184,27 +184,10 @@ mod tests {
 
     fn turn(conversation: &str, flow: Option<&str>, step: Option<Step>) -> TurnRecord {
         TurnRecord {
-            ts: 0,
             conversation: conversation.into(),
-            user: "u".into(),
-            turn: 0,
-            said: String::new(),
-            reply: String::new(),
-            intent: None,
-            confidence: 0.0,
             flow: flow.map(String::from),
-            slots: vec![],
-            started: None,
-            completed: None,
-            handoff: None,
-            handoff_id: None,
-            misunderstood: false,
-            ended: false,
             step,
-            dropped: vec![],
-            rating_asked: false,
-            rating: None,
-            variant: None,
+            ..TurnRecord::default()
         }
     }
 
