@@ -117,6 +117,22 @@ async fn tokens_decide_who_connects_and_as_whom() {
     let server = start_server_with(&store, &["--tokens", tokens.to_str().unwrap()]);
 
     assert_eq!(connect(&server.url, &[]).await.err(), Some(401), "no token");
+    // The metrics too need a token; the health checks do not.
+    let metrics = http(&server.url, "GET /metrics HTTP/1.1\r\nHost: hark\r\n\r\n").await;
+    assert!(metrics.starts_with("HTTP/1.1 401"), "{metrics}");
+    let scraped = http(
+        &server.url,
+        &format!("GET /metrics HTTP/1.1\r\nHost: hark\r\nAuthorization: Bearer {ANA}\r\n\r\n"),
+    )
+    .await;
+    assert!(
+        scraped.starts_with("HTTP/1.1 200") && scraped.contains("hark_connections"),
+        "{scraped}"
+    );
+    assert!(server
+        .http_get("/healthz")
+        .await
+        .starts_with("HTTP/1.1 200"));
     let wrong = "Bearer wrong-token-0123456789";
     assert_eq!(
         connect(&server.url, &[("Authorization", wrong)])

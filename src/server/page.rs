@@ -18,8 +18,10 @@ pub fn busy() -> Answer {
 pub fn answer(head: &Head, access: &Access) -> Answer {
     let allowed = match access {
         Access::Anonymous => true,
-        Access::Tokens(tokens) => super::auth::request_token(None, Some(&head.query))
-            .is_some_and(|t| tokens.grant(&t).is_some()),
+        Access::Tokens(tokens) => {
+            super::auth::request_token(head.header("authorization"), Some(&head.query))
+                .is_some_and(|t| tokens.grant(&t).is_some())
+        }
     };
     match (head.method.as_str(), head.path.as_str()) {
         ("GET", "/" | "/index.html") if !allowed => {
@@ -28,6 +30,11 @@ pub fn answer(head: &Head, access: &Access) -> Answer {
         ("GET", "/" | "/index.html") => Answer::new(200, "text/html; charset=utf-8", PAGE),
         ("GET", "/healthz") => Answer::text(200, "ok\n"),
         ("GET", "/readyz") => Answer::text(200, "ready\n"),
+        // What the service is doing is for those who may use it (a scrape job's bearer token).
+        ("GET", "/metrics") if !allowed => Answer::text(
+            401,
+            "this server needs a token: Authorization: Bearer TOKEN\n",
+        ),
         ("GET", "/metrics") => Answer::new(
             200,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
