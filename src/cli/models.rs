@@ -38,13 +38,15 @@ pub fn models_list(models: &ModelDir) -> Result<()> {
     for (what, path) in [
         ("piper voice", models.piper_voice(models::PIPER_VOICE)),
         ("onnxruntime", models.onnxruntime()),
+        ("sentence encoder", models.sentence_encoder()),
+        ("slot tagger", models.slot_tagger()),
     ] {
         let status = if path.exists() {
             "installed"
         } else {
             "missing"
         };
-        println!("{what:<12} {status:<9} {}", path.display());
+        println!("{what:<16} {status:<9} {}", path.display());
     }
     Ok(())
 }
