@@ -437,6 +437,8 @@ pub struct Speaker {
     failed: Arc<AtomicBool>,
     started: bool,
     echo_reference: Option<EchoReference>,
+    /// Underrun samples already given to the echo reference as the silence they played.
+    referenced_underruns: u64,
     name: String,
     rate: u32,
 }
@@ -478,6 +480,7 @@ impl Speaker {
             failed,
             started: false,
             echo_reference: None,
+            referenced_underruns: 0,
             name: label,
             rate,
         })
@@ -588,6 +591,15 @@ impl AudioSink for Speaker {
             }
         }
         if let Some(reference) = self.echo_reference.as_mut() {
+            // An underrun empties the queue, so the silence it played came after everything
+            // written before and before these samples: the reference gets it in that place,
+            // and stays aligned with the echo the microphone hears.
+            let underruns = self.counters.underruns.load(Ordering::Relaxed);
+            let played_silence = underruns.saturating_sub(self.referenced_underruns);
+            if played_silence > 0 {
+                reference.push(&vec![0.0; played_silence as usize])?;
+                self.referenced_underruns = underruns;
+            }
             reference.push(samples)?;
         }
         let mut waiting_since = Instant::now();
