@@ -118,6 +118,8 @@ pub struct DialogueManager {
     turn_rating: Option<u8>,
     /// The wording this conversation hears where the domain has two.
     turn_variant: Variant,
+    /// Whether the domain has two wordings of anything (read once from the domain).
+    compares_wordings: bool,
     /// Finds each flow's list-slot values in utterances, by flow intent.
     spotters: BTreeMap<String, Spotter>,
     /// The domain's vocabulary sentences, drawn once (recognition asks every turn).
@@ -252,6 +254,7 @@ impl DialogueManager {
         Self {
             spotters,
             vocabulary: domain.vocabulary_sentences(),
+            compares_wordings: domain.has_variants(),
             domain,
             recognizer,
             backend,
@@ -607,7 +610,7 @@ impl DialogueManager {
             dropped,
             rating_asked: std::mem::take(&mut self.turn_rating_asked),
             rating: self.turn_rating.take(),
-            variant: self.domain.has_variants().then_some(self.turn_variant),
+            variant: self.compares_wordings.then_some(self.turn_variant),
         }
     }
 

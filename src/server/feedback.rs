@@ -36,8 +36,7 @@ fn allowed(head: &Head, access: &Access, domain: &str) -> bool {
     match access {
         Access::Anonymous => true,
         Access::Tokens(tokens) => super::auth::request_token(head.header("authorization"), None)
-            .and_then(|t| tokens.grant(&t).cloned())
-            .is_some_and(|g| g.allows(domain)),
+            .is_some_and(|t| tokens.grant(&t).is_some_and(|g| g.allows(domain))),
     }
 }
 
