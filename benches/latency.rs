@@ -1089,7 +1089,7 @@ fn first_audio_ms(voice: &dyn Synthesizer, reply: &str) -> f64 {
 }
 
 fn tts_cache(bench: &mut Bench) {
-    use hark::dialogue::session::Session;
+    use hark::conversation::session::Session;
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut manager = hark::dialogue::build_manager(
         &root.join("config/domains/customer-service"),
@@ -1099,7 +1099,7 @@ fn tts_cache(bench: &mut Bench) {
     )
     .expect("the default domain");
     let cache = Arc::new(hark::tts::cache::AudioCache::new("bench", None, 32 << 20));
-    cache.allow(manager.domain.fixed_texts());
+    cache.allow(manager.domain().fixed_texts());
     let voice =
         hark::engines::local_voice(VoiceKind::Piper, &bench.models, hark::default_threads())
             .expect("run scripts/setup.sh")

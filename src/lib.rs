@@ -5,8 +5,10 @@
 //! [`models`] provisions the model files they load.
 
 pub mod audio;
+pub mod clock;
 pub mod cloud;
 pub mod config;
+pub mod conversation;
 pub mod dialogue;
 pub mod domain;
 pub mod engines;

@@ -223,6 +223,30 @@ fn frustration_goes_to_a_person_mid_flow() {
 }
 
 #[test]
+fn an_unsure_reading_of_frustration_mid_lookup_still_reaches_a_person() {
+    let t = chat(&["where is my order", "this is useless, get me a human"]);
+    assert!(t[1]["confidence"].as_f64().unwrap() < 0.55, "{}", t[1]);
+    assert_eq!(t[1]["handoff"]["reason"], "the user sounded frustrated");
+    assert_eq!(t[1]["handoff"]["flow"], "order_status");
+    assert!(reply(&t[1]).contains("connecting you"));
+}
+
+#[test]
+fn a_time_outside_opening_hours_gets_the_reason_and_the_hours() {
+    let t = chat(&[
+        "book a checkup tomorrow at 8 in the evening",
+        "at 4 pm then",
+    ]);
+    assert_eq!(
+        reply(&t[0]),
+        "We take appointments from nine to five. What time would suit you?"
+    );
+    assert_eq!(t[0]["slots"]["service"], "check-up");
+    assert_eq!(t[0]["slots"]["time"], Value::Null);
+    assert_eq!(t[1]["slots"]["time"], "16:00");
+}
+
+#[test]
 fn a_complaint_is_taken_down_and_handed_to_a_person() {
     let t = chat(&[
         "I'm very disappointed with your service",

@@ -33,7 +33,7 @@ pub fn chat(common: &Common, args: ChatArgs) -> Result<()> {
     let options = hark::engines::dialogue_options(&settings, &common.models)?;
     let mut manager =
         hark::dialogue::build_manager(&dir, &common.models, common.threads, &options)?;
-    manager.channel = hark::domain::Channel::Text;
+    manager.set_channel(hark::domain::Channel::Text);
     if let Some(today) = args.today.as_deref() {
         manager.today = Some(
             chrono::NaiveDate::parse_from_str(today, "%Y-%m-%d")
@@ -48,7 +48,7 @@ pub fn chat(common: &Common, args: ChatArgs) -> Result<()> {
         &dialogue.store_spec(),
         &dialogue.log_dir(),
     )?;
-    let name = brain.manager().domain.persona.name.clone();
+    let name = brain.manager().domain().persona.name.clone();
     let interactive = std::io::stdin().is_terminal() && !json;
     let greeting = brain.greeting().unwrap_or_default();
     if !json {

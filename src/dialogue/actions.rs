@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::session::Handoff;
+use crate::conversation::session::Handoff;
 use crate::domain::ActionSpec;
 
 #[derive(Debug, thiserror::Error)]

@@ -2,8 +2,8 @@
 //! streamed as whole sentences, barge-ins recorded as what was actually heard.
 
 use super::manager::{DialogueError, DialogueManager, Turn};
-use super::session::{Handoff, Session};
 use super::{Brain, BrainError};
+use crate::conversation::session::{Handoff, Session};
 use crate::store::SessionStore;
 
 pub struct DialogueBrain {
@@ -235,6 +235,6 @@ impl Brain for DialogueBrain {
     }
 
     fn fixed_wording(&self) -> Vec<String> {
-        self.manager.domain.fixed_texts()
+        self.manager.domain().fixed_texts()
     }
 }

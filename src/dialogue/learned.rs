@@ -6,7 +6,7 @@
 use crate::domain::SlotSpec;
 use crate::nlu::slots::SlotTagger;
 
-use super::entities::{self, EntityKind};
+use crate::nlu::entities::{self, EntityKind};
 
 /// A value the tagger found: its label, its words [start, end) as `entities::tokenize`
 /// counts them, and the text as written.

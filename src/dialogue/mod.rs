@@ -3,15 +3,16 @@
 pub mod actions;
 pub mod brain;
 pub mod builtin;
-pub mod entities;
 pub mod handoff;
 pub mod learned;
 pub mod llm;
 pub mod manager;
-pub mod session;
+pub mod policy;
 pub mod sounds;
 pub mod spotter;
 pub mod sse;
+#[cfg(test)]
+mod tests;
 
 use std::path::Path;
 

@@ -11,8 +11,9 @@ use serde::Deserialize;
 
 pub mod builtin;
 pub mod expressions;
+pub mod phrases;
 
-use crate::dialogue::entities::EntityKind;
+use crate::conversation::EntityKind;
 use crate::stt::grammar::{words_of, Group, WordGrammar};
 use expressions::{sample_sentences, Expression};
 
@@ -116,28 +117,8 @@ pub enum Wording {
     Variants { a: String, b: String },
 }
 
-/// Which of two wordings a conversation hears.
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, Deserialize,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum Variant {
-    #[default]
-    A,
-    B,
-}
-
-impl Variant {
-    /// The variant of a conversation whose split key is `key` (the user, or the conversation
-    /// for nobody in particular): the same key always gets the same one.
-    pub fn of(key: &str) -> Self {
-        if crate::rng::seed_from(key) % 2 == 0 {
-            Variant::A
-        } else {
-            Variant::B
-        }
-    }
-}
+pub use crate::conversation::Variant;
+pub use phrases::Phrases;
 
 impl Wording {
     pub fn pick(&self, channel: Channel, variant: Variant) -> &str {
@@ -196,6 +177,9 @@ pub struct DomainFile {
     /// The rating question at the end of a conversation that completed a flow, if any.
     #[serde(default)]
     pub rating: Option<RatingSpec>,
+    /// The dialogue's own wording, where the domain rewords it.
+    #[serde(default)]
+    pub phrases: Phrases,
 }
 
 /// How a domain asks users to rate the conversation.
@@ -405,6 +389,7 @@ pub struct Domain {
     pub out_of_scope: Vec<String>,
     pub handoff_url: Option<String>,
     pub rating: Option<RatingSpec>,
+    pub phrases: Phrases,
     /// Flows by their intent name.
     pub flows: BTreeMap<String, FlowSpec>,
 }
@@ -427,6 +412,7 @@ impl Domain {
             &p.clarify,
             &p.resume,
         ];
+        texts.extend(self.phrases.all());
         if let Some(r) = &self.rating {
             texts.extend([r.question.as_str(), r.thanks.as_str()]);
         }
@@ -664,6 +650,7 @@ pub fn load(dir: &Path) -> Result<Domain, DomainError> {
         out_of_scope: file.out_of_scope,
         handoff_url: file.handoff_url,
         rating: file.rating,
+        phrases: file.phrases,
         flows,
     })
 }

@@ -5,6 +5,7 @@ pub mod banking77;
 pub mod classifier;
 pub mod clinc;
 pub mod encoder;
+pub mod entities;
 pub mod normalize;
 pub mod slots;
 pub mod wordpiece;
@@ -84,7 +85,7 @@ impl Featurizer {
 }
 
 /// What an utterance was understood as.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct IntentResult {
     /// None when out of scope (no intent was confident enough).
     pub intent: Option<String>,
@@ -153,7 +154,7 @@ impl PhoneticCorrector {
                 }
                 classifier::soundex(&w)
                     .and_then(|k| self.by_sound.get(&k))
-                    .filter(|known| crate::dialogue::entities::word_similarity(known, &w) >= 0.5)
+                    .filter(|known| entities::word_similarity(known, &w) >= 0.5)
                     .cloned()
                     .unwrap_or(w)
             })

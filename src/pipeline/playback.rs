@@ -6,6 +6,7 @@ use std::collections::VecDeque;
 
 use crate::audio::resample::StreamResampler;
 use crate::audio::AudioError;
+use crate::clock::Clock;
 use crate::tts::stream::{SynthesisEvent, SynthesisStream};
 
 /// The resampler's block for the voice's audio.
@@ -97,10 +98,15 @@ impl Playback {
         voice_samples * self.sink_rate as u64 / self.voice_rate as u64
     }
 
-    /// Takes whatever the stream has ready.
-    pub fn pull(&mut self, notes: &mut Vec<PlaybackNote>) {
+    /// Takes whatever the stream has ready; in simulated time, everything up to the end
+    /// of the reply (the text is all in by then, and synthesis takes no time).
+    pub fn pull(&mut self, notes: &mut Vec<PlaybackNote>, clock: Clock) {
         let mut resampled = Vec::new();
-        while let Some(event) = self.stream.poll() {
+        let next = |stream: &mut SynthesisStream| match clock {
+            Clock::RealTime => stream.poll(),
+            Clock::Simulated => stream.wait(crate::clock::SETTLE_LIMIT),
+        };
+        while let Some(event) = next(&mut self.stream) {
             match event {
                 SynthesisEvent::Audio(samples) => {
                     self.received_voice += samples.len() as u64;
@@ -241,7 +247,7 @@ mod tests {
         say(&driver, "Three four five six.", 400, 400);
         driver.send(SynthesisEvent::Done);
         let mut notes = Vec::new();
-        p.pull(&mut notes);
+        p.pull(&mut notes, Clock::RealTime);
         assert_eq!(
             notes,
             vec![
@@ -277,7 +283,7 @@ mod tests {
         p.lead_in(&[0.25; 100]);
         say(&driver, "Hi.", 0, 320);
         let mut notes = Vec::new();
-        p.pull(&mut notes);
+        p.pull(&mut notes, Clock::RealTime);
         p.paused = true;
         let mut out = vec![0.0; 320];
         p.render(&mut out, &mut notes);
@@ -295,7 +301,7 @@ mod tests {
         say(&driver, "Hello.", 0, 22_050);
         driver.send(SynthesisEvent::Done);
         let mut notes = Vec::new();
-        p.pull(&mut notes);
+        p.pull(&mut notes, Clock::RealTime);
         assert_eq!(p.ready.len(), 16_000);
     }
 }

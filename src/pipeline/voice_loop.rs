@@ -14,6 +14,7 @@ use super::playback::{Playback, PlaybackNote};
 use super::reply::{self, ReplyJob, ReplyMsg};
 use super::turn::{Action, Input, TurnConfig, TurnMachine};
 use crate::audio::{resample, AudioError, AudioSink, AudioSource, SPEECH_RATE};
+use crate::clock::{Clock, SETTLE_LIMIT};
 use crate::dialogue::Brain;
 use crate::stt::recognizer::{RecognizerSession, SpeechHint};
 use crate::telemetry::events::{Event, EventLog, StopReason, TimedEvent};
@@ -46,6 +47,9 @@ pub struct LoopConfig {
     pub echo_gate: Option<EchoGateConfig>,
     /// What hark says when an answer is late (synthesized once, at the start).
     pub acknowledgement: String,
+    /// Real time (a microphone, a call), or simulated time (tests of fake engines).
+    #[serde(skip)]
+    pub clock: Clock,
 }
 
 impl Default for LoopConfig {
@@ -56,6 +60,7 @@ impl Default for LoopConfig {
             drain_limit_ms: 60_000,
             echo_gate: None,
             acknowledgement: "One moment.".into(),
+            clock: Clock::RealTime,
         }
     }
 }
@@ -109,10 +114,14 @@ impl CachedClip {
         }
     }
 
-    /// The clip, once it is ready.
-    fn audio(&mut self) -> Option<&[f32]> {
+    /// The clip, once it is ready (in simulated time, it always is).
+    fn audio(&mut self, clock: Clock) -> Option<&[f32]> {
         if let Some(stream) = self.stream.as_mut() {
-            while let Some(event) = stream.poll() {
+            let next = |stream: &mut SynthesisStream| match clock {
+                Clock::RealTime => stream.poll(),
+                Clock::Simulated => stream.wait(SETTLE_LIMIT),
+            };
+            while let Some(event) = next(stream) {
                 match event {
                     SynthesisEvent::Audio(samples) => self.voice.extend(samples),
                     SynthesisEvent::Mark { .. } => {}
@@ -156,6 +165,9 @@ struct Conversation<'a> {
     acknowledgements: u64,
     /// Reads the conversation's latencies off its events, for the conversation log.
     timer: EventTimer,
+    clock: Clock,
+    /// The reply the worker is making, until it says it is done (simulated time waits).
+    awaiting: Option<u64>,
 }
 
 impl Conversation<'_> {
@@ -207,13 +219,15 @@ impl Conversation<'_> {
                 self.reply_tx
                     .send(ReplyJob::Respond { turn, input, text })
                     .map_err(|_| LoopError::Worker("reply"))?;
+                self.awaiting = Some(turn);
             }
             Action::EndUtterance => {
                 self.endpointer.end_now();
                 self.recognizer.hint(SpeechHint::TurnEnded);
             }
             Action::Acknowledge => {
-                let clip = self.acknowledgement.as_mut().and_then(CachedClip::audio);
+                let clock = self.clock;
+                let clip = self.acknowledgement.as_mut().and_then(|c| c.audio(clock));
                 let Some(clip) = clip.map(<[f32]>::to_vec) else {
                     return Ok(());
                 };
@@ -272,10 +286,37 @@ impl Conversation<'_> {
         match msg {
             ReplyMsg::Phrases(phrases) => self.recognizer.expect_phrases(&phrases),
             ReplyMsg::Handoff(handoff) => self.emit(self.now_ms, Event::Handoff { handoff }),
-            ReplyMsg::Done { .. } => {}
+            ReplyMsg::Done { turn } => self.worker_done(turn),
             ReplyMsg::Failed { turn, message } => {
+                self.worker_done(turn);
                 self.step(Input::ReplyFailed { turn, message })?
             }
+        }
+        Ok(())
+    }
+
+    fn worker_done(&mut self, turn: u64) {
+        if self.awaiting == Some(turn) {
+            self.awaiting = None;
+        }
+    }
+
+    /// In simulated time, the engines' work of this frame is finished before the frame
+    /// goes on: the recognizer's decodes, then the reply the worker is making.
+    fn settle(&mut self) -> Result<(), LoopError> {
+        if !self.clock.is_simulated() {
+            return Ok(());
+        }
+        self.recognizer.settle(SETTLE_LIMIT);
+        while let Some(event) = self.recognizer.poll() {
+            self.step(Input::Recognizer(event))?;
+        }
+        while self.awaiting.is_some() {
+            let msg = self
+                .reply_rx
+                .recv_timeout(SETTLE_LIMIT)
+                .map_err(|_| LoopError::Worker("reply"))?;
+            self.on_reply(msg)?;
         }
         Ok(())
     }
@@ -300,7 +341,7 @@ impl Conversation<'_> {
             return Ok(());
         };
         let turn = p.turn;
-        p.pull(&mut notes);
+        p.pull(&mut notes, self.clock);
         p.render(&mut out[written..], &mut notes);
         let sink_rate = self.sink_rate as u64;
         let at = |offset: usize| frame_start_ms + ((written + offset) as u64 * 1000) / sink_rate;
@@ -342,8 +383,152 @@ fn hint_for(event: &EndpointEvent) -> SpeechHint {
     }
 }
 
-/// Runs a conversation from `source` to `sink` in real time, until the source ends and the
-/// last reply has been played (or `drain_limit_ms` has passed).
+/// What the loop hears before the endpointer: the VAD, the double-talk gate for a speaker
+/// the microphone can hear, and the level gate that keeps background noise from holding
+/// an utterance open.
+struct Ears {
+    vad: VoiceDetector,
+    echo_gate: Option<EchoGate>,
+    level_gate: LevelGate,
+}
+
+impl Ears {
+    fn new(echo_gate: Option<EchoGateConfig>) -> Self {
+        Self {
+            vad: VoiceDetector::new(),
+            echo_gate: echo_gate.map(EchoGate::new),
+            level_gate: LevelGate::new(),
+        }
+    }
+
+    /// Whether `frame` holds the user's voice. While hark talks into the room its own echo
+    /// must not count as the user, and within an utterance the background's noise must
+    /// not hold it open.
+    fn voiced(&mut self, frame: &[f32], in_speech: bool) -> Result<bool, LoopError> {
+        let vad_voiced =
+            self.vad.is_speech(frame)? && self.echo_gate.as_ref().is_none_or(|g| g.near_end(frame));
+        Ok(self
+            .level_gate
+            .voiced(level_db(frame), vad_voiced, in_speech))
+    }
+
+    /// What the speaker played, for the echo gate (its RMS does not depend on the rate).
+    fn played(&mut self, out: &[f32], interrupted: bool) {
+        if let Some(gate) = self.echo_gate.as_mut() {
+            gate.played(out);
+            if interrupted {
+                gate.restart_warmup();
+            }
+        }
+    }
+}
+
+/// Where the loop is on its timeline.
+#[derive(Default)]
+struct Timeline {
+    frame_index: u64,
+    input_frames: u64,
+    input_ended: bool,
+    drained_ms: u64,
+}
+
+impl Conversation<'_> {
+    /// One 20 ms frame of input: heard, endpointed, recognized, and what it leads to
+    /// decided.
+    fn listen(&mut self, frame: &[f32], ears: &mut Ears) -> Result<(), LoopError> {
+        let voiced = ears.voiced(frame, self.endpointer.in_speech())?;
+        self.recognizer.push_audio(frame);
+        if let Some(event) = self.endpointer.push(voiced) {
+            self.recognizer.hint(hint_for(&event));
+            if matches!(event, EndpointEvent::SpeechStart { .. }) {
+                self.user_started();
+            }
+            self.step(Input::Endpoint(event))?;
+        }
+        let speech = self.endpointer.progress();
+        self.step(Input::Frame {
+            now_ms: self.now_ms,
+            speech,
+        })?;
+        while let Some(event) = self.recognizer.poll() {
+            self.step(Input::Recognizer(event))?;
+        }
+        while let Ok(msg) = self.reply_rx.try_recv() {
+            self.on_reply(msg)?;
+        }
+        self.settle()
+    }
+
+    /// The user started talking: an acknowledgement is no reason to talk over them, and
+    /// the acknowledgement's audio is made now, long before an answer can be late (not at
+    /// the start, where it would hold up the greeting).
+    fn user_started(&mut self) {
+        self.filler.clear();
+        if self.acknowledgement.is_none() {
+            let clip = CachedClip::new(
+                self.synthesizer.as_ref(),
+                &self.acknowledgement_text,
+                self.sink_rate,
+            );
+            self.acknowledgement = Some(clip);
+        }
+    }
+
+    /// One 20 ms frame of output, written to the sink, lined up sample for sample with the
+    /// input.
+    fn speak(
+        &mut self,
+        out: &mut Vec<f32>,
+        frame_index: u64,
+        sink: &mut dyn AudioSink,
+        ears: &mut Ears,
+    ) -> Result<(), LoopError> {
+        let rate = self.sink_rate as u64;
+        let due = ((frame_index + 1) * rate / 50 - frame_index * rate / 50) as usize;
+        out.resize(due, 0.0);
+        self.render(out, frame_index * FRAME_MS)?;
+        if std::mem::take(&mut self.silence_now) {
+            sink.discard_queued();
+        }
+        sink.write(out)?;
+        ears.played(out, self.machine.interrupted());
+        Ok(())
+    }
+}
+
+/// The next frame of input into `frame`; after the input has ended, silence, so that a
+/// pending utterance ends and a reply finishes. Returns false when the loop is done.
+fn next_frame(
+    source: &mut dyn AudioSource,
+    frame: &mut [f32],
+    conv: &mut Conversation,
+    time: &mut Timeline,
+    drain_limit_ms: u64,
+) -> Result<bool, LoopError> {
+    if !time.input_ended {
+        let n = source.read(frame)?;
+        if n < FRAME_SAMPLES {
+            frame[n..].fill(0.0);
+            time.input_ended = true;
+            conv.recognizer.finish();
+        }
+        if n > 0 {
+            time.input_frames += 1;
+        }
+        return Ok(true);
+    }
+    frame.fill(0.0);
+    time.drained_ms += FRAME_MS;
+    if !conv.busy() || time.drained_ms > drain_limit_ms {
+        return Ok(false);
+    }
+    conv.clock.idle_frame(FRAME_MS);
+    Ok(true)
+}
+
+/// Runs a conversation from `source` to `sink`, until the source ends and the last reply
+/// has been played (or `drain_limit_ms` has passed): in real time, or in simulated time
+/// when the config's clock says so.
 pub fn run_voice_loop(
     config: LoopConfig,
     source: &mut dyn AudioSource,
@@ -365,9 +550,6 @@ pub fn run_voice_loop(
     }
     .entered();
     let (reply_tx, reply_rx, reply_thread) = reply::spawn(engines.brain);
-    let mut vad = VoiceDetector::new();
-    let mut echo_gate = config.echo_gate.map(EchoGate::new);
-    let mut level_gate = LevelGate::new();
     let mut conv = Conversation {
         machine: TurnMachine::new(config.turns),
         endpointer: Endpointer::new(config.endpointer),
@@ -385,92 +567,29 @@ pub fn run_voice_loop(
         silence_now: false,
         acknowledgements: 0,
         timer: EventTimer::default(),
+        clock: config.clock,
+        awaiting: None,
     };
-
-    let mut frame = vec![0f32; FRAME_SAMPLES];
-    let mut out = Vec::with_capacity(sink_rate as usize / 10);
-    let mut frame_index: u64 = 0;
-    let mut input_frames: u64 = 0;
-    let mut input_ended = false;
-    let mut drained_ms = 0;
+    let mut ears = Ears::new(config.echo_gate);
+    let mut time = Timeline::default();
     tracing::info!(sink_rate, "conversation started");
     let result = (|| -> Result<(), LoopError> {
+        let mut frame = vec![0f32; FRAME_SAMPLES];
+        let mut out = Vec::with_capacity(sink_rate as usize / 10);
         conv.step(Input::Start)?;
-        loop {
-            if !input_ended {
-                let n = source.read(&mut frame)?;
-                if n < FRAME_SAMPLES {
-                    frame[n..].fill(0.0);
-                    input_ended = true;
-                    conv.recognizer.finish();
-                }
-                if n > 0 {
-                    input_frames += 1;
-                }
-            } else {
-                // After the input ends, silence lets a pending utterance end and a reply
-                // finish, at the pace of real time.
-                frame.fill(0.0);
-                drained_ms += FRAME_MS;
-                if !conv.busy() || drained_ms > config.drain_limit_ms {
-                    return Ok(());
-                }
-                std::thread::sleep(std::time::Duration::from_millis(FRAME_MS));
-            }
-            let frame_start = frame_index * FRAME_MS;
-            conv.now_ms = frame_start + FRAME_MS;
-
-            // While hark talks into the room, its own echo must not count as the user, and
-            // within an utterance the background's noise must not hold it open.
-            let vad_voiced =
-                vad.is_speech(&frame)? && echo_gate.as_ref().is_none_or(|g| g.near_end(&frame));
-            let voiced =
-                level_gate.voiced(level_db(&frame), vad_voiced, conv.endpointer.in_speech());
-            conv.recognizer.push_audio(&frame);
-            if let Some(event) = conv.endpointer.push(voiced) {
-                conv.recognizer.hint(hint_for(&event));
-                if matches!(event, EndpointEvent::SpeechStart { .. }) {
-                    // An acknowledgement is no reason to talk over the user.
-                    conv.filler.clear();
-                    if conv.acknowledgement.is_none() {
-                        let clip = CachedClip::new(
-                            conv.synthesizer.as_ref(),
-                            &conv.acknowledgement_text,
-                            sink_rate,
-                        );
-                        conv.acknowledgement = Some(clip);
-                    }
-                }
-                conv.step(Input::Endpoint(event))?;
-            }
-            let speech = conv.endpointer.progress();
-            conv.step(Input::Frame {
-                now_ms: conv.now_ms,
-                speech,
-            })?;
-            while let Some(event) = conv.recognizer.poll() {
-                conv.step(Input::Recognizer(event))?;
-            }
-            while let Ok(msg) = conv.reply_rx.try_recv() {
-                conv.on_reply(msg)?;
-            }
-            let due = ((frame_index + 1) * sink_rate as u64 / 50
-                - frame_index * sink_rate as u64 / 50) as usize;
-            out.resize(due, 0.0);
-            conv.render(&mut out, frame_start)?;
-            if std::mem::take(&mut conv.silence_now) {
-                sink.discard_queued();
-            }
-            sink.write(&out)?;
-            if let Some(gate) = echo_gate.as_mut() {
-                // Compared at 16 kHz-equivalent level: RMS does not depend on the rate.
-                gate.played(&out);
-                if conv.machine.interrupted() {
-                    gate.restart_warmup();
-                }
-            }
-            frame_index += 1;
+        while next_frame(
+            source,
+            &mut frame,
+            &mut conv,
+            &mut time,
+            config.drain_limit_ms,
+        )? {
+            conv.now_ms = (time.frame_index + 1) * FRAME_MS;
+            conv.listen(&frame, &mut ears)?;
+            conv.speak(&mut out, time.frame_index, sink, &mut ears)?;
+            time.frame_index += 1;
         }
+        Ok(())
     })();
     let counts = conv.machine.counts().clone();
     let acknowledgements = conv.acknowledgements;
@@ -484,8 +603,8 @@ pub fn run_voice_loop(
     let summary = RunSummary {
         input_overruns: source.stream_stats().map_or(0, |s| s.overruns),
         output_underruns: sink.stream_stats().map_or(0, |s| s.underruns),
-        input_ms: input_frames * FRAME_MS,
-        output_ms: frame_index * FRAME_MS,
+        input_ms: time.input_frames * FRAME_MS,
+        output_ms: time.frame_index * FRAME_MS,
         user_turns: counts.user_turns,
         replies: counts.replies,
         barge_ins: counts.barge_ins,

@@ -50,11 +50,11 @@ pub const PROMPT_CHARS: usize = 400;
 impl CommandReader {
     pub fn new(transcriber: Box<dyn Transcriber>, manager: DialogueManager) -> Self {
         let prompt = vocabulary_prompt(manager.domain_vocabulary(), PROMPT_CHARS);
-        let grammar = manager.domain.command_grammar().map(Arc::new);
+        let grammar = manager.domain().command_grammar().map(Arc::new);
         // Each slot's values may be heard for one another.
         let alternatives = PhraseClasses::new(
             manager
-                .domain
+                .domain()
                 .flows
                 .values()
                 .flat_map(|flow| flow.slots.iter().map(|slot| flow.slot_phrases(&slot.name))),
@@ -142,7 +142,7 @@ impl CommandReader {
     }
 
     fn is_flow(&self, intent: Option<&str>) -> bool {
-        intent.is_some_and(|i| self.manager.domain.flows.contains_key(i))
+        intent.is_some_and(|i| self.manager.domain().flows.contains_key(i))
     }
 }
 

@@ -7,10 +7,11 @@
 //! turns). A conversation picked up within [`RESUME_WINDOW_SECS`] continues where it was;
 //! after that only the memory carries over to a fresh conversation.
 
+pub mod memory;
 pub mod redis;
 pub mod sqlite;
 
-use crate::dialogue::session::Session;
+use crate::conversation::session::Session;
 
 /// How long a conversation in progress can be picked up again.
 pub const RESUME_WINDOW_SECS: i64 = 15 * 60;
@@ -25,7 +26,7 @@ pub enum StoreError {
         user: String,
         reason: String,
     },
-    #[error("unknown session store '{0}': use sqlite:PATH, redis://HOST:PORT or none")]
+    #[error("unknown session store '{0}': use sqlite:PATH, redis://HOST:PORT, memory or none")]
     UnknownKind(String),
 }
 
@@ -38,18 +39,13 @@ pub trait SessionStore: Send {
     fn location(&self) -> String;
 }
 
-pub fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
 /// The session to continue with for `user_id`: the stored one if it is recent, else a new
 /// one that keeps the stored memory.
 pub fn resume(store: &mut dyn SessionStore, user_id: &str) -> Result<Session, StoreError> {
     Ok(match store.load(user_id)? {
-        Some((session, saved)) if now_secs() - saved <= RESUME_WINDOW_SECS && !session.ended => {
+        Some((session, saved))
+            if crate::clock::now_secs() - saved <= RESUME_WINDOW_SECS && !session.ended =>
+        {
             session
         }
         Some((old, _)) => Session {
@@ -60,10 +56,13 @@ pub fn resume(store: &mut dyn SessionStore, user_id: &str) -> Result<Session, St
     })
 }
 
-/// Opens a store from its description: `sqlite:PATH`, `redis://HOST:PORT[/DB]`, or `none`.
+/// Opens a store from its description: `sqlite:PATH`, `redis://HOST:PORT[/DB]`, `memory`
+/// (this process only) or `none`.
 pub fn open(spec: &str) -> Result<Option<Box<dyn SessionStore>>, StoreError> {
-    if spec == "none" {
-        return Ok(None);
+    match spec {
+        "none" => return Ok(None),
+        "memory" => return Ok(Some(Box::new(memory::MemoryStore::new()))),
+        _ => {}
     }
     if let Some(path) = spec.strip_prefix("sqlite:") {
         return Ok(Some(Box::new(sqlite::SqliteStore::open(

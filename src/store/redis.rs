@@ -3,8 +3,9 @@
 
 use redis::Commands;
 
-use super::{decode, encode, now_secs, SessionStore, StoreError};
-use crate::dialogue::session::Session;
+use super::{decode, encode, SessionStore, StoreError};
+use crate::clock::now_secs;
+use crate::conversation::session::Session;
 
 pub struct RedisStore {
     connection: redis::Connection,

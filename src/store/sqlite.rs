@@ -5,8 +5,9 @@ use std::path::Path;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{decode, encode, now_secs, SessionStore, StoreError};
-use crate::dialogue::session::Session;
+use super::{decode, encode, SessionStore, StoreError};
+use crate::clock::now_secs;
+use crate::conversation::session::Session;
 
 pub struct SqliteStore {
     connection: Connection,

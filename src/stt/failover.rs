@@ -227,6 +227,12 @@ impl RecognizerSession for FailoverSession {
                 Active::None => false,
             }
     }
+
+    fn settle(&mut self, limit: std::time::Duration) {
+        if let Active::Primary(s) | Active::Fallback { session: s, .. } = &mut self.active {
+            s.settle(limit);
+        }
+    }
 }
 
 #[cfg(test)]

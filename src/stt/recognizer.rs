@@ -87,4 +87,8 @@ pub trait RecognizerSession: Send {
     /// Whether the session still owes results for audio it has been given (a decode or a
     /// network answer in flight).
     fn busy(&self) -> bool;
+    /// Waits, up to `limit`, until the results for the audio given so far are in: in
+    /// simulated time an engine's work takes no time. A real-time loop never calls it;
+    /// engines that answer at once need nothing here.
+    fn settle(&mut self, _limit: std::time::Duration) {}
 }

@@ -16,53 +16,7 @@ use sha2::{Digest, Sha256};
 use super::metrics::Measure;
 use super::ratings::RatingRecord;
 use super::LatencySummary;
-use crate::dialogue::session::Step;
-
-/// One logged turn.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct TurnRecord {
-    /// Unix seconds.
-    pub ts: i64,
-    pub conversation: String,
-    /// Salted hash of the user id.
-    pub user: String,
-    pub turn: u32,
-    pub said: String,
-    pub reply: String,
-    pub intent: Option<String>,
-    pub confidence: f32,
-    /// The flow active after the turn.
-    pub flow: Option<String>,
-    /// Names of the slots filled so far (never their values).
-    pub slots: Vec<String>,
-    /// A flow that started on this turn.
-    pub started: Option<String>,
-    /// A flow that completed on this turn.
-    pub completed: Option<String>,
-    /// Why the conversation went to a person, if it did on this turn.
-    pub handoff: Option<String>,
-    /// The handoff's id, which the person's feedback names.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub handoff_id: Option<String>,
-    /// The turn was not understood (fallback or clarification).
-    pub misunderstood: bool,
-    pub ended: bool,
-    /// What the active flow waits for after the turn.
-    #[serde(default)]
-    pub step: Option<Step>,
-    /// Flows left unfinished on this turn without a handoff.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub dropped: Vec<String>,
-    /// The reply asked the rating question.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub rating_asked: bool,
-    /// The score this turn answered it with.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rating: Option<u8>,
-    /// The wording variant, in a domain that compares two.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub variant: Option<crate::domain::Variant>,
-}
+pub use crate::conversation::record::TurnRecord;
 
 const DIGIT_WORDS: &[&str] = &[
     "zero", "oh", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
@@ -229,7 +183,7 @@ impl ConversationLog {
     /// Writes a score (1–5) a client gave `conversation`.
     pub fn rating(&mut self, conversation: &str, score: u8) {
         self.append(&LogLine::Rating(RatingRecord {
-            ts: crate::store::now_secs(),
+            ts: crate::clock::now_secs(),
             conversation: conversation.to_string(),
             score,
         }));
@@ -238,7 +192,7 @@ impl ConversationLog {
     /// Writes the feedback on handoff `handoff`.
     pub fn feedback(&mut self, handoff: &str, useful: bool, resolved: bool) {
         self.append(&LogLine::Feedback(FeedbackRecord {
-            ts: crate::store::now_secs(),
+            ts: crate::clock::now_secs(),
             handoff: handoff.to_string(),
             useful,
             resolved,
@@ -248,7 +202,7 @@ impl ConversationLog {
     /// Writes one latency of `conversation`.
     pub fn timing(&mut self, conversation: &str, measure: Measure, ms: f64) {
         self.append(&LogLine::Timing(TimingRecord {
-            ts: crate::store::now_secs(),
+            ts: crate::clock::now_secs(),
             conversation: conversation.to_string(),
             measure,
             ms,
@@ -323,7 +277,7 @@ pub struct Report {
     /// What the people who took conversations over said of the handoffs.
     pub handoffs: HandoffQuality,
     /// Completion and turns by wording variant, in domains that compare two.
-    pub variants: BTreeMap<crate::domain::Variant, VariantStats>,
+    pub variants: BTreeMap<crate::conversation::Variant, VariantStats>,
 }
 
 /// How the conversations that heard one wording went.
@@ -337,8 +291,8 @@ pub struct VariantStats {
     pub task_completion: f64,
 }
 
-fn by_variant(turns: &[TurnRecord]) -> BTreeMap<crate::domain::Variant, VariantStats> {
-    let mut out: BTreeMap<crate::domain::Variant, VariantStats> = BTreeMap::new();
+fn by_variant(turns: &[TurnRecord]) -> BTreeMap<crate::conversation::Variant, VariantStats> {
+    let mut out: BTreeMap<crate::conversation::Variant, VariantStats> = BTreeMap::new();
     let mut seen: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
     for t in turns {
         let Some(variant) = t.variant else {

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::conversations::TurnRecord;
-use crate::dialogue::session::Step;
+use crate::conversation::record::TurnRecord;
+use crate::conversation::session::Step;
 
 /// How a flow that was started ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]

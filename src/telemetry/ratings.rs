@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::conversations::TurnRecord;
+use crate::conversation::record::TurnRecord;
 
 /// A score a client sent for a conversation (`rating` over `hark serve`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

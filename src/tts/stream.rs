@@ -115,25 +115,48 @@ impl SynthesisStream {
             return None;
         }
         match self.events.try_recv() {
-            Ok(event) => {
-                self.ended = matches!(event, SynthesisEvent::Done | SynthesisEvent::Failed(_));
-                if matches!(event, SynthesisEvent::Audio(_)) && !self.timed {
-                    self.timed = true;
-                    if let Some(first) = self.input.first_text.get() {
-                        crate::telemetry::metrics::global()
-                            .synthesizer_latency(first.elapsed().as_secs_f64());
-                    }
-                }
-                Some(event)
-            }
+            Ok(event) => Some(self.took(event)),
             Err(mpsc::TryRecvError::Empty) => None,
-            Err(mpsc::TryRecvError::Disconnected) => {
+            Err(mpsc::TryRecvError::Disconnected) => Some(self.stopped()),
+        }
+    }
+
+    /// The next audio or mark, waiting up to `limit` for it (simulated time, where the
+    /// synthesizer's work takes no time). A synthesizer that sends nothing for that long
+    /// has failed.
+    pub fn wait(&mut self, limit: std::time::Duration) -> Option<SynthesisEvent> {
+        if self.ended {
+            return None;
+        }
+        match self.events.recv_timeout(limit) {
+            Ok(event) => Some(self.took(event)),
+            Err(mpsc::RecvTimeoutError::Timeout) => {
                 self.ended = true;
-                Some(SynthesisEvent::Failed(
-                    "the synthesizer stopped without finishing the reply".into(),
-                ))
+                Some(SynthesisEvent::Failed(format!(
+                    "the synthesizer sent nothing for {} s",
+                    limit.as_secs()
+                )))
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => Some(self.stopped()),
+        }
+    }
+
+    /// Notes an event taken from the synthesizer: the end, and the first audio's latency.
+    fn took(&mut self, event: SynthesisEvent) -> SynthesisEvent {
+        self.ended = matches!(event, SynthesisEvent::Done | SynthesisEvent::Failed(_));
+        if matches!(event, SynthesisEvent::Audio(_)) && !self.timed {
+            self.timed = true;
+            if let Some(first) = self.input.first_text.get() {
+                crate::telemetry::metrics::global()
+                    .synthesizer_latency(first.elapsed().as_secs_f64());
             }
         }
+        event
+    }
+
+    fn stopped(&mut self) -> SynthesisEvent {
+        self.ended = true;
+        SynthesisEvent::Failed("the synthesizer stopped without finishing the reply".into())
     }
 }
 

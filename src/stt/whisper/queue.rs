@@ -174,6 +174,11 @@ impl QueueClient {
     pub fn try_recv(&self) -> Option<Decoded> {
         self.results.try_recv().ok()
     }
+
+    /// The next finished decode, waiting up to `limit` for it.
+    pub fn recv_timeout(&self, limit: std::time::Duration) -> Option<Decoded> {
+        self.results.recv_timeout(limit).ok()
+    }
 }
 
 impl Drop for QueueClient {

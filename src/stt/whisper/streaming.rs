@@ -383,6 +383,16 @@ impl RecognizerSession for WhisperStream {
     fn busy(&self) -> bool {
         self.in_flight > 0 || self.owed.is_some() || !self.events.is_empty()
     }
+
+    fn settle(&mut self, limit: std::time::Duration) {
+        while self.in_flight > 0 {
+            let Some(done) = self.client.recv_timeout(limit) else {
+                return;
+            };
+            self.in_flight -= 1;
+            self.on_result(done);
+        }
+    }
 }
 
 /// Whether a transcript reads as a finished sentence, so the turn can end after a short

@@ -94,9 +94,9 @@ pub struct Session {
     pub completed_flows: u32,
     #[serde(default)]
     pub rating: RatingState,
-    /// The wording variant this conversation hears (see `domain::Variant`).
+    /// The wording variant this conversation hears (see `conversation::Variant`).
     #[serde(default)]
-    pub variant: Option<crate::domain::Variant>,
+    pub variant: Option<crate::conversation::Variant>,
 }
 
 /// Where a conversation is with the domain's rating question.

@@ -10,24 +10,7 @@
 
 use chrono::{Datelike, Duration, NaiveDate, NaiveTime, Weekday};
 
-/// What kind of value an entity (or a slot) holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EntityKind {
-    Number,
-    Time,
-    Date,
-    Duration,
-    Email,
-    Phone,
-    OrderId,
-    /// A value from a configured list (the slot's `values`).
-    Choice,
-    /// Free text (a description): whatever the user said.
-    Text,
-    /// A person's name: what the slot tagger reads as first and last name, else the answer.
-    Person,
-}
+pub use crate::conversation::EntityKind;
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Entity {
