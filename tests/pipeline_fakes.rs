@@ -10,6 +10,7 @@ use std::sync::Arc;
 use common::conversation::{self, Part};
 use hark::audio::file::{WavFileSink, WavFileSource};
 use hark::audio::{wav, SPEECH_RATE};
+use hark::clock::Clock;
 use hark::dialogue::builtin::KeywordResponder;
 use hark::pipeline::{run_voice_loop, Engines, LoopConfig};
 use hark::stt::recognizer::{
@@ -177,11 +178,16 @@ fn converse(name: &str, parts: &[Part], script: Vec<&'static str>) -> Outcome {
     };
     let dir = common::temp_dir(name);
     let out = dir.join("speaker.wav");
-    let mut source = WavFileSource::from_samples(recording.samples.clone(), SPEECH_RATE, true);
+    // Simulated time: the fakes answer at once, and the conversation runs as fast as the
+    // machine goes, the same on every run.
+    let mut source = WavFileSource::from_samples(recording.samples.clone(), SPEECH_RATE, false);
     let mut sink = WavFileSink::create(&out, SPEECH_RATE).unwrap();
     let mut log = EventLog::new();
     run_voice_loop(
-        LoopConfig::default(),
+        LoopConfig {
+            clock: Clock::Simulated,
+            ..Default::default()
+        },
         &mut source,
         &mut sink,
         engines,
@@ -306,4 +312,20 @@ fn a_barge_in_keeps_what_was_heard_on_fake_engines() {
         _ => None,
     });
     assert!(replies.last().unwrap().starts_with("It is"), "{replies:?}");
+}
+
+#[test]
+fn the_same_conversation_in_simulated_time_is_the_same_every_time() {
+    let parts = [
+        Part::Silence(500),
+        Part::Say("I would like to book a table."),
+        Part::Silence(650),
+        Part::Say("What time is it?"),
+        Part::Silence(2000),
+    ];
+    let script = vec!["I would like to book a table.", "What time is it?"];
+    let first = converse("fakes-same-1", &parts, script.clone());
+    let second = converse("fakes-same-2", &parts, script);
+    assert_eq!(first.events, second.events);
+    assert_eq!(first.played, second.played);
 }

@@ -1,13 +1,16 @@
-//! The real-time voice loop with real engines: recorded user speech (a Piper voice) goes,
-//! in real time, through webrtc-vad, the endpointer, streaming Whisper tiny.en, the
-//! built-in responder (or the dialogue core) and Piper, and the loop's recording of the
-//! speaker and its event log are checked.
+//! The voice loop with real engines: recorded user speech (a Piper voice) goes through
+//! webrtc-vad, the endpointer, streaming Whisper tiny.en, the built-in responder (or the
+//! dialogue core) and Piper, and the loop's recording of the speaker and its event log are
+//! checked. Most conversations run in simulated time (every decode and sentence finished
+//! before the next 20 ms frame, so the same recording gives the same conversation on any
+//! machine); one runs in real time, alone, to show the loop keeps up.
 
 mod common;
 
 use common::conversation::{self, Part, Recording};
 use hark::audio::file::{WavFileSink, WavFileSource};
 use hark::audio::{wav, SPEECH_RATE};
+use hark::clock::Clock;
 use hark::dialogue::builtin::KeywordResponder;
 use hark::pipeline::turn::TurnConfig;
 use hark::pipeline::{run_voice_loop, Engines, LoopConfig, RunSummary};
@@ -16,14 +19,23 @@ use hark::tts::{self, VoiceKind};
 
 const OUT_RATE: u32 = 22_050;
 
-/// One real-time conversation at a time: each test is one user at one microphone, and on a
-/// 2-core machine two of them at once would measure contention, which the load bench does.
-static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+/// A real-time conversation owns the machine: each test is one user at one microphone, and
+/// on a 2-core machine anything else running would measure contention, which the load bench
+/// does. Conversations in simulated time only share it (contention slows them, it does not
+/// change them).
+static MACHINE: std::sync::RwLock<()> = std::sync::RwLock::new(());
 
-fn alone() -> std::sync::MutexGuard<'static, ()> {
-    ONE_AT_A_TIME
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+enum Hold {
+    Alone(#[allow(dead_code)] std::sync::RwLockWriteGuard<'static, ()>),
+    Shared(#[allow(dead_code)] std::sync::RwLockReadGuard<'static, ()>),
+}
+
+fn hold(clock: Clock) -> Hold {
+    use std::sync::PoisonError;
+    match clock {
+        Clock::RealTime => Hold::Alone(MACHINE.write().unwrap_or_else(PoisonError::into_inner)),
+        Clock::Simulated => Hold::Shared(MACHINE.read().unwrap_or_else(PoisonError::into_inner)),
+    }
 }
 
 struct Outcome {
@@ -34,8 +46,12 @@ struct Outcome {
 }
 
 fn converse(name: &str, parts: &[Part]) -> (Recording, Outcome) {
-    // Alone from the user's speech being made (Piper takes both cores) to the loop's end.
-    let _alone = alone();
+    converse_on(Clock::Simulated, name, parts)
+}
+
+fn converse_on(clock: Clock, name: &str, parts: &[Part]) -> (Recording, Outcome) {
+    // From the user's speech being made (Piper takes both cores) to the loop's end.
+    let _hold = hold(clock);
     let models = common::models();
     let mut user_voice = tts::open_voice(VoiceKind::Piper, &models, 2).unwrap();
     let recording = conversation::build(user_voice.as_mut(), parts);
@@ -46,11 +62,15 @@ fn converse(name: &str, parts: &[Part]) -> (Recording, Outcome) {
     };
     let dir = common::temp_dir(name);
     let out_path = dir.join("speaker.wav");
-    let mut source = WavFileSource::from_samples(recording.samples.clone(), SPEECH_RATE, true);
+    let paced = clock == Clock::RealTime;
+    let mut source = WavFileSource::from_samples(recording.samples.clone(), SPEECH_RATE, paced);
     let mut sink = WavFileSink::create(&out_path, OUT_RATE).unwrap();
     let mut log = EventLog::new();
     let summary = run_voice_loop(
-        LoopConfig::default(),
+        LoopConfig {
+            clock,
+            ..Default::default()
+        },
         &mut source,
         &mut sink,
         engines,
@@ -287,7 +307,8 @@ fn a_backchannel_does_not_stop_the_reply() {
 
 #[test]
 fn real_time_conversation_on_a_paced_input() {
-    let (rec, o) = converse(
+    let (rec, o) = converse_on(
+        Clock::RealTime,
         "real-time",
         &[
             Part::Silence(500),
@@ -347,22 +368,26 @@ fn dialogue_engines(models: &hark::models::ModelDir) -> Engines {
     }
 }
 
-/// Runs `parts` (spoken by Piper) through the loop with the dialogue core, in real time.
+/// Runs `parts` (spoken by Piper) through the loop with the dialogue core, in simulated
+/// time.
 fn converse_with_dialogue(
     name: &str,
     parts: &[Part],
     config: LoopConfig,
 ) -> (RunSummary, Vec<TimedEvent>) {
-    let _alone = alone();
+    let _hold = hold(Clock::Simulated);
     let models = common::models();
     let mut user_voice = tts::open_voice(VoiceKind::Piper, &models, 2).unwrap();
     let recording = conversation::build(user_voice.as_mut(), parts);
     let dir = common::temp_dir(name);
-    let mut source = WavFileSource::from_samples(recording.samples.clone(), SPEECH_RATE, true);
+    let mut source = WavFileSource::from_samples(recording.samples.clone(), SPEECH_RATE, false);
     let mut sink = WavFileSink::create(&dir.join("speaker.wav"), OUT_RATE).unwrap();
     let mut log = EventLog::new();
     let summary = run_voice_loop(
-        config,
+        LoopConfig {
+            clock: Clock::Simulated,
+            ..config
+        },
         &mut source,
         &mut sink,
         dialogue_engines(&models),
