@@ -46,6 +46,7 @@ fn dev_files(n: usize) -> Vec<PathBuf> {
 
 #[test]
 fn the_barista_pack_is_the_import_of_its_rhino_context() {
+    let _cores = common::cores();
     let out = temp_dir("import");
     let yaml = barista_data().join("coffee_maker.yaml");
     let import = || {
@@ -85,6 +86,7 @@ fn the_barista_pack_is_the_import_of_its_rhino_context() {
 
 #[test]
 fn broken_domains_are_refused_with_the_file_and_the_reason() {
+    let _cores = common::cores();
     let dir = temp_dir("broken");
     let check = |dir: &Path| hark(&["domain", "check", dir.to_str().unwrap()]);
     std::fs::create_dir_all(dir.join("flows")).unwrap();
@@ -158,6 +160,7 @@ fn broken_domains_are_refused_with_the_file_and_the_reason() {
 
 #[test]
 fn typed_orders_fill_the_slots_through_recognition_errors() {
+    let _cores = common::cores();
     // The same slot spotter serves typed (or recognised) text in a conversation.
     let turns = common::json_turns(&common::run_chat(
         &["--json", "--domain", "barista", "--store", "none"],
@@ -186,6 +189,7 @@ fn typed_orders_fill_the_slots_through_recognition_errors() {
 
 #[test]
 fn understand_prints_one_json_object_per_file_and_reports_bad_files() {
+    let _cores = common::cores();
     let files = dev_files(4);
     let bad = temp_dir("bad-wav").join("not-audio.wav");
     std::fs::write(&bad, b"RIFF but not really").unwrap();
@@ -232,6 +236,7 @@ fn understand_prints_one_json_object_per_file_and_reports_bad_files() {
 
 #[test]
 fn eval_spoken_on_dev_recordings_clean_and_in_kitchen_noise() {
+    let _cores = common::cores();
     // A subset of the dev set, so the test stays short: files are matched to labels by name.
     let dir = temp_dir("eval");
     for file in dev_files(16) {
@@ -278,6 +283,7 @@ fn eval_spoken_on_dev_recordings_clean_and_in_kitchen_noise() {
 
 #[test]
 fn the_grammar_holds_recognition_to_the_domain_and_short_answers_are_confirmed() {
+    let _cores = common::cores();
     // The barista domain is all templates, so recognition is held to its grammar.
     let check = hark(&["domain", "check", "barista"]);
     assert!(check.status.success(), "{}", stderr(&check));
@@ -354,6 +360,7 @@ fn the_grammar_holds_recognition_to_the_domain_and_short_answers_are_confirmed()
 
 #[test]
 fn speech_is_found_in_kitchen_noise_not_only_in_quiet() {
+    let _cores = common::cores();
     use hark::spoken::{eval::read_recording, speech_range};
     let noise = read_recording(&barista_data().join("kitchen.wav")).unwrap();
     let files = dev_files(8);
@@ -393,6 +400,7 @@ fn speech_is_found_in_kitchen_noise_not_only_in_quiet() {
 
 #[test]
 fn rescoring_recovers_slot_values_the_greedy_decoder_confused() {
+    let _cores = common::cores();
     // Dev recordings where greedy decoding under the grammar heard another value of the same
     // slot: in quiet "iced coffee" for "iced mocha" and "sugar" for "sweetener"; the third
     // only in 6 dB noise ("a little bit of" for "a bit of"), here to show a right decode
@@ -530,6 +538,7 @@ fn slots_right_in_noise(name: &str, snr: &str, extra: &[&str]) -> usize {
 
 #[test]
 fn two_values_misheard_in_one_noisy_command_are_set_right_together() {
+    let _cores = common::cores();
     // A dev recording ("… a single shot large americano with soy milk") that greedy decoding
     // under the grammar hears at 9 dB of kitchen noise with two slots wrong ("… single shot
     // light, roasted, … mocha …"). Swapping one value at a time cannot fix it; swaps at two
@@ -547,6 +556,7 @@ fn two_values_misheard_in_one_noisy_command_are_set_right_together() {
 
 #[test]
 fn a_common_word_does_not_win_over_the_one_the_audio_supports() {
+    let _cores = common::cores();
     // "I'd like a latte with sugar and a bit of whole milk" at 15 dB: the greedy decoder
     // hears "latte"; scored as whole sentences, "a coffee" was likelier, the decoder's
     // expectation of common words outweighing the audio. With that expectation (the

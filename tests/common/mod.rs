@@ -85,6 +85,17 @@ pub fn hark_bin() -> PathBuf {
 }
 
 /// Runs the `hark` binary in the repository root.
+/// The machine's cores for one test at a time. whisper.cpp's threads spin while they wait
+/// for each other: two decoders at once on 2 cores run many times slower than one after the
+/// other (the spoken-command tests took 254 s two at a time, 28 s one at a time), so tests
+/// that decode in `hark` processes hold this while they do.
+pub fn cores() -> std::sync::MutexGuard<'static, ()> {
+    static CORES: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    CORES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 pub fn hark(args: &[&str]) -> std::process::Output {
     std::process::Command::new(hark_bin())
         .args(args)
