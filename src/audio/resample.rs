@@ -48,6 +48,10 @@ pub struct StreamResampler {
     out: Vec<Vec<f32>>,
     from: u32,
     to: u32,
+    /// Samples taken in and given out so far, so the end of the stream comes out at the
+    /// length the rates call for.
+    taken: u64,
+    given: u64,
 }
 
 impl StreamResampler {
@@ -65,6 +69,8 @@ impl StreamResampler {
                 out: vec![Vec::new()],
                 from,
                 to,
+                taken: 0,
+                given: 0,
             });
         }
         let chunk_len = (from * chunk_ms / 1000).max(1) as usize;
@@ -78,11 +84,36 @@ impl StreamResampler {
             fft: Some(fft),
             from,
             to,
+            taken: 0,
+            given: 0,
         })
     }
 
+    /// The stream has ended: pushes out what the resampler held back (less than a block)
+    /// and no more than the input's length at the new rate.
+    pub fn finish(&mut self, output: &mut Vec<f32>) -> Result<(), AudioError> {
+        let start = output.len();
+        let block = self.chunk[0].len();
+        let taken = self.taken;
+        self.push(&vec![0.0; block], output)?;
+        self.taken = taken;
+        let expected = taken * self.to as u64 / self.from as u64;
+        let excess = (self.given.saturating_sub(expected) as usize).min(output.len() - start);
+        output.truncate(output.len() - excess);
+        self.given -= excess as u64;
+        Ok(())
+    }
+
     /// Takes input samples; appends whatever output is ready to `output`.
-    pub fn push(&mut self, mut input: &[f32], output: &mut Vec<f32>) -> Result<(), AudioError> {
+    pub fn push(&mut self, input: &[f32], output: &mut Vec<f32>) -> Result<(), AudioError> {
+        let before = output.len();
+        self.taken += input.len() as u64;
+        let result = self.resample(input, output);
+        self.given += (output.len() - before) as u64;
+        result
+    }
+
+    fn resample(&mut self, mut input: &[f32], output: &mut Vec<f32>) -> Result<(), AudioError> {
         let Some(fft) = self.fft.as_mut() else {
             output.extend_from_slice(input);
             return Ok(());
@@ -142,6 +173,26 @@ mod tests {
                 .filter(|w| (w[0] < 0.0) != (w[1] < 0.0))
                 .count();
             assert!((860..=880).contains(&crossings), "from {from}: {crossings}");
+        }
+    }
+
+    #[test]
+    fn a_finished_stream_comes_out_at_the_length_the_rates_call_for() {
+        for (from, to) in [
+            (22_050u32, 48_000u32),
+            (16_000, 22_050),
+            (24_000, 16_000),
+            (16_000, 16_000),
+        ] {
+            let input = sine(from, 440.0, 0.73);
+            let mut r = StreamResampler::new(from, to, 20).unwrap();
+            let mut out = Vec::new();
+            for piece in input.chunks(1000) {
+                r.push(piece, &mut out).unwrap();
+            }
+            r.finish(&mut out).unwrap();
+            let expected = input.len() as u64 * to as u64 / from as u64;
+            assert_eq!(out.len() as u64, expected, "{from} → {to}");
         }
     }
 

@@ -45,8 +45,6 @@ pub struct Playback {
     /// Speaker samples received so far, and played so far.
     received: u64,
     played: u64,
-    /// Synthesizer samples received (marks are in these).
-    received_voice: u64,
     voice_rate: u32,
     sink_rate: u32,
     marks: VecDeque<Mark>,
@@ -54,10 +52,7 @@ pub struct Playback {
     heard: Vec<String>,
     current: Option<Mark>,
     started: bool,
-    pub paused: bool,
     stream_done: bool,
-    /// Audio that plays before the reply's own (an acknowledgement).
-    lead_in: VecDeque<f32>,
 }
 
 impl Playback {
@@ -70,28 +65,18 @@ impl Playback {
             ready: VecDeque::new(),
             received: 0,
             played: 0,
-            received_voice: 0,
             voice_rate,
             sink_rate,
             marks: VecDeque::new(),
             heard: Vec::new(),
             current: None,
             started: false,
-            paused: false,
             stream_done: false,
-            lead_in: VecDeque::new(),
         })
     }
 
     pub fn started(&self) -> bool {
         self.started
-    }
-
-    /// Plays `audio` (at the speaker's rate) before the rest of the reply.
-    pub fn lead_in(&mut self, audio: &[f32]) {
-        if !self.started {
-            self.lead_in.extend(audio);
-        }
     }
 
     fn to_sink(&self, voice_samples: u64) -> u64 {
@@ -109,7 +94,6 @@ impl Playback {
         while let Some(event) = next(&mut self.stream) {
             match event {
                 SynthesisEvent::Audio(samples) => {
-                    self.received_voice += samples.len() as u64;
                     if let Err(e) = self.resampler.push(&samples, &mut resampled) {
                         notes.push(PlaybackNote::Failed(e.to_string()));
                     }
@@ -120,13 +104,9 @@ impl Playback {
                     self.marks.push_back(Mark { text, start, end });
                 }
                 SynthesisEvent::Done => {
-                    // The resampler holds back less than a block: push it out.
-                    let block = (self.voice_rate * RESAMPLE_CHUNK_MS / 1000) as usize;
-                    let _ = self.resampler.push(&vec![0.0; block], &mut resampled);
-                    let expected = self.to_sink(self.received_voice);
-                    let total = self.received + resampled.len() as u64;
-                    let excess = (total.saturating_sub(expected) as usize).min(resampled.len());
-                    resampled.truncate(resampled.len() - excess);
+                    if let Err(e) = self.resampler.finish(&mut resampled) {
+                        notes.push(PlaybackNote::Failed(e.to_string()));
+                    }
                     self.stream_done = true;
                 }
                 SynthesisEvent::Failed(message) => {
@@ -139,33 +119,23 @@ impl Playback {
         self.ready.extend(resampled);
     }
 
-    /// Writes the next audio into `out` (the caller's silence stays where there is none)
-    /// unless paused.
+    /// Writes the next audio into `out` (the caller's silence stays where there is none).
     pub fn render(&mut self, out: &mut [f32], notes: &mut Vec<PlaybackNote>) {
-        if self.paused {
-            return;
-        }
         let mut written = 0;
         while written < out.len() {
-            let (sample, reply) = match self.lead_in.pop_front() {
-                Some(s) => (s, false),
-                None => match self.ready.pop_front() {
-                    Some(s) => (s, true),
-                    None => break,
-                },
+            let Some(sample) = self.ready.pop_front() else {
+                break;
             };
             if !self.started {
                 self.started = true;
                 notes.push(PlaybackNote::Started { offset: written });
             }
-            if reply {
-                self.played += 1;
-                self.track_marks(notes);
-            }
+            self.played += 1;
+            self.track_marks(notes);
             out[written] = sample;
             written += 1;
         }
-        if self.stream_done && self.ready.is_empty() && self.lead_in.is_empty() {
+        if self.stream_done && self.ready.is_empty() {
             self.finish_marks();
             notes.push(PlaybackNote::Finished {
                 offset: self.started.then_some(written),
@@ -215,7 +185,34 @@ impl Playback {
     pub fn cancel(&mut self) {
         self.stream.cancel();
         self.ready.clear();
-        self.lead_in.clear();
+    }
+}
+
+/// The acknowledgement ("One moment.") while a reply is not ready: it plays before any of
+/// the reply's audio, which waits until it is over.
+#[derive(Debug, Default)]
+pub struct Filler {
+    audio: VecDeque<f32>,
+}
+
+impl Filler {
+    pub fn add(&mut self, audio: &[f32]) {
+        self.audio.extend(audio);
+    }
+
+    /// Nothing more of it: the user talks, or the reply was stopped.
+    pub fn clear(&mut self) {
+        self.audio.clear();
+    }
+
+    /// Plays into the start of `out`; how many samples it wrote (all of `out` while it
+    /// lasts).
+    pub fn play(&mut self, out: &mut [f32]) -> usize {
+        let n = out.len().min(self.audio.len());
+        for (slot, sample) in out.iter_mut().zip(self.audio.drain(..n)) {
+            *slot = sample;
+        }
+        n
     }
 }
 
@@ -277,21 +274,17 @@ mod tests {
     }
 
     #[test]
-    fn paused_plays_nothing_and_a_lead_in_comes_first() {
-        let (stream, driver) = stream_pair(16_000);
-        let mut p = Playback::new(1, stream, 16_000).unwrap();
-        p.lead_in(&[0.25; 100]);
-        say(&driver, "Hi.", 0, 320);
-        let mut notes = Vec::new();
-        p.pull(&mut notes, Clock::RealTime);
-        p.paused = true;
+    fn the_acknowledgement_plays_first_and_fills_whole_frames_while_it_lasts() {
+        let mut filler = Filler::default();
+        filler.add(&[0.25; 500]);
         let mut out = vec![0.0; 320];
-        p.render(&mut out, &mut notes);
-        assert!(out.iter().all(|&s| s == 0.0));
-        p.paused = false;
-        p.render(&mut out, &mut notes);
-        assert_eq!((out[99], out[100]), (0.25, 0.5));
-        assert_eq!(p.heard_text(), "", "the lead-in is not the reply");
+        assert_eq!(filler.play(&mut out), 320);
+        assert_eq!(filler.play(&mut out), 180);
+        assert_eq!(out[179], 0.25);
+        assert_eq!(filler.play(&mut out), 0);
+        filler.add(&[0.5; 10]);
+        filler.clear();
+        assert_eq!(filler.play(&mut out), 0);
     }
 
     #[test]

@@ -258,6 +258,12 @@ impl TurnMachine {
         self.state
     }
 
+    /// The reply is paused (the user started talking over it). The machine is the one
+    /// owner of this: playback only reads it.
+    pub fn paused(&self) -> bool {
+        matches!(self.hark, Hark::Playing { paused: true, .. })
+    }
+
     /// The user is talking over a paused reply.
     pub fn interrupted(&self) -> bool {
         matches!(&self.user, User::Talking(u) if matches!(u.role, Role::Interruption { .. }))

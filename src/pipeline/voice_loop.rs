@@ -6,14 +6,14 @@
 //! the synthesizer do their work behind their seams, and the brain on the reply worker, so
 //! nothing here waits on a decode, a sentence or a network.
 
-use std::collections::VecDeque;
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::Arc;
 
-use super::playback::{Playback, PlaybackNote};
+use super::playback::{Filler, Playback, PlaybackNote};
 use super::reply::{self, ReplyJob, ReplyMsg};
 use super::turn::{Action, Input, TurnConfig, TurnMachine};
-use crate::audio::{resample, AudioError, AudioSink, AudioSource, SPEECH_RATE};
+use crate::audio::resample::StreamResampler;
+use crate::audio::{AudioError, AudioSink, AudioSource, SPEECH_RATE};
 use crate::clock::{Clock, SETTLE_LIMIT};
 use crate::dialogue::Brain;
 use crate::stt::recognizer::{RecognizerSession, SpeechHint};
@@ -89,12 +89,13 @@ pub struct RunSummary {
     pub acknowledgements: u64,
 }
 
-/// A fixed phrase synthesized once and kept at the speaker's rate.
+/// A fixed phrase synthesized once and kept at the speaker's rate (resampled on the way in,
+/// as a reply's audio is).
 struct CachedClip {
     stream: Option<SynthesisStream>,
-    voice: Vec<f32>,
+    resampler: Option<StreamResampler>,
+    resampled: Vec<f32>,
     audio: Option<Vec<f32>>,
-    sink_rate: u32,
 }
 
 impl CachedClip {
@@ -106,36 +107,47 @@ impl CachedClip {
                 true
             }
         });
+        let resampler = stream
+            .as_ref()
+            .and_then(|s| StreamResampler::new(s.sample_rate(), sink_rate, 20).ok());
         Self {
             stream,
-            voice: Vec::new(),
+            resampler,
+            resampled: Vec::new(),
             audio: None,
-            sink_rate,
         }
     }
 
     /// The clip, once it is ready (in simulated time, it always is).
     fn audio(&mut self, clock: Clock) -> Option<&[f32]> {
-        if let Some(stream) = self.stream.as_mut() {
-            let next = |stream: &mut SynthesisStream| match clock {
+        while let Some(stream) = self.stream.as_mut() {
+            let event = match clock {
                 Clock::RealTime => stream.poll(),
                 Clock::Simulated => stream.wait(SETTLE_LIMIT),
             };
-            while let Some(event) = next(stream) {
-                match event {
-                    SynthesisEvent::Audio(samples) => self.voice.extend(samples),
-                    SynthesisEvent::Mark { .. } => {}
-                    SynthesisEvent::Done => {
-                        let rate = stream.sample_rate();
-                        self.audio = resample::resample(&self.voice, rate, self.sink_rate).ok();
-                        self.stream = None;
-                        break;
-                    }
-                    SynthesisEvent::Failed(_) => {
-                        self.stream = None;
-                        break;
-                    }
+            let Some(event) = event else {
+                break;
+            };
+            let Some(resampler) = self.resampler.as_mut() else {
+                self.stream = None;
+                break;
+            };
+            let resampled = match event {
+                SynthesisEvent::Audio(samples) => resampler.push(&samples, &mut self.resampled),
+                SynthesisEvent::Mark { .. } => Ok(()),
+                SynthesisEvent::Done => {
+                    let done = resampler.finish(&mut self.resampled);
+                    self.audio = done.is_ok().then(|| std::mem::take(&mut self.resampled));
+                    self.stream = None;
+                    done
                 }
+                SynthesisEvent::Failed(_) => {
+                    self.stream = None;
+                    Ok(())
+                }
+            };
+            if resampled.is_err() {
+                self.stream = None;
             }
         }
         self.audio.as_deref()
@@ -153,7 +165,7 @@ struct Conversation<'a> {
     events: &'a mut EventLog,
     playback: Option<Playback>,
     /// The acknowledgement playing while no reply has audio yet.
-    filler: VecDeque<f32>,
+    filler: Filler,
     /// Made when the user first speaks (not at the start, where it would hold up the
     /// greeting), ready long before an answer can be late.
     acknowledgement: Option<CachedClip>,
@@ -181,18 +193,12 @@ impl Conversation<'_> {
     fn act(&mut self, action: Action) -> Result<(), LoopError> {
         match action {
             Action::Emit { t_ms, event } => self.emit(t_ms, event),
+            // The machine keeps whether the reply is paused; rendering reads it there.
             Action::PausePlayback => {
-                if let Some(p) = self.playback.as_mut() {
-                    p.paused = true;
-                }
                 self.filler.clear();
                 self.silence_now = true;
             }
-            Action::ResumePlayback => {
-                if let Some(p) = self.playback.as_mut() {
-                    p.paused = false;
-                }
-            }
+            Action::ResumePlayback => {}
             Action::StopReply { turn, reason } => self.stop_reply(turn, reason)?,
             Action::StartReply { turn, input } => {
                 let stream = match self.synthesizer.open_stream() {
@@ -209,13 +215,7 @@ impl Conversation<'_> {
                     }
                 };
                 let text = stream.input();
-                let mut playback = Playback::new(turn, stream, self.sink_rate)?;
-                playback.lead_in(
-                    &std::mem::take(&mut self.filler)
-                        .into_iter()
-                        .collect::<Vec<_>>(),
-                );
-                self.playback = Some(playback);
+                self.playback = Some(Playback::new(turn, stream, self.sink_rate)?);
                 self.reply_tx
                     .send(ReplyJob::Respond { turn, input, text })
                     .map_err(|_| LoopError::Worker("reply"))?;
@@ -232,10 +232,8 @@ impl Conversation<'_> {
                     return Ok(());
                 };
                 self.acknowledgements += 1;
-                match self.playback.as_mut() {
-                    Some(p) if !p.started() => p.lead_in(&clip),
-                    Some(_) => {}
-                    None => self.filler.extend(clip),
+                if self.playback.as_ref().is_none_or(|p| !p.started()) {
+                    self.filler.add(&clip);
                 }
             }
         }
@@ -326,23 +324,16 @@ impl Conversation<'_> {
     fn render(&mut self, out: &mut [f32], frame_start_ms: u64) -> Result<(), LoopError> {
         out.fill(0.0);
         let mut notes = Vec::new();
-        let mut written = 0;
-        let reply_waiting = self.playback.as_ref().is_none_or(|p| !p.started());
-        if reply_waiting && !self.filler.is_empty() {
-            for sample in out.iter_mut() {
-                match self.filler.pop_front() {
-                    Some(s) => *sample = s,
-                    None => break,
-                }
-                written += 1;
-            }
-        }
+        let written = self.filler.play(out);
+        let paused = self.machine.paused();
         let Some(p) = self.playback.as_mut() else {
             return Ok(());
         };
         let turn = p.turn;
         p.pull(&mut notes, self.clock);
-        p.render(&mut out[written..], &mut notes);
+        if !paused {
+            p.render(&mut out[written..], &mut notes);
+        }
         let sink_rate = self.sink_rate as u64;
         let at = |offset: usize| frame_start_ms + ((written + offset) as u64 * 1000) / sink_rate;
         for note in notes {
@@ -559,7 +550,7 @@ pub fn run_voice_loop(
         reply_rx,
         events,
         playback: None,
-        filler: VecDeque::new(),
+        filler: Filler::default(),
         acknowledgement: None,
         acknowledgement_text: config.acknowledgement.clone(),
         sink_rate,

@@ -115,13 +115,12 @@ impl Relay {
     }
 
     fn take(&mut self, command: TextCommand) {
+        self.unsaid.extend(self.splitter.take(&command));
         match &command {
             TextCommand::Text(text) => {
-                self.unsaid.extend(self.splitter.push(text));
                 self.input.push(text);
             }
             TextCommand::Flush => {
-                self.unsaid.extend(self.splitter.finish());
                 self.flushed = true;
                 self.input.flush();
             }

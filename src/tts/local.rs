@@ -117,23 +117,14 @@ fn speak_sentences(voice: &LocalSynthesizer, driver: &StreamDriver) {
     };
     // The stream's text input closing without a flush means the reply was abandoned.
     while let Ok(command) = driver.text.recv() {
-        match command {
-            TextCommand::Text(text) => {
-                for sentence in splitter.push(&text) {
-                    if !speak(sentence) {
-                        return;
-                    }
-                }
-            }
-            TextCommand::Flush => {
-                if let Some(rest) = splitter.finish() {
-                    if !speak(rest) {
-                        return;
-                    }
-                }
-                driver.send(SynthesisEvent::Done);
+        for sentence in splitter.take(&command) {
+            if !speak(sentence) {
                 return;
             }
+        }
+        if command == TextCommand::Flush {
+            driver.send(SynthesisEvent::Done);
+            return;
         }
     }
 }

@@ -1,6 +1,8 @@
 //! Cuts a stream of text (an LLM's tokens, or a whole reply) into sentences as soon as each
 //! one is complete, so speech can start before the reply is finished.
 
+use super::stream::TextCommand;
+
 /// Words whose trailing period does not end a sentence.
 const ABBREVIATIONS: &[&str] = &[
     "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "vs", "etc", "e.g", "i.e", "approx", "no",
@@ -40,6 +42,15 @@ impl SentenceSplitter {
         let rest = std::mem::take(&mut self.pending);
         let rest = rest.trim();
         (!rest.is_empty()).then(|| rest.to_string())
+    }
+
+    /// The sentences a synthesis stream's text command completes: those its text ends, or,
+    /// at the flush, whatever is left. Every voice reads its stream's text through this.
+    pub fn take(&mut self, command: &TextCommand) -> Vec<String> {
+        match command {
+            TextCommand::Text(text) => self.push(text),
+            TextCommand::Flush => self.finish().into_iter().collect(),
+        }
     }
 }
 
