@@ -1,6 +1,7 @@
 //! The shape of the tree, checked: modules sit on floors and import only from their own
 //! floor or below (so the shared conversation types, the engines and the stores never
-//! depend on the dialogue, the loop, the server or the command line).
+//! depend on the dialogue, the loop, the server or the command line), and no function
+//! outside the tests is over 100 lines.
 
 use std::path::{Path, PathBuf};
 
@@ -14,6 +15,8 @@ const FLOORS: &[&[&str]] = &[
     &["server", "wyoming", "engines", "config"],
     &["cli"],
 ];
+
+const LONGEST_FUNCTION: usize = 100;
 
 fn floor(module: &str) -> Option<usize> {
     FLOORS.iter().position(|f| f.contains(&module))
@@ -103,4 +106,79 @@ fn every_module_of_the_library_has_a_floor() {
             "module {module} has no floor in FLOORS"
         );
     }
+}
+
+/// (first line, lines) of every function in `code` with a body, found by indentation: a
+/// body ends at the first line that closes at the indentation its `fn` opened at.
+fn functions(code: &str) -> Vec<(usize, usize, String)> {
+    let lines: Vec<&str> = code.lines().collect();
+    let mut out = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let trimmed = line.trim_start();
+        let signature = [
+            "fn ",
+            "pub fn ",
+            "pub(crate) fn ",
+            "pub(super) fn ",
+            "async fn ",
+            "pub async fn ",
+            "const fn ",
+            "pub const fn ",
+        ]
+        .iter()
+        .find_map(|p| trimmed.strip_prefix(p));
+        let Some(signature) = signature else {
+            continue;
+        };
+        let indent = &line[..line.len() - trimmed.len()];
+        let name: String = signature
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        // The line where the body opens, or a declaration without one.
+        let Some(open) = (i..lines.len()).find(|&j| {
+            let l = lines[j].trim_end();
+            l.ends_with('{') || l.ends_with(';') || l.ends_with('}')
+        }) else {
+            continue;
+        };
+        let opened = lines[open].trim_end();
+        if opened.ends_with(';') || (opened.ends_with('}') && opened.contains('{')) {
+            continue;
+        }
+        let closing = format!("{indent}}}");
+        if let Some(end) = (open..lines.len()).find(|&j| lines[j].trim_end() == closing) {
+            out.push((i + 1, end - i + 1, name));
+        }
+    }
+    out
+}
+
+#[test]
+fn no_library_function_is_over_100_lines() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    sources(&src, &mut files);
+    let mut long = Vec::new();
+    for path in &files {
+        for (line, length, name) in functions(&library_code(path)) {
+            if length > LONGEST_FUNCTION {
+                long.push(format!("{}:{line} {name} ({length} lines)", path.display()));
+            }
+        }
+    }
+    assert!(
+        long.is_empty(),
+        "functions over {LONGEST_FUNCTION} lines:\n{}",
+        long.join("\n")
+    );
+}
+
+#[test]
+fn the_function_finder_measures_what_it_should() {
+    let code = "fn a() {\n    x();\n}\n\npub fn b(\n    y: u8,\n) -> u8 {\n    y\n}\ntrait T {\n    fn c(&self);\n}\n";
+    assert_eq!(
+        functions(code),
+        vec![(1, 3, "a".to_string()), (5, 5, "b".to_string())]
+    );
 }

@@ -197,8 +197,47 @@ impl ConversationFactory for Factory {
 
 pub fn run(common: &Common, options: ServeArgs) -> Result<()> {
     let mut settings = common.settings()?;
-    options.dialogue.apply(&mut settings);
-    options.engines.apply(&mut settings);
+    apply_options(&options, &mut settings);
+    let access = access(&settings, &options.listen)?;
+    let tls = tls(&settings)?;
+    let wyoming = wyoming_listen(&settings)?;
+    let scheme = if tls.is_some() { "wss" } else { "ws" };
+    let (factory, description) = load_factory(&settings, common)?;
+    let loop_config = LoopConfig {
+        endpointer: settings.endpointer,
+        turns: TurnConfig {
+            greet: true,
+            ..settings.turns
+        },
+        ..Default::default()
+    };
+    let config = ServerConfig {
+        max_conversations: options.max_conversations,
+        conversation: loop_config,
+        access,
+        allowed_origins: settings.server.allowed_origins.clone(),
+        limits: settings.server.limits,
+        tls,
+    };
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(serve_until_stopped(
+        &options.listen,
+        scheme,
+        factory,
+        config,
+        wyoming,
+        description,
+    ))
+}
+
+/// The command line's server options, over the settings.
+fn apply_options(options: &ServeArgs, settings: &mut hark::config::Settings) {
+    options.dialogue.apply(settings);
+    options.engines.apply(settings);
     if let Some(tokens) = &options.tokens {
         settings.server.tokens = tokens.display().to_string();
     }
@@ -216,10 +255,13 @@ pub fn run(common: &Common, options: ServeArgs) -> Result<()> {
     if let Some(wyoming) = &options.wyoming {
         settings.server.wyoming = wyoming.clone();
     }
-    let access = access(&settings, &options.listen)?;
-    let tls = tls(&settings)?;
-    let wyoming = match settings.server.wyoming.as_str() {
-        "" => None,
+}
+
+/// The address to serve Wyoming on, when asked to (beyond this machine only when anonymous
+/// conversations are allowed).
+fn wyoming_listen(settings: &hark::config::Settings) -> Result<Option<String>> {
+    match settings.server.wyoming.as_str() {
+        "" => Ok(None),
         uri => {
             let address = wyoming_address(uri)?;
             // Wyoming has no authentication: beyond this machine only when allowed.
@@ -230,10 +272,17 @@ pub fn run(common: &Common, options: ServeArgs) -> Result<()> {
                      are anonymous)"
                 );
             }
-            Some(address)
+            Ok(Some(address))
         }
-    };
-    let scheme = if tls.is_some() { "wss" } else { "ws" };
+    }
+}
+
+/// The conversations' engines, loaded and checked once before listening, and what Wyoming's
+/// `info` says of them.
+fn load_factory(
+    settings: &hark::config::Settings,
+    common: &Common,
+) -> Result<(Factory, hark::wyoming::Description)> {
     let (models, threads) = (&common.models, common.threads);
     let domain_dir = hark::domain::resolve(
         &settings.dialogue.domain,
@@ -241,8 +290,8 @@ pub fn run(common: &Common, options: ServeArgs) -> Result<()> {
     )?;
     // Load and check everything once before listening: a broken domain, model or voice
     // is reported now, not to the first client.
-    let engines = hark::engines::build(&settings, models, threads)?;
-    let dialogue_options = hark::engines::dialogue_options(&settings, models)?;
+    let engines = hark::engines::build(settings, models, threads)?;
+    let dialogue_options = hark::engines::dialogue_options(settings, models)?;
     let in_domain = || format!("domain {}", domain_dir.display());
     let domain = hark::domain::load(&domain_dir).with_context(in_domain)?;
     if let Some(cache) = &engines.tts_cache {
@@ -276,72 +325,77 @@ pub fn run(common: &Common, options: ServeArgs) -> Result<()> {
         log: settings.dialogue.log_dir(),
         options: dialogue_options,
     };
-    let loop_config = LoopConfig {
-        endpointer: settings.endpointer,
-        turns: TurnConfig {
-            greet: true,
-            ..settings.turns
-        },
-        ..Default::default()
-    };
+    Ok((factory, description))
+}
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(&options.listen)
-            .await
-            .with_context(|| format!("listening on {}", options.listen))?;
-        let factory: Arc<dyn ConversationFactory> = Arc::new(factory);
-        // One stop signal for both listeners.
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        tokio::spawn(async move {
-            stop_signal().await;
-            let _ = stop_tx.send(true);
-        });
-        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-            let _ = rx.wait_for(|stop| *stop).await;
-        };
-        let wyoming = match wyoming {
-            Some(address) => {
-                let listener = tokio::net::TcpListener::bind(&address)
-                    .await
-                    .with_context(|| format!("listening for Wyoming on {address}"))?;
-                eprintln!("wyoming on tcp://{}", listener.local_addr()?);
-                Some(tokio::spawn(hark::wyoming::serve_until(
-                    listener,
-                    factory.clone(),
-                    description,
-                    hark::wyoming::WyomingLimits {
-                        max_connections: settings.server.limits.max_connections,
-                        ..Default::default()
-                    },
-                    stopped(stop_rx.clone()),
-                )))
-            }
-            None => None,
-        };
-        // Tests and scripts read the bound address here (a port of 0 picks a free one).
-        eprintln!("listening on {scheme}://{}", listener.local_addr()?);
-        serve_until(
-            listener,
-            factory,
-            ServerConfig {
-                max_conversations: options.max_conversations,
-                conversation: loop_config,
-                access,
-                allowed_origins: settings.server.allowed_origins.clone(),
-                limits: settings.server.limits,
-                tls,
-            },
-            stopped(stop_rx),
-        )
-        .await?;
-        if let Some(wyoming) = wyoming {
-            let _ = wyoming.await;
-        }
-        eprintln!("stopped");
-        Ok(())
-    })
+/// Listens on `listen` (and for Wyoming at `wyoming`, when given) and serves until a stop
+/// signal, then waits for both services to end.
+async fn serve_until_stopped(
+    listen: &str,
+    scheme: &str,
+    factory: Factory,
+    config: ServerConfig,
+    wyoming: Option<String>,
+    description: hark::wyoming::Description,
+) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listening on {listen}"))?;
+    let factory: Arc<dyn ConversationFactory> = Arc::new(factory);
+    // One stop signal for both listeners.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        stop_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    let wyoming = match wyoming {
+        Some(address) => Some(
+            spawn_wyoming(
+                &address,
+                factory.clone(),
+                description,
+                config.limits.max_connections,
+                stop_rx.clone(),
+            )
+            .await?,
+        ),
+        None => None,
+    };
+    // Tests and scripts read the bound address here (a port of 0 picks a free one).
+    eprintln!("listening on {scheme}://{}", listener.local_addr()?);
+    serve_until(listener, factory, config, stopped(stop_rx)).await?;
+    if let Some(wyoming) = wyoming {
+        let _ = wyoming.await;
+    }
+    eprintln!("stopped");
+    Ok(())
+}
+
+/// Listens for Wyoming on `address` and serves it on a task of its own until the stop signal.
+async fn spawn_wyoming(
+    address: &str,
+    factory: Arc<dyn ConversationFactory>,
+    description: hark::wyoming::Description,
+    max_connections: usize,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<tokio::task::JoinHandle<std::io::Result<()>>> {
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("listening for Wyoming on {address}"))?;
+    eprintln!("wyoming on tcp://{}", listener.local_addr()?);
+    Ok(tokio::spawn(hark::wyoming::serve_until(
+        listener,
+        factory,
+        description,
+        hark::wyoming::WyomingLimits {
+            max_connections,
+            ..Default::default()
+        },
+        stopped(stop),
+    )))
+}
+
+/// Completes once the stop signal has been given (or its sender is gone).
+async fn stopped(mut rx: tokio::sync::watch::Receiver<bool>) {
+    let _ = rx.wait_for(|stop| *stop).await;
 }

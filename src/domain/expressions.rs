@@ -254,10 +254,21 @@ pub fn import_rhino(yaml: &str, domain_name: &str) -> Result<DomainFiles, Import
         .map(|i| words_of_name(i))
         .collect();
     let abilities = descriptions.join(", or ");
-    let mut files = vec![(
-        "domain.toml".to_string(),
-        format!(
-            r#"# Imported from a Rhino context by `hark domain import`: the {title} domain.
+    let mut files = vec![("domain.toml".to_string(), domain_toml(&title, &abilities))];
+    for (intent, templates) in &context.expressions {
+        let slots = intent_slots(intent, templates, &context.slots)?;
+        let flow = flow_toml(intent, templates, &slots, &context.slots);
+        let file_name = format!("flows/{}.toml", words_of_name(intent).replace(' ', "_"));
+        files.push((file_name, flow));
+    }
+    Ok(files)
+}
+
+/// The imported domain's `domain.toml`: its persona's wording (what it can do is
+/// `abilities`) and the system intents.
+fn domain_toml(title: &str, abilities: &str) -> String {
+    format!(
+        r#"# Imported from a Rhino context by `hark domain import`: the {title} domain.
 
 # Requests outside the domain, so the intent classifier learns what to turn down; "you" and
 # "the" are what recognition makes of background noise.
@@ -289,62 +300,76 @@ examples = ["I want to talk to a person", "get me a human", "can I speak to some
 [intents.goodbye]
 examples = ["bye", "goodbye", "that's all, thanks", "no that's everything"]
 "#,
-            greeting = quoted("Hi! What would you like?"),
-            fallback = quoted(&format!("Sorry, I can only {abilities}.")),
-            help = quoted(&format!("You can {abilities}. Say cancel to start again.")),
-        ),
-    )];
-    for (intent, templates) in &context.expressions {
-        let mut slots: Vec<(String, String)> = Vec::new();
-        for template in templates {
-            let expression =
-                Expression::parse(template).map_err(|reason| ImportError::Expression {
-                    intent: intent.clone(),
-                    reason,
-                })?;
-            for (kind, name) in expression.slots() {
-                if !context.slots.contains_key(kind) {
-                    return Err(ImportError::UnknownSlotType {
-                        intent: intent.clone(),
-                        kind: kind.to_string(),
-                    });
-                }
-                if !slots.iter().any(|(_, n)| n == name) {
-                    slots.push((kind.to_string(), name.to_string()));
-                }
+        greeting = quoted("Hi! What would you like?"),
+        fallback = quoted(&format!("Sorry, I can only {abilities}.")),
+        help = quoted(&format!("You can {abilities}. Say cancel to start again.")),
+    )
+}
+
+/// The slots (type, name) an intent's templates refer to, each once, in order of first
+/// mention; an error for a template that does not parse or a slot type the file lacks.
+fn intent_slots(
+    intent: &str,
+    templates: &[String],
+    slot_types: &BTreeMap<String, Vec<String>>,
+) -> Result<Vec<(String, String)>, ImportError> {
+    let mut slots: Vec<(String, String)> = Vec::new();
+    for template in templates {
+        let expression = Expression::parse(template).map_err(|reason| ImportError::Expression {
+            intent: intent.to_string(),
+            reason,
+        })?;
+        for (kind, name) in expression.slots() {
+            if !slot_types.contains_key(kind) {
+                return Err(ImportError::UnknownSlotType {
+                    intent: intent.to_string(),
+                    kind: kind.to_string(),
+                });
+            }
+            if !slots.iter().any(|(_, n)| n == name) {
+                slots.push((kind.to_string(), name.to_string()));
             }
         }
-        let mut flow = format!(
-            "# Imported from a Rhino context by `hark domain import`.\nintent = {}\ndescription = {}\nexamples = []\nexpressions = [\n",
-            quoted(intent),
-            quoted(&words_of_name(intent)),
-        );
-        for template in templates {
-            flow.push_str(&format!("  {},\n", quoted(template)));
-        }
-        flow.push_str("]\n");
-        let said: Vec<String> = slots
-            .iter()
-            .map(|(_, name)| format!("{{{name}}}"))
-            .collect();
-        flow.push_str(&format!(
-            "done = {}\n",
-            quoted(&format!("Okay: {}.", said.join(" ")))
-        ));
-        for (kind, name) in &slots {
-            flow.push_str(&format!(
-                "\n[[slots]]\nname = {}\ntype = \"choice\"\nrequired = false\nprompt = {}\n[slots.values]\n",
-                quoted(name),
-                quoted(&format!("Which {}?", words_of_name(name))),
-            ));
-            for value in &context.slots[kind] {
-                flow.push_str(&format!("{} = []\n", quoted(value.trim())));
-            }
-        }
-        let file_name = format!("flows/{}.toml", words_of_name(intent).replace(' ', "_"));
-        files.push((file_name, flow));
     }
-    Ok(files)
+    Ok(slots)
+}
+
+/// The flow file of an intent: its templates as `expressions`, and each of its `slots` as an
+/// optional list slot with the values `slot_types` gives its type.
+fn flow_toml(
+    intent: &str,
+    templates: &[String],
+    slots: &[(String, String)],
+    slot_types: &BTreeMap<String, Vec<String>>,
+) -> String {
+    let mut flow = format!(
+        "# Imported from a Rhino context by `hark domain import`.\nintent = {}\ndescription = {}\nexamples = []\nexpressions = [\n",
+        quoted(intent),
+        quoted(&words_of_name(intent)),
+    );
+    for template in templates {
+        flow.push_str(&format!("  {},\n", quoted(template)));
+    }
+    flow.push_str("]\n");
+    let said: Vec<String> = slots
+        .iter()
+        .map(|(_, name)| format!("{{{name}}}"))
+        .collect();
+    flow.push_str(&format!(
+        "done = {}\n",
+        quoted(&format!("Okay: {}.", said.join(" ")))
+    ));
+    for (kind, name) in slots {
+        flow.push_str(&format!(
+            "\n[[slots]]\nname = {}\ntype = \"choice\"\nrequired = false\nprompt = {}\n[slots.values]\n",
+            quoted(name),
+            quoted(&format!("Which {}?", words_of_name(name))),
+        ));
+        for value in &slot_types[kind] {
+            flow.push_str(&format!("{} = []\n", quoted(value.trim())));
+        }
+    }
+    flow
 }
 
 #[cfg(test)]

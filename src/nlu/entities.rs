@@ -374,91 +374,8 @@ fn ordinal_at(words: &[String], i: usize) -> Option<(u32, usize)> {
 fn times(words: &[String], out: &mut Vec<Entity>) {
     let mut i = 0;
     while i < words.len() {
-        let w = words[i].as_str();
-        let mut found: Option<(u32, u32, usize, usize)> = None; // hour, minute, start, len
-        if w == "noon" || w == "midday" {
-            found = Some((12, 0, i, 1));
-        } else if w == "midnight" {
-            found = Some((0, 0, i, 1));
-        } else if (w == "half" || w == "quarter")
-            && words.get(i + 1).is_some_and(|n| n == "past" || n == "to")
-        {
-            if let Some((h, used)) = number_at(words, i + 2).filter(|(h, _)| (1..=12).contains(h)) {
-                let minutes = if w == "half" { 30 } else { 15 };
-                let (h, m) = if words[i + 1] == "past" {
-                    (h as u32, minutes)
-                } else {
-                    ((h as u32 + 11) % 12 + 1 - 1, 60 - minutes)
-                };
-                let h = if h == 0 { 12 } else { h };
-                found = Some((h, m, i, 3 + used - 1));
-            }
-        } else if let Some((h, m)) = w
-            .split_once(':')
-            .and_then(|(h, m)| Some((h.parse::<u32>().ok()?, m.parse::<u32>().ok()?)))
-        {
-            if h < 24 && m < 60 {
-                found = Some((h, m, i, 1));
-            }
-        } else if let Some((h, used)) = number_at(words, i).filter(|(h, _)| (1..=12).contains(h)) {
-            let after_at = i > 0
-                && matches!(
-                    words[i - 1].as_str(),
-                    "at" | "around" | "by" | "till" | "until"
-                );
-            // Minutes: "seven thirty", "seven oh five", "7 30".
-            let mut minute = 0;
-            let mut len = used;
-            if let Some((m, mused)) =
-                number_at(words, i + used).filter(|(m, _)| (10..60).contains(m))
-            {
-                minute = m as u32;
-                len += mused;
-            } else if words.get(i + used).is_some_and(|n| n == "oh" || n == "o") {
-                if let Some(m) = words
-                    .get(i + used + 1)
-                    .and_then(|n| small_number(n))
-                    .filter(|m| *m < 10)
-                {
-                    minute = m as u32;
-                    len += 2;
-                }
-            }
-            let marker = words.get(i + len).map(String::as_str);
-            let has_marker = matches!(
-                marker,
-                Some("am" | "pm" | "a.m." | "p.m." | "oclock" | "o'clock")
-            );
-            // "seven thirty" is a time even without "at"; a bare "seven" needs context.
-            if after_at || has_marker || minute > 0 {
-                found = Some((h as u32, minute, i, len));
-            }
-        }
-        if let Some((mut h, m, start, mut len)) = found {
-            match words.get(start + len).map(String::as_str) {
-                Some("pm" | "p.m.") => {
-                    if h < 12 {
-                        h += 12;
-                    }
-                    len += 1;
-                }
-                Some("am" | "a.m.") => {
-                    if h == 12 {
-                        h = 0;
-                    }
-                    len += 1;
-                }
-                Some("oclock" | "o'clock") => len += 1,
-                _ => {
-                    // "in the evening/afternoon", "tonight": afternoon hours.
-                    let evening = words[start + len..].iter().take(4).any(|w| {
-                        matches!(w.as_str(), "evening" | "afternoon" | "tonight" | "night")
-                    });
-                    if evening && h < 12 {
-                        h += 12;
-                    }
-                }
-            }
+        if let Some((h, m, start, len)) = time_at(words, i) {
+            let (h, len) = with_marker(words, h, start, len);
             if let Some(t) = NaiveTime::from_hms_opt(h, m, 0) {
                 out.push(entity(
                     EntityKind::Time,
@@ -473,6 +390,111 @@ fn times(words: &[String], out: &mut Vec<Entity>) {
             i += 1;
         }
     }
+}
+
+/// The clock time written from word `i` on, as (hour, minute, start, len), before what
+/// follows it (am/pm, o'clock, "in the evening") is read.
+fn time_at(words: &[String], i: usize) -> Option<(u32, u32, usize, usize)> {
+    let w = words[i].as_str();
+    let mut found: Option<(u32, u32, usize, usize)> = None; // hour, minute, start, len
+    if w == "noon" || w == "midday" {
+        found = Some((12, 0, i, 1));
+    } else if w == "midnight" {
+        found = Some((0, 0, i, 1));
+    } else if (w == "half" || w == "quarter")
+        && words.get(i + 1).is_some_and(|n| n == "past" || n == "to")
+    {
+        if let Some((h, used)) = number_at(words, i + 2).filter(|(h, _)| (1..=12).contains(h)) {
+            let minutes = if w == "half" { 30 } else { 15 };
+            let (h, m) = if words[i + 1] == "past" {
+                (h as u32, minutes)
+            } else {
+                ((h as u32 + 11) % 12 + 1 - 1, 60 - minutes)
+            };
+            let h = if h == 0 { 12 } else { h };
+            found = Some((h, m, i, 3 + used - 1));
+        }
+    } else if let Some((h, m)) = w
+        .split_once(':')
+        .and_then(|(h, m)| Some((h.parse::<u32>().ok()?, m.parse::<u32>().ok()?)))
+    {
+        if h < 24 && m < 60 {
+            found = Some((h, m, i, 1));
+        }
+    } else if let Some((h, used)) = number_at(words, i).filter(|(h, _)| (1..=12).contains(h)) {
+        found = spoken_time(words, i, h, used);
+    }
+    found
+}
+
+/// The time an hour `h` read at word `i` (`used` words) starts, with the minutes spoken after
+/// it ("seven thirty", "seven oh five", "7 30"); a bare hour only after "at" and the like or
+/// before am/pm/o'clock.
+fn spoken_time(
+    words: &[String],
+    i: usize,
+    h: u64,
+    used: usize,
+) -> Option<(u32, u32, usize, usize)> {
+    let after_at = i > 0
+        && matches!(
+            words[i - 1].as_str(),
+            "at" | "around" | "by" | "till" | "until"
+        );
+    // Minutes: "seven thirty", "seven oh five", "7 30".
+    let mut minute = 0;
+    let mut len = used;
+    if let Some((m, mused)) = number_at(words, i + used).filter(|(m, _)| (10..60).contains(m)) {
+        minute = m as u32;
+        len += mused;
+    } else if words.get(i + used).is_some_and(|n| n == "oh" || n == "o") {
+        if let Some(m) = words
+            .get(i + used + 1)
+            .and_then(|n| small_number(n))
+            .filter(|m| *m < 10)
+        {
+            minute = m as u32;
+            len += 2;
+        }
+    }
+    let marker = words.get(i + len).map(String::as_str);
+    let has_marker = matches!(
+        marker,
+        Some("am" | "pm" | "a.m." | "p.m." | "oclock" | "o'clock")
+    );
+    // "seven thirty" is a time even without "at"; a bare "seven" needs context.
+    (after_at || has_marker || minute > 0).then_some((h as u32, minute, i, len))
+}
+
+/// The hour and length of a time found at `start` (`len` words), read with what follows:
+/// "pm" or "am" (taken in), "o'clock" (taken in), or an evening mentioned soon after.
+fn with_marker(words: &[String], mut h: u32, start: usize, mut len: usize) -> (u32, usize) {
+    match words.get(start + len).map(String::as_str) {
+        Some("pm" | "p.m.") => {
+            if h < 12 {
+                h += 12;
+            }
+            len += 1;
+        }
+        Some("am" | "a.m.") => {
+            if h == 12 {
+                h = 0;
+            }
+            len += 1;
+        }
+        Some("oclock" | "o'clock") => len += 1,
+        _ => {
+            // "in the evening/afternoon", "tonight": afternoon hours.
+            let evening = words[start + len..]
+                .iter()
+                .take(4)
+                .any(|w| matches!(w.as_str(), "evening" | "afternoon" | "tonight" | "night"));
+            if evening && h < 12 {
+                h += 12;
+            }
+        }
+    }
+    (h, len)
 }
 
 fn durations(words: &[String], out: &mut Vec<Entity>) {

@@ -15,9 +15,11 @@ pub mod tls;
 pub mod twilio;
 
 use std::net::SocketAddr;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
@@ -424,6 +426,7 @@ fn twilio_frame(outgoing: Outgoing, stream_sid: &str) -> Option<Message> {
     Some(Message::Text(text.into()))
 }
 
+/// One WebSocket connection: admitted, upgraded, then served until it or the server ends.
 #[allow(clippy::too_many_arguments)]
 async fn connection(
     mut io: Box<dyn Io>,
@@ -438,265 +441,432 @@ async fn connection(
 ) -> Result<(), tokio_tungstenite::tungstenite::Error> {
     let limits = config.limits;
     let domain = factory.domain().to_string();
-    let (dialect, mut user) = match admit(&head, &config.access, &config.allowed_origins, &domain) {
-        Ok(admitted) => admitted,
-        Err(refused) => {
-            metrics().rejected(match refused.0 {
-                401 => "token",
-                403 => "forbidden",
-                _ => "path",
-            });
-            refusal(refused).send(&mut *io).await?;
-            return Ok(());
-        }
+    let Some((dialect, user)) = admission(&mut *io, &head, config, &domain).await? else {
+        return Ok(());
     };
-    match http::upgrade_response(&head) {
-        Ok(accepted) => {
-            io.write_all(&accepted).await?;
-            io.flush().await?;
-        }
-        Err(answer) => {
-            answer.send(&mut *io).await?;
-            return Ok(());
-        }
+    if !upgrade(&mut *io, &head).await? {
+        return Ok(());
     }
     let ws_config = WebSocketConfig::default()
         .max_message_size(Some(limits.max_message_bytes))
         .max_frame_size(Some(limits.max_message_bytes));
     let socket =
         WebSocketStream::from_partially_read(io, rest, Role::Server, Some(ws_config)).await;
-    let (mut to_client, mut from_client) = socket.split();
-    let (out, mut out_rx) = OutQueue::new(limits.outgoing_queue, ms(limits.write_stall_ms));
+    let (to_client, mut from_client) = socket.split();
+    let (out, out_rx) = OutQueue::new(limits.outgoing_queue, ms(limits.write_stall_ms));
     let stream_sid = Arc::new(std::sync::OnceLock::<String>::new());
-    let sid = stream_sid.clone();
-    let writer = tokio::spawn(async move {
-        while let Some(outgoing) = out_rx.recv().await {
-            let message = match (dialect, outgoing) {
-                (Dialect::Twilio, outgoing) => {
-                    match sid.get().and_then(|sid| twilio_frame(outgoing, sid)) {
-                        Some(message) => message,
-                        None => continue,
-                    }
+    let writer = tokio::spawn(write_to_client(
+        to_client,
+        out_rx,
+        dialect,
+        stream_sid.clone(),
+    ));
+    let mut session = Session {
+        peer,
+        dialect,
+        user,
+        domain,
+        factory,
+        slots,
+        config,
+        rate,
+        out,
+        stream_sid,
+        conversation: None,
+        decoded: Vec::new(),
+        connected: Instant::now(),
+        last_message: Instant::now(),
+    };
+    session.serve(&mut from_client, &mut stop).await;
+    session.end(writer).await;
+    Ok(())
+}
+
+/// The handshake's decision (None: refused, and the client told why).
+async fn admission(
+    io: &mut dyn Io,
+    head: &Head,
+    config: &ServerConfig,
+    domain: &str,
+) -> Result<Option<(Dialect, Option<String>)>, tokio_tungstenite::tungstenite::Error> {
+    match admit(head, &config.access, &config.allowed_origins, domain) {
+        Ok(admitted) => Ok(Some(admitted)),
+        Err(refused) => {
+            metrics().rejected(match refused.0 {
+                401 => "token",
+                403 => "forbidden",
+                _ => "path",
+            });
+            refusal(refused).send(io).await?;
+            Ok(None)
+        }
+    }
+}
+
+/// Answers the WebSocket handshake: true once accepted, false when refused (and answered).
+async fn upgrade(
+    io: &mut dyn Io,
+    head: &Head,
+) -> Result<bool, tokio_tungstenite::tungstenite::Error> {
+    match http::upgrade_response(head) {
+        Ok(accepted) => {
+            io.write_all(&accepted).await?;
+            io.flush().await?;
+            Ok(true)
+        }
+        Err(answer) => {
+            answer.send(io).await?;
+            Ok(false)
+        }
+    }
+}
+
+/// The writer task: sends the client what the connection queues for it, in its dialect,
+/// until the queue closes or the client goes away.
+async fn write_to_client(
+    mut to_client: SplitSink<WebSocketStream<Box<dyn Io>>, Message>,
+    mut out_rx: mpsc::Receiver<Outgoing>,
+    dialect: Dialect,
+    sid: Arc<std::sync::OnceLock<String>>,
+) {
+    while let Some(outgoing) = out_rx.recv().await {
+        let message = match (dialect, outgoing) {
+            (Dialect::Twilio, outgoing) => {
+                match sid.get().and_then(|sid| twilio_frame(outgoing, sid)) {
+                    Some(message) => message,
+                    None => continue,
                 }
-                (Dialect::Hark, Outgoing::Audio(bytes)) => Message::Binary(bytes.into()),
-                (Dialect::Hark, Outgoing::Message(m)) => match serde_json::to_string(&m) {
-                    Ok(text) => Message::Text(text.into()),
-                    Err(_) => continue,
-                },
+            }
+            (Dialect::Hark, Outgoing::Audio(bytes)) => Message::Binary(bytes.into()),
+            (Dialect::Hark, Outgoing::Message(m)) => match serde_json::to_string(&m) {
+                Ok(text) => Message::Text(text.into()),
+                Err(_) => continue,
+            },
+        };
+        if to_client.send(message).await.is_err() {
+            break; // the client went away; the conversation ends when its audio does
+        }
+    }
+    let _ = to_client.close().await;
+}
+
+/// One upgraded connection as its message loop sees it: who the client is, where what is
+/// said to it goes, and its conversation once started.
+struct Session<'a> {
+    peer: SocketAddr,
+    dialect: Dialect,
+    /// The handshake's user (for Twilio, possibly granted later by `start`).
+    user: Option<String>,
+    domain: String,
+    factory: Arc<dyn ConversationFactory>,
+    slots: Arc<Semaphore>,
+    config: &'a ServerConfig,
+    rate: &'a rate::StartRate,
+    out: OutQueue,
+    /// The Twilio stream's id, once its `start` has come (the writer addresses it).
+    stream_sid: Arc<std::sync::OnceLock<String>>,
+    conversation: Option<Conversation>,
+    /// Room for a Twilio media payload's samples.
+    decoded: Vec<f32>,
+    connected: Instant,
+    last_message: Instant,
+}
+
+impl Session<'_> {
+    /// Reads the client's messages until it stops, a limit is reached or the server stops.
+    async fn serve(
+        &mut self,
+        from_client: &mut SplitStream<WebSocketStream<Box<dyn Io>>>,
+        stop: &mut tokio::sync::watch::Receiver<bool>,
+    ) {
+        let mut check = tokio::time::interval(Duration::from_millis(250));
+        loop {
+            let message = tokio::select! {
+                m = from_client.next() => m,
+                _ = stop.changed() => {
+                    self.out.send(Outgoing::error("hark is shutting down: the conversation ends"));
+                    break;
+                }
+                _ = check.tick() => {
+                    if self.out.gave_up() {
+                        // It stopped reading: nothing can be told to it.
+                        metrics().rejected("stalled_reader");
+                        break;
+                    }
+                    if let Some((name, limit)) = self.limit_reached() {
+                        metrics().rejected(name);
+                        self.out.send(Outgoing::error(limit));
+                        break;
+                    }
+                    continue;
+                }
             };
-            if to_client.send(message).await.is_err() {
-                break; // the client went away; the conversation ends when its audio does
+            let Some(message) = message else { break };
+            self.last_message = Instant::now();
+            let Some(message) = self.readable(message) else {
+                break;
+            };
+            if self.dispatch(message).await.is_break() {
+                break;
             }
         }
-        let _ = to_client.close().await;
-    });
-    let refuse = |e: ProtocolError| {
-        out.send(Outgoing::error(e));
-    };
-    // A conversation, if this client may start one now.
-    let begin = |user: Option<&str>, sample_rate: u32| -> Result<Conversation, String> {
-        let who = user.map_or_else(|| peer.ip().to_string(), str::to_string);
-        if !rate.allow(&who, Instant::now()) {
+    }
+
+    /// The time limit this connection has reached, if any: its name (for the metrics) and
+    /// what to tell the client.
+    fn limit_reached(&self) -> Option<(&'static str, String)> {
+        let limits = self.config.limits;
+        let quiet = self.last_message.elapsed();
+        match &self.conversation {
+            None if self.connected.elapsed() >= ms(limits.start_timeout_ms) => Some((
+                "start_timeout",
+                format!("no start message within {} ms", limits.start_timeout_ms),
+            )),
+            Some(_) if quiet >= ms(limits.idle_timeout_ms) => Some((
+                "idle_timeout",
+                format!("nothing from the client for {} ms", limits.idle_timeout_ms),
+            )),
+            Some(c) if c.started.elapsed() >= Duration::from_secs(limits.max_conversation_s) => {
+                Some((
+                    "conversation_length",
+                    format!(
+                        "the conversation reached its limit of {} s",
+                        limits.max_conversation_s
+                    ),
+                ))
+            }
+            _ => None,
+        }
+    }
+
+    /// The message read from the client (None: the socket failed, or the message was too
+    /// large, and the connection ends).
+    fn readable(
+        &self,
+        message: Result<Message, tokio_tungstenite::tungstenite::Error>,
+    ) -> Option<Message> {
+        match message {
+            Ok(m) => Some(m),
+            Err(tokio_tungstenite::tungstenite::Error::Capacity(e)) => {
+                metrics().rejected("message_size");
+                self.out.send(Outgoing::error(format!(
+                    "{e} (the limit is {} bytes; send audio in frames of 20–100 ms)",
+                    self.config.limits.max_message_bytes
+                )));
+                None
+            }
+            Err(e) => {
+                tracing::warn!(peer = %self.peer, error = %e, "the client's socket failed");
+                None
+            }
+        }
+    }
+
+    /// Acts on one message from the client; Break ends the connection.
+    async fn dispatch(&mut self, message: Message) -> ControlFlow<()> {
+        match message {
+            Message::Text(text) if self.dialect == Dialect::Twilio => {
+                self.twilio_message(text.as_str()).await
+            }
+            Message::Text(text) => self.hark_message(text.as_str()),
+            Message::Binary(bytes) => {
+                match self.conversation.as_mut() {
+                    None => self.refuse(ProtocolError::NotStarted),
+                    Some(c) => {
+                        if let Err(e) = c.audio(&bytes).await {
+                            self.refuse(e);
+                        }
+                    }
+                }
+                ControlFlow::Continue(())
+            }
+            Message::Close(_) => ControlFlow::Break(()),
+            // Pings are answered by tungstenite; nothing else carries meaning.
+            _ => ControlFlow::Continue(()),
+        }
+    }
+
+    /// Acts on one message of hark's protocol; Break ends the connection.
+    fn hark_message(&mut self, text: &str) -> ControlFlow<()> {
+        match parse_client_message(text) {
+            // The user is the token's, never the client's.
+            Ok(ClientMessage::Start { sample_rate, .. }) => {
+                if self.conversation.is_some() {
+                    self.refuse(ProtocolError::AlreadyStarted);
+                    return ControlFlow::Continue(());
+                }
+                let begun = self.begin(self.user.as_deref(), sample_rate);
+                self.started(begun)
+            }
+            Ok(ClientMessage::Stop) => ControlFlow::Break(()),
+            Ok(ClientMessage::Rating { score }) => {
+                match self.conversation.as_ref().and_then(|c| c.id.get()) {
+                    Some(id) => self.factory.rate(id, score),
+                    None => self.refuse(ProtocolError::NotReady),
+                }
+                ControlFlow::Continue(())
+            }
+            Err(e) => {
+                self.refuse(e);
+                ControlFlow::Continue(())
+            }
+        }
+    }
+
+    /// Acts on one message of a Twilio stream; Break ends the connection.
+    async fn twilio_message(&mut self, text: &str) -> ControlFlow<()> {
+        match twilio::parse(text) {
+            Ok(twilio::Inbound::Start { start }) => self.twilio_start(start),
+            Ok(twilio::Inbound::Media { media }) => {
+                self.twilio_media(&media.payload).await;
+                ControlFlow::Continue(())
+            }
+            // The caller has heard up to this mark (hark paces its audio to the call, so
+            // its own account of what was heard already agrees).
+            Ok(twilio::Inbound::Mark { .. }) => ControlFlow::Continue(()),
+            Ok(twilio::Inbound::Connected { .. } | twilio::Inbound::Dtmf { .. }) => {
+                ControlFlow::Continue(())
+            }
+            Ok(twilio::Inbound::Stop) => ControlFlow::Break(()),
+            Err(e) => {
+                self.refuse(ProtocolError::BadMessage(e));
+                ControlFlow::Continue(())
+            }
+        }
+    }
+
+    /// Starts the conversation a Twilio `start` opens, once its format, token and caller
+    /// pass; Break ends the connection.
+    fn twilio_start(&mut self, start: twilio::Start) -> ControlFlow<()> {
+        if self.conversation.is_some() {
+            self.refuse(ProtocolError::AlreadyStarted);
+            return ControlFlow::Continue(());
+        }
+        if let Err(e) = twilio::check_format(&start.media_format) {
+            self.out.send(Outgoing::error(e));
+            return ControlFlow::Break(());
+        }
+        let caller = match self.twilio_caller(&start) {
+            Ok(caller) => caller,
+            Err(e) => {
+                self.out.send(Outgoing::error(e));
+                return ControlFlow::Break(());
+            }
+        };
+        let _ = self.stream_sid.set(start.stream_sid);
+        let begun = self.begin(caller.as_deref(), twilio::SAMPLE_RATE);
+        self.started(begun)
+    }
+
+    /// The user a Twilio call's conversation belongs to: the handshake's, or else the one
+    /// the token among the `start` parameters grants, narrowed to the caller where the
+    /// token says so (Err: what to tell the client before the connection ends).
+    fn twilio_caller(&mut self, start: &twilio::Start) -> Result<Option<String>, &'static str> {
+        if let (Access::Tokens(tokens), None) = (&self.config.access, &self.user) {
+            let grant = start
+                .custom_parameters
+                .get("token")
+                .and_then(|t| tokens.grant(t))
+                .filter(|g| g.allows(&self.domain));
+            let Some(grant) = grant else {
+                metrics().rejected("token");
+                return Err(
+                    "a token is needed: <Parameter name=\"token\" value=\"TOKEN\"/> in the <Stream>",
+                );
+            };
+            self.user = Some(grant.user.clone());
+        }
+        match &self.user {
+            Some(granted) => match twilio::caller_user(granted, &start.custom_parameters) {
+                Some(caller) => Ok(Some(caller)),
+                None => Err("this token names the caller, and the stream has no caller parameter"),
+            },
+            None => Ok(None),
+        }
+    }
+
+    /// Feeds a Twilio media payload to the conversation.
+    async fn twilio_media(&mut self, payload: &str) {
+        let Some(c) = self.conversation.as_mut() else {
+            self.refuse(ProtocolError::NotStarted);
+            return;
+        };
+        self.decoded.clear();
+        match twilio::decode_media(payload, &mut self.decoded) {
+            Ok(()) => {
+                if let Err(e) = c.samples(&self.decoded).await {
+                    self.refuse(e);
+                }
+            }
+            Err(e) => self.refuse(ProtocolError::BadMessage(e)),
+        }
+    }
+
+    /// A conversation, if this client may start one now (Err: why not, for the client).
+    fn begin(&self, user: Option<&str>, sample_rate: u32) -> Result<Conversation, String> {
+        let limits = self.config.limits;
+        let who = user.map_or_else(|| self.peer.ip().to_string(), str::to_string);
+        if !self.rate.allow(&who, Instant::now()) {
             metrics().rejected("start_rate");
             return Err(format!(
                 "too many conversations started ({} a minute at most); try again later",
                 limits.starts_per_minute
             ));
         }
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
+        let Ok(slot) = self.slots.clone().try_acquire_owned() else {
             metrics().rejected("conversations");
             return Err(format!(
                 "the server is busy ({} conversations at once); try again later",
-                config.max_conversations
+                self.config.max_conversations
             ));
         };
         Conversation::start(
-            factory.clone(),
+            self.factory.clone(),
             user,
             sample_rate,
-            config.conversation.clone(),
-            out.clone(),
+            self.config.conversation.clone(),
+            self.out.clone(),
             slot,
             limits,
         )
         .map_err(|e| e.to_string())
-    };
-    let mut decoded = Vec::new();
-    let connected = Instant::now();
-    let mut conversation: Option<Conversation> = None;
-    let mut check = tokio::time::interval(Duration::from_millis(250));
-    let mut last_message = Instant::now();
-    loop {
-        let message = tokio::select! {
-            m = from_client.next() => m,
-            _ = stop.changed() => {
-                out.send(Outgoing::error("hark is shutting down: the conversation ends"));
-                break;
-            }
-            _ = check.tick() => {
-                if out.gave_up() {
-                    // It stopped reading: nothing can be told to it.
-                    metrics().rejected("stalled_reader");
-                    break;
-                }
-                let quiet = last_message.elapsed();
-                let limit = match &conversation {
-                    None if connected.elapsed() >= ms(limits.start_timeout_ms) => {
-                        Some(("start_timeout", format!("no start message within {} ms", limits.start_timeout_ms)))
-                    }
-                    Some(_) if quiet >= ms(limits.idle_timeout_ms) => {
-                        Some(("idle_timeout", format!("nothing from the client for {} ms", limits.idle_timeout_ms)))
-                    }
-                    Some(c) if c.started.elapsed() >= Duration::from_secs(limits.max_conversation_s) => {
-                        Some(("conversation_length", format!("the conversation reached its limit of {} s", limits.max_conversation_s)))
-                    }
-                    _ => None,
-                };
-                if let Some((name, limit)) = limit {
-                    metrics().rejected(name);
-                    out.send(Outgoing::error(limit));
-                    break;
-                }
-                continue;
-            }
-        };
-        let Some(message) = message else { break };
-        last_message = Instant::now();
-        let message = match message {
-            Ok(m) => m,
-            Err(tokio_tungstenite::tungstenite::Error::Capacity(e)) => {
-                metrics().rejected("message_size");
-                out.send(Outgoing::error(format!(
-                    "{e} (the limit is {} bytes; send audio in frames of 20–100 ms)",
-                    limits.max_message_bytes
-                )));
-                break;
+    }
+
+    /// Keeps the conversation `begin` started, or tells the client why there is none and
+    /// ends the connection (Break).
+    fn started(&mut self, begun: Result<Conversation, String>) -> ControlFlow<()> {
+        match begun {
+            Ok(c) => {
+                self.conversation = Some(c);
+                ControlFlow::Continue(())
             }
             Err(e) => {
-                tracing::warn!(%peer, error = %e, "the client's socket failed");
-                break;
+                self.out.send(Outgoing::error(e));
+                ControlFlow::Break(())
             }
-        };
-        match message {
-            Message::Text(text) if dialect == Dialect::Twilio => {
-                match twilio::parse(text.as_str()) {
-                    Ok(twilio::Inbound::Start { start }) => {
-                        if conversation.is_some() {
-                            refuse(ProtocolError::AlreadyStarted);
-                            continue;
-                        }
-                        if let Err(e) = twilio::check_format(&start.media_format) {
-                            out.send(Outgoing::error(e));
-                            break;
-                        }
-                        if let (Access::Tokens(tokens), None) = (&config.access, &user) {
-                            let grant = start
-                                .custom_parameters
-                                .get("token")
-                                .and_then(|t| tokens.grant(t))
-                                .filter(|g| g.allows(&domain));
-                            let Some(grant) = grant else {
-                                metrics().rejected("token");
-                                out.send(Outgoing::error(
-                                    "a token is needed: <Parameter name=\"token\" value=\"TOKEN\"/> in the <Stream>",
-                                ));
-                                break;
-                            };
-                            user = Some(grant.user.clone());
-                        }
-                        let caller = match &user {
-                            Some(granted) => {
-                                match twilio::caller_user(granted, &start.custom_parameters) {
-                                    Some(caller) => Some(caller),
-                                    None => {
-                                        out.send(Outgoing::error("this token names the caller, and the stream has no caller parameter"));
-                                        break;
-                                    }
-                                }
-                            }
-                            None => None,
-                        };
-                        let _ = stream_sid.set(start.stream_sid);
-                        match begin(caller.as_deref(), twilio::SAMPLE_RATE) {
-                            Ok(c) => conversation = Some(c),
-                            Err(e) => {
-                                out.send(Outgoing::error(e));
-                                break;
-                            }
-                        }
-                    }
-                    Ok(twilio::Inbound::Media { media }) => {
-                        let Some(c) = conversation.as_mut() else {
-                            refuse(ProtocolError::NotStarted);
-                            continue;
-                        };
-                        decoded.clear();
-                        match twilio::decode_media(&media.payload, &mut decoded) {
-                            Ok(()) => {
-                                if let Err(e) = c.samples(&decoded).await {
-                                    refuse(e);
-                                }
-                            }
-                            Err(e) => refuse(ProtocolError::BadMessage(e)),
-                        }
-                    }
-                    // The caller has heard up to this mark (hark paces its audio to the call, so
-                    // its own account of what was heard already agrees).
-                    Ok(twilio::Inbound::Mark { .. }) => {}
-                    Ok(twilio::Inbound::Connected { .. } | twilio::Inbound::Dtmf { .. }) => {}
-                    Ok(twilio::Inbound::Stop) => break,
-                    Err(e) => refuse(ProtocolError::BadMessage(e)),
-                }
-            }
-            Message::Text(text) => match parse_client_message(text.as_str()) {
-                // The user is the token's, never the client's.
-                Ok(ClientMessage::Start { sample_rate, .. }) => {
-                    if conversation.is_some() {
-                        refuse(ProtocolError::AlreadyStarted);
-                        continue;
-                    }
-                    match begin(user.as_deref(), sample_rate) {
-                        Ok(c) => conversation = Some(c),
-                        Err(e) => {
-                            out.send(Outgoing::error(e));
-                            break;
-                        }
-                    }
-                }
-                Ok(ClientMessage::Stop) => break,
-                Ok(ClientMessage::Rating { score }) => {
-                    match conversation.as_ref().and_then(|c| c.id.get()) {
-                        Some(id) => factory.rate(id, score),
-                        None => refuse(ProtocolError::NotReady),
-                    }
-                }
-                Err(e) => refuse(e),
-            },
-            Message::Binary(bytes) => match conversation.as_mut() {
-                None => refuse(ProtocolError::NotStarted),
-                Some(c) => {
-                    if let Err(e) = c.audio(&bytes).await {
-                        refuse(e);
-                    }
-                }
-            },
-            Message::Close(_) => break,
-            // Pings are answered by tungstenite; nothing else carries meaning.
-            _ => {}
         }
     }
-    let gave_up = out.gave_up();
-    if let Some(c) = conversation {
-        // The end of the client's audio ends the loop once the last reply is out.
-        c.finish().await;
+
+    /// Tells the client its message is refused; the connection goes on.
+    fn refuse(&self, e: ProtocolError) {
+        self.out.send(Outgoing::error(e));
     }
-    drop(out);
-    if gave_up {
-        writer.abort();
-    } else {
-        let _ = writer.await;
+
+    /// Ends the connection: the conversation finishes its last reply, then the writer sends
+    /// what is left, unless the client stopped reading.
+    async fn end(self, writer: tokio::task::JoinHandle<()>) {
+        let gave_up = self.out.gave_up();
+        if let Some(c) = self.conversation {
+            // The end of the client's audio ends the loop once the last reply is out.
+            c.finish().await;
+        }
+        drop(self.out);
+        if gave_up {
+            writer.abort();
+        } else {
+            let _ = writer.await;
+        }
     }
-    Ok(())
 }
 
 fn ms(ms: u64) -> Duration {

@@ -133,6 +133,54 @@ pub fn evaluate(
     on_outcome: &mut dyn FnMut(&Outcome),
 ) -> Result<SpokenReport, EvalError> {
     let labels = load_labels(labels_path)?;
+    let files = labelled_files(data_dir, labels_path, &labels)?;
+    // (accepted, intent right) per condition. Each recording is read once and goes through
+    // every condition, so memory holds one recording, not the corpus.
+    let mut tallies = vec![(0usize, 0usize); conditions.len()];
+    let mut condition_latencies = vec![Vec::new(); conditions.len()];
+    let mut latencies = Vec::new();
+    let mut decodes = Vec::new();
+    for (path, name) in &files {
+        let speech = read_recording(path)?;
+        let label = &labels[name];
+        for ((&condition, tally), times) in conditions
+            .iter()
+            .zip(&mut tallies)
+            .zip(&mut condition_latencies)
+        {
+            let command = read_in_condition(reader, &speech, condition, noise, path, name)?;
+            let ok = accepted(label, command.intent.as_deref(), &command.slots);
+            tally.0 += usize::from(ok);
+            tally.1 += usize::from(command.intent.as_deref() == Some(label.intent.as_str()));
+            latencies.push(command.ms);
+            times.push(command.ms);
+            decodes.push(command.decode_ms);
+            on_outcome(&Outcome {
+                condition: condition.to_string(),
+                file: name.clone(),
+                accepted: ok,
+                expected: label.clone(),
+                command,
+            });
+        }
+    }
+    Ok(report(
+        conditions,
+        &tallies,
+        &condition_latencies,
+        &latencies,
+        &decodes,
+        files.len(),
+    ))
+}
+
+/// The WAV files in `data_dir` that have a label, with their names, in order (an error when
+/// there are none).
+fn labelled_files(
+    data_dir: &Path,
+    labels_path: &Path,
+    labels: &BTreeMap<String, Label>,
+) -> Result<Vec<(PathBuf, String)>, EvalError> {
     let mut files: Vec<(PathBuf, String)> = std::fs::read_dir(data_dir)
         .map_err(|e| EvalError::Audio {
             path: data_dir.to_path_buf(),
@@ -152,59 +200,53 @@ pub fn evaluate(
             labels: labels_path.to_path_buf(),
         });
     }
-    // (accepted, intent right) per condition. Each recording is read once and goes through
-    // every condition, so memory holds one recording, not the corpus.
-    let mut tallies = vec![(0usize, 0usize); conditions.len()];
-    let mut condition_latencies = vec![Vec::new(); conditions.len()];
-    let mut latencies = Vec::new();
-    let mut decodes = Vec::new();
-    for (path, name) in &files {
-        let speech = read_recording(path)?;
-        let label = &labels[name];
-        for ((&condition, tally), times) in conditions
-            .iter()
-            .zip(&mut tallies)
-            .zip(&mut condition_latencies)
-        {
-            let mixed;
-            let audio: &[f32] = match condition {
-                Condition::Clean => &speech,
-                Condition::Snr(db) => {
-                    let noise = noise.ok_or(EvalError::NoNoise)?;
-                    let mut rng = SplitMix::new(seed_from(&format!("{name}@{db}")));
-                    mixed = mix_at_snr(&speech, noise, db, &mut rng).map_err(|error| {
-                        EvalError::Noise {
-                            path: path.clone(),
-                            error,
-                        }
-                    })?;
-                    &mixed
-                }
-            };
-            let command = reader.read(audio).map_err(|error| EvalError::Reading {
-                path: path.clone(),
+    Ok(files)
+}
+
+/// The command `reader` hears in the recording `name` (at `path`) under `condition`: as it
+/// is, or with noise mixed in at the SNR from a stretch seeded with the name and the SNR.
+fn read_in_condition(
+    reader: &mut CommandReader,
+    speech: &[f32],
+    condition: Condition,
+    noise: Option<&[f32]>,
+    path: &Path,
+    name: &str,
+) -> Result<SpokenCommand, EvalError> {
+    let mixed;
+    let audio: &[f32] = match condition {
+        Condition::Clean => speech,
+        Condition::Snr(db) => {
+            let noise = noise.ok_or(EvalError::NoNoise)?;
+            let mut rng = SplitMix::new(seed_from(&format!("{name}@{db}")));
+            mixed = mix_at_snr(speech, noise, db, &mut rng).map_err(|error| EvalError::Noise {
+                path: path.to_path_buf(),
                 error,
             })?;
-            let ok = accepted(label, command.intent.as_deref(), &command.slots);
-            tally.0 += usize::from(ok);
-            tally.1 += usize::from(command.intent.as_deref() == Some(label.intent.as_str()));
-            latencies.push(command.ms);
-            times.push(command.ms);
-            decodes.push(command.decode_ms);
-            on_outcome(&Outcome {
-                condition: condition.to_string(),
-                file: name.clone(),
-                accepted: ok,
-                expected: label.clone(),
-                command,
-            });
+            &mixed
         }
-    }
-    let n = files.len();
+    };
+    reader.read(audio).map_err(|error| EvalError::Reading {
+        path: path.to_path_buf(),
+        error,
+    })
+}
+
+/// The report of `n` recordings read under `conditions`: each condition's score from its
+/// tally (accepted, intent right) and latencies, the noisy conditions' average, and the
+/// latencies over all.
+fn report(
+    conditions: &[Condition],
+    tallies: &[(usize, usize)],
+    condition_latencies: &[Vec<f64>],
+    latencies: &[f64],
+    decodes: &[f64],
+    n: usize,
+) -> SpokenReport {
     let scores: Vec<ConditionScore> = conditions
         .iter()
-        .zip(&tallies)
-        .zip(&condition_latencies)
+        .zip(tallies)
+        .zip(condition_latencies)
         .map(
             |((condition, &(accepted_count, intent_right)), times)| ConditionScore {
                 condition: condition.to_string(),
@@ -222,13 +264,13 @@ pub fn evaluate(
         .filter(|(c, _)| matches!(c, Condition::Snr(_)))
         .map(|(_, s)| s.acceptance_rate)
         .collect();
-    Ok(SpokenReport {
+    SpokenReport {
         noisy_average: (!noisy.is_empty()).then(|| noisy.iter().sum::<f64>() / noisy.len() as f64),
         conditions: scores,
-        latency: LatencySummary::from_samples(&latencies),
-        decode: LatencySummary::from_samples(&decodes),
-        files: files.len(),
-    })
+        latency: LatencySummary::from_samples(latencies),
+        decode: LatencySummary::from_samples(decodes),
+        files: n,
+    }
 }
 
 #[cfg(test)]

@@ -108,6 +108,30 @@ pub fn page(r: &Report, logs: &Logs) -> String {
     let mut html = String::from(
         r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>hark report</title><style>body{font-family:sans-serif;max-width:720px;margin:2em auto;color:#222}table{border-collapse:collapse}td,th{padding:2px 10px;text-align:right}th:first-child,td:first-child{text-align:left}.empty{color:#888}</style></head><body><h1>hark report</h1>"#,
     );
+    summary_table(&mut html, r);
+    latency_table(&mut html, r);
+    section(
+        &mut html,
+        "Voice to voice: end of speech to first reply audio (ms)",
+        bar_chart(
+            "latency",
+            "voice-to-voice latency distribution",
+            &histogram(&logs.samples(Measure::VoiceToVoice), 20),
+            " replies",
+        ),
+        "No replies were timed.",
+    );
+    completion_section(&mut html, r);
+    escalations_section(&mut html, r);
+    ratings_section(&mut html, r);
+    funnels(&mut html, &r.stuck);
+    reasons_section(&mut html, r);
+    html.push_str("</body></html>\n");
+    html
+}
+
+/// The summary figures: conversations, turns, completion, containment, escalations.
+fn summary_table(html: &mut String, r: &Report) {
     let pct = |x: f64| format!("{:.1} %", x * 100.0);
     let _ = write!(
         html,
@@ -121,6 +145,10 @@ pub fn page(r: &Report, logs: &Logs) -> String {
         r.escalations,
         r.misunderstood_turns,
     );
+}
+
+/// The latency percentiles of each measure, or a note that no voice conversation was logged.
+fn latency_table(html: &mut String, r: &Report) {
     html.push_str("<h2>Latency</h2>");
     if r.latency.is_empty() {
         html.push_str(r#"<p class="empty">No voice conversations in these logs.</p>"#);
@@ -141,17 +169,10 @@ pub fn page(r: &Report, logs: &Logs) -> String {
         }
         html.push_str("</table>");
     }
-    section(
-        &mut html,
-        "Voice to voice: end of speech to first reply audio (ms)",
-        bar_chart(
-            "latency",
-            "voice-to-voice latency distribution",
-            &histogram(&logs.samples(Measure::VoiceToVoice), 20),
-            " replies",
-        ),
-        "No replies were timed.",
-    );
+}
+
+/// The share of started tasks completed, per flow.
+fn completion_section(html: &mut String, r: &Report) {
     let flows: Vec<(String, f64)> = r
         .tasks_by_flow
         .iter()
@@ -165,22 +186,30 @@ pub fn page(r: &Report, logs: &Logs) -> String {
         })
         .collect();
     section(
-        &mut html,
+        html,
         "Completion per flow (%)",
         bar_chart("completion", "completion per flow", &flows, " %"),
         "No flow was completed.",
     );
+}
+
+/// How many conversations went to a person each day.
+fn escalations_section(html: &mut String, r: &Report) {
     let days: Vec<(String, f64)> = r
         .escalations_by_day
         .iter()
         .map(|(day, n)| (day.clone(), *n as f64))
         .collect();
     section(
-        &mut html,
+        html,
         "Escalations per day",
         bar_chart("escalations", "escalations per day", &days, " escalations"),
         "No conversation went to a person.",
     );
+}
+
+/// The distribution of the users' scores, when any were given.
+fn ratings_section(html: &mut String, r: &Report) {
     if r.ratings.overall.count > 0 {
         let scores: Vec<(String, f64)> = (1..=5u8)
             .map(|s| {
@@ -189,7 +218,7 @@ pub fn page(r: &Report, logs: &Logs) -> String {
             })
             .collect();
         section(
-            &mut html,
+            html,
             &format!(
                 "Ratings: mean {:.1} of 5 from {} scores ({:.0} % of those asked answered)",
                 r.ratings.overall.mean,
@@ -200,7 +229,10 @@ pub fn page(r: &Report, logs: &Logs) -> String {
             "",
         );
     }
-    funnels(&mut html, &r.stuck);
+}
+
+/// Why conversations went to a person, with what the people who took them over said.
+fn reasons_section(html: &mut String, r: &Report) {
     if !r.escalation_reasons.is_empty() {
         html.push_str("<h2>Why conversations went to a person</h2><ul>");
         for (reason, n) in &r.escalation_reasons {
@@ -219,8 +251,6 @@ pub fn page(r: &Report, logs: &Logs) -> String {
         }
         html.push_str("</ul>");
     }
-    html.push_str("</body></html>\n");
-    html
 }
 
 /// One funnel per flow (how many reached each step), and where the others stopped.

@@ -68,85 +68,94 @@ impl Metrics {
             connections: Gauge::default(),
             registry: Registry::default(),
         };
-        let r = &mut registry;
+        m.register_latencies(&mut registry);
+        m.register_counts(&mut registry);
+        Self { registry, ..m }
+    }
+
+    /// Registers the latency histograms.
+    fn register_latencies(&self, r: &mut Registry) {
         r.register(
             "voice_to_voice_seconds",
             "From the end of the user's speech to the first sound of the reply",
-            m.voice_to_voice.clone(),
+            self.voice_to_voice.clone(),
         );
         r.register(
             "time_to_final_seconds",
             "From the end of the user's speech to the final transcript",
-            m.time_to_final.clone(),
+            self.time_to_final.clone(),
         );
         r.register(
             "time_to_first_audio_seconds",
             "From the final transcript to the first sound of the reply",
-            m.time_to_first_audio.clone(),
+            self.time_to_first_audio.clone(),
         );
         r.register(
             "recognizer_seconds",
             "The speech recognizer's time for a final transcript",
-            m.recognizer.clone(),
+            self.recognizer.clone(),
         );
         r.register(
             "synthesizer_seconds",
             "From a reply's text to its first audio",
-            m.synthesizer.clone(),
+            self.synthesizer.clone(),
         );
         r.register(
             "llm_seconds",
             "From a request to the language model to its first token",
-            m.language_model.clone(),
+            self.language_model.clone(),
         );
         r.register(
             "barge_in_seconds",
             "From the user talking over a reply to the reply pausing",
-            m.barge_in.clone(),
+            self.barge_in.clone(),
         );
+    }
+
+    /// Registers the counters and the gauges.
+    fn register_counts(&self, r: &mut Registry) {
         r.register(
             "conversations",
             "Conversations started",
-            m.conversations.clone(),
+            self.conversations.clone(),
         );
-        r.register("turns", "User turns answered", m.turns.clone());
+        r.register("turns", "User turns answered", self.turns.clone());
         r.register(
             "flows_started",
             "Flows (tasks) started, by flow",
-            m.flows_started.clone(),
+            self.flows_started.clone(),
         );
         r.register(
             "flows_completed",
             "Flows (tasks) completed, by flow",
-            m.flows_completed.clone(),
+            self.flows_completed.clone(),
         );
         r.register(
             "escalations",
             "Conversations handed to a person, by reason",
-            m.escalations.clone(),
+            self.escalations.clone(),
         );
         r.register(
             "misunderstandings",
             "Turns not understood (fallback, clarification, re-prompt)",
-            m.misunderstandings.clone(),
+            self.misunderstandings.clone(),
         );
-        r.register("errors", "Errors, by kind", m.errors.clone());
+        r.register("errors", "Errors, by kind", self.errors.clone());
         r.register(
             "limit_rejections",
             "Clients refused or cut off by a limit, by limit",
-            m.rejections.clone(),
+            self.rejections.clone(),
         );
         r.register(
             "active_conversations",
             "Conversations under way",
-            m.active_conversations.clone(),
+            self.active_conversations.clone(),
         );
         r.register(
             "connections",
             "Open client connections",
-            m.connections.clone(),
+            self.connections.clone(),
         );
-        Self { registry, ..m }
     }
 
     /// The OpenMetrics text of every metric.

@@ -296,9 +296,33 @@ fn split_linear(
     Ok(dropped)
 }
 
+/// Every tensor whisper.cpp reads, in its order, and the largest key bias dropped on the way.
 fn build_tensors(model: &Ct2Model, hp: &WhisperHparams) -> Result<(Vec<Tensor>, f32), ModelError> {
     let mut t = Vec::new();
     let mut dropped = 0f32;
+    push_outside_blocks(model, &mut t)?;
+    for i in 0..hp.n_audio_layer {
+        let s = format!("encoder/layer_{i}");
+        let d = format!("encoder.blocks.{i}");
+        let key_bias = push_self_attention(model, &s, &d, hp.n_audio_state, &mut t)?;
+        dropped = dropped.max(key_bias);
+        push_mlp(model, &s, &d, &mut t)?;
+    }
+    for i in 0..hp.n_text_layer {
+        let s = format!("decoder/layer_{i}");
+        let d = format!("decoder.blocks.{i}");
+        let key_bias = push_self_attention(model, &s, &d, hp.n_text_state, &mut t)?;
+        dropped = dropped.max(key_bias);
+        let key_bias = push_cross_attention(model, &s, &d, hp.n_text_state, &mut t)?;
+        dropped = dropped.max(key_bias);
+        push_mlp(model, &s, &d, &mut t)?;
+    }
+    Ok((t, dropped))
+}
+
+/// The tensors outside the blocks: the convolutions, the positional embeddings, the final
+/// layer norms and the token embedding.
+fn push_outside_blocks(model: &Ct2Model, t: &mut Vec<Tensor>) -> Result<(), ModelError> {
     for conv in ["conv1", "conv2"] {
         t.push(whole(
             model,
@@ -338,113 +362,97 @@ fn build_tensors(model: &Ct2Model, hp: &WhisperHparams) -> Result<(Vec<Tensor>, 
         "decoder/embeddings/weight",
         "decoder.token_embedding.weight",
     )?);
+    Ok(())
+}
 
-    for i in 0..hp.n_audio_layer {
-        let s = format!("encoder/layer_{i}");
-        let d = format!("encoder.blocks.{i}");
-        t.extend(layer_norm(
-            model,
-            &format!("{s}/self_attention/layer_norm"),
-            &format!("{d}.attn_ln"),
-        )?);
-        dropped = dropped.max(split_linear(
-            model,
-            &format!("{s}/self_attention/linear_0"),
-            hp.n_audio_state,
-            &[
-                (&format!("{d}.attn.query"), true),
-                (&format!("{d}.attn.key"), false),
-                (&format!("{d}.attn.value"), true),
-            ],
-            &mut t,
-        )?);
-        t.extend(linear(
-            model,
-            &format!("{s}/self_attention/linear_1"),
-            &format!("{d}.attn.out"),
-        )?);
-        t.extend(layer_norm(
-            model,
-            &format!("{s}/ffn/layer_norm"),
-            &format!("{d}.mlp_ln"),
-        )?);
-        t.extend(linear(
-            model,
-            &format!("{s}/ffn/linear_0"),
-            &format!("{d}.mlp.0"),
-        )?);
-        t.extend(linear(
-            model,
-            &format!("{s}/ffn/linear_1"),
-            &format!("{d}.mlp.2"),
-        )?);
-    }
-    for i in 0..hp.n_text_layer {
-        let s = format!("decoder/layer_{i}");
-        let d = format!("decoder.blocks.{i}");
-        t.extend(layer_norm(
-            model,
-            &format!("{s}/self_attention/layer_norm"),
-            &format!("{d}.attn_ln"),
-        )?);
-        dropped = dropped.max(split_linear(
-            model,
-            &format!("{s}/self_attention/linear_0"),
-            hp.n_text_state,
-            &[
-                (&format!("{d}.attn.query"), true),
-                (&format!("{d}.attn.key"), false),
-                (&format!("{d}.attn.value"), true),
-            ],
-            &mut t,
-        )?);
-        t.extend(linear(
-            model,
-            &format!("{s}/self_attention/linear_1"),
-            &format!("{d}.attn.out"),
-        )?);
-        t.extend(layer_norm(
-            model,
-            &format!("{s}/attention/layer_norm"),
-            &format!("{d}.cross_attn_ln"),
-        )?);
-        t.extend(linear(
-            model,
-            &format!("{s}/attention/linear_0"),
-            &format!("{d}.cross_attn.query"),
-        )?);
-        dropped = dropped.max(split_linear(
-            model,
-            &format!("{s}/attention/linear_1"),
-            hp.n_text_state,
-            &[
-                (&format!("{d}.cross_attn.key"), false),
-                (&format!("{d}.cross_attn.value"), true),
-            ],
-            &mut t,
-        )?);
-        t.extend(linear(
-            model,
-            &format!("{s}/attention/linear_2"),
-            &format!("{d}.cross_attn.out"),
-        )?);
-        t.extend(layer_norm(
-            model,
-            &format!("{s}/ffn/layer_norm"),
-            &format!("{d}.mlp_ln"),
-        )?);
-        t.extend(linear(
-            model,
-            &format!("{s}/ffn/linear_0"),
-            &format!("{d}.mlp.0"),
-        )?);
-        t.extend(linear(
-            model,
-            &format!("{s}/ffn/linear_1"),
-            &format!("{d}.mlp.2"),
-        )?);
-    }
-    Ok((t, dropped))
+/// A block's self-attention (source layer `s`, ggml block `d`): its layer norm, the fused
+/// query/key/value split and the output; returns the largest magnitude of the key bias dropped.
+fn push_self_attention(
+    model: &Ct2Model,
+    s: &str,
+    d: &str,
+    state: usize,
+    t: &mut Vec<Tensor>,
+) -> Result<f32, ModelError> {
+    t.extend(layer_norm(
+        model,
+        &format!("{s}/self_attention/layer_norm"),
+        &format!("{d}.attn_ln"),
+    )?);
+    let dropped = split_linear(
+        model,
+        &format!("{s}/self_attention/linear_0"),
+        state,
+        &[
+            (&format!("{d}.attn.query"), true),
+            (&format!("{d}.attn.key"), false),
+            (&format!("{d}.attn.value"), true),
+        ],
+        t,
+    )?;
+    t.extend(linear(
+        model,
+        &format!("{s}/self_attention/linear_1"),
+        &format!("{d}.attn.out"),
+    )?);
+    Ok(dropped)
+}
+
+/// A decoder block's cross-attention: its layer norm, the query, the fused key/value split and
+/// the output; returns the largest magnitude of the key bias dropped.
+fn push_cross_attention(
+    model: &Ct2Model,
+    s: &str,
+    d: &str,
+    state: usize,
+    t: &mut Vec<Tensor>,
+) -> Result<f32, ModelError> {
+    t.extend(layer_norm(
+        model,
+        &format!("{s}/attention/layer_norm"),
+        &format!("{d}.cross_attn_ln"),
+    )?);
+    t.extend(linear(
+        model,
+        &format!("{s}/attention/linear_0"),
+        &format!("{d}.cross_attn.query"),
+    )?);
+    let dropped = split_linear(
+        model,
+        &format!("{s}/attention/linear_1"),
+        state,
+        &[
+            (&format!("{d}.cross_attn.key"), false),
+            (&format!("{d}.cross_attn.value"), true),
+        ],
+        t,
+    )?;
+    t.extend(linear(
+        model,
+        &format!("{s}/attention/linear_2"),
+        &format!("{d}.cross_attn.out"),
+    )?);
+    Ok(dropped)
+}
+
+/// A block's feed-forward network: its layer norm and its two linears.
+fn push_mlp(model: &Ct2Model, s: &str, d: &str, t: &mut Vec<Tensor>) -> Result<(), ModelError> {
+    t.extend(layer_norm(
+        model,
+        &format!("{s}/ffn/layer_norm"),
+        &format!("{d}.mlp_ln"),
+    )?);
+    t.extend(linear(
+        model,
+        &format!("{s}/ffn/linear_0"),
+        &format!("{d}.mlp.0"),
+    )?);
+    t.extend(linear(
+        model,
+        &format!("{s}/ffn/linear_1"),
+        &format!("{d}.mlp.2"),
+    )?);
+    Ok(())
 }
 
 /// The number of tensors whisper.cpp expects for these hyper-parameters.

@@ -9,13 +9,15 @@ pub mod assemblyai;
 pub mod deepgram;
 pub mod turns;
 
+use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use crate::cloud::{self, CloudError, Endpoint, Request};
 use crate::stt::history::AudioHistory;
@@ -332,124 +334,237 @@ impl SessionTask {
     /// One connection, until it ends.
     async fn converse(&mut self, socket: cloud::Socket, finishing: &mut bool) -> Ended {
         let provider = self.protocol.endpoint().provider;
-        let (mut sink, mut stream) = socket.split();
+        let (sink, mut stream) = socket.split();
         let mut reader = self.protocol.reader();
-        let mut last_sent = Instant::now();
-        let mut close_by: Option<Instant> = None;
-        // An utterance cut off with the last connection is heard again in full.
-        if self.turns.in_utterance() {
-            self.turns.restart_text();
-            let audio = self.history.since(self.utterance_from_ms);
-            for frame in audio.chunks(FRAME_SAMPLES) {
-                if let Err(e) = sink.send(binary(frame)).await {
-                    return Ended::Lost(format!("{provider}: {e}"));
-                }
-            }
-            if self.turns.owes_final() {
-                let _ = sink.send(Message::text(self.protocol.finalize())).await;
-            }
-        }
-        if *finishing {
-            let _ = sink.send(Message::text(self.protocol.close_stream())).await;
-            close_by = Some(Instant::now() + Duration::from_millis(self.config.close_wait_ms));
+        let mut link = Link {
+            provider,
+            sink,
+            last_sent: Instant::now(),
+            close_by: None,
+        };
+        if let ControlFlow::Break(ended) = self.resume(&mut link, *finishing).await {
+            return ended;
         }
         let mut tick = tokio::time::interval(Duration::from_millis(20));
         loop {
             let mut out = Vec::new();
-            tokio::select! {
-                message = stream.next() => match message {
-                    Some(Ok(Message::Text(text))) => match reader.read(text.as_str()) {
-                        Ok(heard) => {
-                            let now = self.now_ms();
-                            for h in heard {
-                                self.turns.heard(h, now, &mut out);
-                            }
-                        }
-                        Err(e) if e.fatal => return Ended::Fatal(format!("{provider}: {}", e.message)),
-                        Err(e) => out.push(RecognizerEvent::Error { message: format!("{provider}: {}", e.message) }),
-                    },
-                    Some(Ok(Message::Close(frame))) => {
-                        let code = frame.as_ref().map(|f| u16::from(f.code)).unwrap_or(1005);
-                        if *finishing {
-                            self.turns.give_up(&mut out);
-                            self.emit(out);
-                            return Ended::Done;
-                        }
-                        let reason = format!("{provider} {}", cloud::describe_close(frame.as_ref()));
-                        return if self.protocol.close_is_final(code) {
-                            Ended::Fatal(reason)
-                        } else {
-                            Ended::Lost(reason)
-                        };
-                    }
-                    Some(Ok(_)) => {}
-                    Some(Err(e)) => return Ended::Lost(format!("{provider}: {e}")),
-                    None => return Ended::Lost(format!("{provider} closed the connection")),
-                },
-                up = self.up.recv(), if !*finishing => match up {
-                    Some(Up::Audio(samples)) => {
-                        self.history.push(&samples);
-                        if let Err(e) = sink.send(binary(&samples)).await {
-                            return Ended::Lost(format!("{provider}: {e}"));
-                        }
-                        last_sent = Instant::now();
-                    }
-                    Some(Up::Hint(hint)) => {
-                        if let SpeechHint::Started { audio_from_ms } = hint {
-                            // A little before the onset, as the endpointer's own pre-roll.
-                            self.utterance_from_ms = audio_from_ms.saturating_sub(300);
-                        }
-                        let now = self.now_ms();
-                        if self.turns.hint(hint, now, &mut out) == turns::Request::Finalize {
-                            if let Err(e) = sink.send(Message::text(self.protocol.finalize())).await {
-                                self.emit(out);
-                                return Ended::Lost(format!("{provider}: {e}"));
-                            }
-                        }
-                    }
-                    Some(Up::Phrases(phrases)) => {
-                        if phrases != self.phrases {
-                            self.phrases = phrases;
-                            if let Some(update) = self.protocol.phrases_update(&self.phrases) {
-                                let _ = sink.send(Message::text(update)).await;
-                            } else if self.protocol.reconnects_for_phrases() && !self.turns.in_utterance() {
-                                let _ = sink.close().await;
-                                self.emit(out);
-                                return Ended::Reopen;
-                            }
-                        }
-                    }
-                    Some(Up::Finish) | None => {
-                        *finishing = true;
-                        let _ = sink.send(Message::text(self.protocol.close_stream())).await;
-                        close_by = Some(Instant::now() + Duration::from_millis(self.config.close_wait_ms));
-                    }
-                },
-                _ = tick.tick() => {
-                    let now = self.now_ms();
-                    self.turns.tick(now, &mut out);
-                    let idle = last_sent.elapsed() >= Duration::from_millis(self.config.keepalive_ms);
-                    if idle && !*finishing {
-                        if let Some(keep_alive) = self.protocol.keep_alive() {
-                            if let Err(e) = sink.send(Message::text(keep_alive)).await {
-                                self.emit(out);
-                                return Ended::Lost(format!("{provider}: {e}"));
-                            }
-                        }
-                        last_sent = Instant::now();
-                    }
-                    if close_by.is_some_and(|t| Instant::now() >= t) {
-                        self.turns.give_up(&mut out);
-                        self.emit(out);
-                        let _ = sink.close().await;
-                        return Ended::Done;
-                    }
+            let step = tokio::select! {
+                message = stream.next() => {
+                    self.on_message(message, &mut *reader, &link, *finishing, &mut out)
                 }
+                up = self.up.recv(), if !*finishing => {
+                    self.on_up(up, &mut link, finishing, &mut out).await
+                }
+                _ = tick.tick() => self.on_tick(&mut link, *finishing, &mut out).await,
+            };
+            if let ControlFlow::Break(ended) = step {
+                return ended;
             }
             self.emit(out);
             self.update_owes(*finishing);
         }
     }
+
+    /// A new connection's start: an utterance cut off with the last connection is heard
+    /// again in full, and a session already finishing asks the provider to close. Break: the
+    /// connection ended so.
+    async fn resume(&mut self, link: &mut Link, finishing: bool) -> ControlFlow<Ended> {
+        let provider = link.provider;
+        // An utterance cut off with the last connection is heard again in full.
+        if self.turns.in_utterance() {
+            self.turns.restart_text();
+            let audio = self.history.since(self.utterance_from_ms);
+            for frame in audio.chunks(FRAME_SAMPLES) {
+                if let Err(e) = link.sink.send(binary(frame)).await {
+                    return ControlFlow::Break(Ended::Lost(format!("{provider}: {e}")));
+                }
+            }
+            if self.turns.owes_final() {
+                let _ = link
+                    .sink
+                    .send(Message::text(self.protocol.finalize()))
+                    .await;
+            }
+        }
+        if finishing {
+            let _ = link
+                .sink
+                .send(Message::text(self.protocol.close_stream()))
+                .await;
+            link.close_by = Some(Instant::now() + Duration::from_millis(self.config.close_wait_ms));
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// A message from the provider (None: the socket ended): what it heard goes to `out`.
+    /// Break: the connection ended so.
+    fn on_message(
+        &mut self,
+        message: Option<Result<Message, WsError>>,
+        reader: &mut dyn SttReader,
+        link: &Link,
+        finishing: bool,
+        out: &mut Vec<RecognizerEvent>,
+    ) -> ControlFlow<Ended> {
+        let provider = link.provider;
+        match message {
+            Some(Ok(Message::Text(text))) => match reader.read(text.as_str()) {
+                Ok(heard) => {
+                    let now = self.now_ms();
+                    for h in heard {
+                        self.turns.heard(h, now, out);
+                    }
+                    ControlFlow::Continue(())
+                }
+                Err(e) if e.fatal => {
+                    ControlFlow::Break(Ended::Fatal(format!("{provider}: {}", e.message)))
+                }
+                Err(e) => {
+                    out.push(RecognizerEvent::Error {
+                        message: format!("{provider}: {}", e.message),
+                    });
+                    ControlFlow::Continue(())
+                }
+            },
+            Some(Ok(Message::Close(frame))) => {
+                let code = frame.as_ref().map(|f| u16::from(f.code)).unwrap_or(1005);
+                if finishing {
+                    self.turns.give_up(out);
+                    self.emit(std::mem::take(out));
+                    return ControlFlow::Break(Ended::Done);
+                }
+                let reason = format!("{provider} {}", cloud::describe_close(frame.as_ref()));
+                ControlFlow::Break(if self.protocol.close_is_final(code) {
+                    Ended::Fatal(reason)
+                } else {
+                    Ended::Lost(reason)
+                })
+            }
+            Some(Ok(_)) => ControlFlow::Continue(()),
+            Some(Err(e)) => ControlFlow::Break(Ended::Lost(format!("{provider}: {e}"))),
+            None => ControlFlow::Break(Ended::Lost(format!("{provider} closed the connection"))),
+        }
+    }
+
+    /// What the pipeline sent up (None: it went away, as a finish): audio goes out, hints
+    /// and phrases are acted on, a finish asks the provider to close. Break: the connection
+    /// ended so.
+    async fn on_up(
+        &mut self,
+        up: Option<Up>,
+        link: &mut Link,
+        finishing: &mut bool,
+        out: &mut Vec<RecognizerEvent>,
+    ) -> ControlFlow<Ended> {
+        match up {
+            Some(Up::Audio(samples)) => {
+                self.history.push(&samples);
+                if let Err(e) = link.sink.send(binary(&samples)).await {
+                    return ControlFlow::Break(Ended::Lost(format!("{}: {e}", link.provider)));
+                }
+                link.last_sent = Instant::now();
+            }
+            Some(Up::Hint(hint)) => return self.on_hint(hint, link, out).await,
+            Some(Up::Phrases(phrases)) => return self.on_phrases(phrases, link, out).await,
+            Some(Up::Finish) | None => {
+                *finishing = true;
+                let _ = link
+                    .sink
+                    .send(Message::text(self.protocol.close_stream()))
+                    .await;
+                link.close_by =
+                    Some(Instant::now() + Duration::from_millis(self.config.close_wait_ms));
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// A speech hint: noted for the turns, and the provider asked to finalize when they owe
+    /// a final. Break: the connection ended so.
+    async fn on_hint(
+        &mut self,
+        hint: SpeechHint,
+        link: &mut Link,
+        out: &mut Vec<RecognizerEvent>,
+    ) -> ControlFlow<Ended> {
+        if let SpeechHint::Started { audio_from_ms } = hint {
+            // A little before the onset, as the endpointer's own pre-roll.
+            self.utterance_from_ms = audio_from_ms.saturating_sub(300);
+        }
+        let now = self.now_ms();
+        if self.turns.hint(hint, now, out) == turns::Request::Finalize {
+            if let Err(e) = link
+                .sink
+                .send(Message::text(self.protocol.finalize()))
+                .await
+            {
+                self.emit(std::mem::take(out));
+                return ControlFlow::Break(Ended::Lost(format!("{}: {e}", link.provider)));
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// New expected phrases: sent to the provider mid-stream, or (between utterances, for a
+    /// provider that takes them only on a new socket) a new connection. Break: the
+    /// connection ended so.
+    async fn on_phrases(
+        &mut self,
+        phrases: Vec<String>,
+        link: &mut Link,
+        out: &mut Vec<RecognizerEvent>,
+    ) -> ControlFlow<Ended> {
+        if phrases != self.phrases {
+            self.phrases = phrases;
+            if let Some(update) = self.protocol.phrases_update(&self.phrases) {
+                let _ = link.sink.send(Message::text(update)).await;
+            } else if self.protocol.reconnects_for_phrases() && !self.turns.in_utterance() {
+                let _ = link.sink.close().await;
+                self.emit(std::mem::take(out));
+                return ControlFlow::Break(Ended::Reopen);
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// Every 20 ms: the turns' timers, a keepalive on an idle socket, and the end of the wait
+    /// for the provider's last results. Break: the connection ended so.
+    async fn on_tick(
+        &mut self,
+        link: &mut Link,
+        finishing: bool,
+        out: &mut Vec<RecognizerEvent>,
+    ) -> ControlFlow<Ended> {
+        let now = self.now_ms();
+        self.turns.tick(now, out);
+        let idle = link.last_sent.elapsed() >= Duration::from_millis(self.config.keepalive_ms);
+        if idle && !finishing {
+            if let Some(keep_alive) = self.protocol.keep_alive() {
+                if let Err(e) = link.sink.send(Message::text(keep_alive)).await {
+                    self.emit(std::mem::take(out));
+                    return ControlFlow::Break(Ended::Lost(format!("{}: {e}", link.provider)));
+                }
+            }
+            link.last_sent = Instant::now();
+        }
+        if link.close_by.is_some_and(|t| Instant::now() >= t) {
+            self.turns.give_up(out);
+            self.emit(std::mem::take(out));
+            let _ = link.sink.close().await;
+            return ControlFlow::Break(Ended::Done);
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// One connection's sending side, as `converse` keeps it.
+struct Link {
+    provider: &'static str,
+    sink: SplitSink<cloud::Socket, Message>,
+    /// When audio or a keepalive last went out.
+    last_sent: Instant,
+    /// Once the provider is asked to close: when the wait for its last results ends.
+    close_by: Option<Instant>,
 }
 
 fn binary(samples: &[f32]) -> Message {

@@ -17,7 +17,7 @@ use whisper_rs::{
 
 use super::grammar::WordGrammar;
 use super::repetition::{collapse_repetition, token_budget};
-use super::rescore::{self, PhraseClasses, Swap};
+use super::rescore::{self, Alternative, PhraseClasses, Swap};
 use super::{
     DecodeWindow, SttError, TranscribeOptions, Transcriber, Transcript, TranscriptSegment,
 };
@@ -162,111 +162,18 @@ impl Transcriber for WhisperSession {
             audio = &padded;
         }
 
-        let prompt_tokens = match options.prompt.as_deref().map(str::trim) {
-            Some(p) if !p.is_empty() => {
-                let mut tokens = self
-                    .context
-                    .tokenize(&p.replace('\0', " "), 4 * MAX_PROMPT_TOKENS)
-                    .map_err(|e| SttError::Decode(format!("could not tokenize the prompt: {e}")))?;
-                // Keep the end of a long prompt: the most recent words matter most.
-                if tokens.len() > MAX_PROMPT_TOKENS {
-                    tokens.drain(..tokens.len() - MAX_PROMPT_TOKENS);
-                }
-                tokens
-            }
-            _ => Vec::new(),
-        };
+        let prompt_tokens = self.prompt_tokens(options.prompt.as_deref())?;
 
         let mut params = self.decode_params();
         params.set_suppress_blank(true);
         if !prompt_tokens.is_empty() {
             params.set_tokens(&prompt_tokens);
         }
-        match &options.grammar {
-            Some(grammar) => {
-                let compiled = match self.grammar.take() {
-                    Some(c) if Arc::ptr_eq(&c.source, grammar) => c,
-                    _ => {
-                        let is_word = |w: &str| {
-                            let tokens = self.context.tokenize(&format!(" {w}"), 8);
-                            tokens.is_ok_and(|t| t.len() == 1)
-                        };
-                        let inflections = inflections(grammar, is_word);
-                        CompiledGrammar {
-                            source: grammar.clone(),
-                            rules: grammar_rules(grammar, &inflections),
-                            logit_tokens: grammar_tokens(grammar, &inflections, &self.context)?,
-                            token_bound: grammar
-                                .longest_sentence()
-                                .map(|words| TOKENS_PER_GRAMMAR_WORD * words + 4),
-                        }
-                    }
-                };
-                params.set_grammar(Some(&compiled.rules));
-                self.state.set_logit_tokens(&compiled.logit_tokens);
-                self.grammar = Some(compiled);
-            }
-            None => self.state.set_logit_tokens(&[]),
-        }
-        let trimmed = options.window == DecodeWindow::Trimmed
-            && audio.len() <= MAX_AUDIO_CTX * SAMPLES_PER_FRAME;
-        if trimmed {
-            // Timestamps stay on: without them a short window made tiny.en repeat itself.
-            params.set_single_segment(true);
-            let margin = if options.grammar.is_some() {
-                GRAMMAR_AUDIO_CTX_MARGIN
-            } else {
-                AUDIO_CTX_MARGIN
-            };
-            params.set_audio_ctx(trimmed_audio_ctx(audio.len(), margin) as i32);
-            // A trimmed window can still loop; the budget bounds what a loop costs. A
-            // grammar's sentences cannot loop, and a budget cut in noise (where every word
-            // may carry a comma) would end the text mid-word: its longest sentence bounds it.
-            let mut budget = token_budget(audio.len() as f64 / SAMPLE_RATE as f64);
-            if let Some(cap) = options.max_tokens {
-                budget = budget.min(cap);
-            }
-            let grammar_bound = options.grammar.as_ref().and(self.grammar.as_ref());
-            if let Some(bound) = grammar_bound.and_then(|g| g.token_bound) {
-                budget = budget.max(bound);
-            }
-            params.set_max_tokens(budget as i32);
-        }
+        self.use_grammar(&mut params, options.grammar.as_ref())?;
+        self.trim_window(&mut params, options, audio.len());
 
-        let mut rescored = None;
-        {
-            // A poisoned lock only means another decode panicked; the state here is ours.
-            let decode_lock = self.decode_lock.clone();
-            let _turn = decode_lock.lock().unwrap_or_else(|p| p.into_inner());
-            self.state
-                .full(params, audio)
-                .map_err(|e| SttError::Decode(e.to_string()))?;
-            if let (Some(classes), Some(_)) = (&options.alternatives, &options.grammar) {
-                rescored = self.likeliest_alternative(classes)?;
-            }
-        }
-
-        let mut segments = Vec::new();
-        for segment in self.state.as_iter() {
-            let text = collapse_repetition(
-                segment
-                    .to_str_lossy()
-                    .map_err(|e| SttError::Decode(e.to_string()))?
-                    .trim(),
-            );
-            if text.is_empty() {
-                continue;
-            }
-            segments.push(TranscriptSegment {
-                text,
-                start_ms: segment.start_timestamp() * 10,
-                end_ms: segment.end_timestamp() * 10,
-                no_speech_probability: segment.no_speech_probability(),
-            });
-        }
-        if let (Some(text), [segment]) = (rescored, segments.as_mut_slice()) {
-            segment.text = text;
-        }
+        let rescored = self.decode_audio(params, audio, options)?;
+        let segments = self.decoded_segments(rescored)?;
         let text = segments
             .iter()
             .map(|s| s.text.as_str())
@@ -290,6 +197,150 @@ impl Transcriber for WhisperSession {
             self.prior_decoder()?;
         }
         Ok(())
+    }
+}
+
+impl WhisperSession {
+    /// The tokens of the prompt (trimmed), at most `MAX_PROMPT_TOKENS`; none without one.
+    fn prompt_tokens(&self, prompt: Option<&str>) -> Result<Vec<i32>, SttError> {
+        match prompt.map(str::trim) {
+            Some(p) if !p.is_empty() => {
+                let mut tokens = self
+                    .context
+                    .tokenize(&p.replace('\0', " "), 4 * MAX_PROMPT_TOKENS)
+                    .map_err(|e| SttError::Decode(format!("could not tokenize the prompt: {e}")))?;
+                // Keep the end of a long prompt: the most recent words matter most.
+                if tokens.len() > MAX_PROMPT_TOKENS {
+                    tokens.drain(..tokens.len() - MAX_PROMPT_TOKENS);
+                }
+                Ok(tokens)
+            }
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    /// Sets the decode to follow `grammar` (compiled unless it is the one compiled last), and
+    /// the logit tokens to the grammar's (all tokens without one).
+    fn use_grammar(
+        &mut self,
+        params: &mut FullParams<'_, '_>,
+        grammar: Option<&Arc<WordGrammar>>,
+    ) -> Result<(), SttError> {
+        match grammar {
+            Some(grammar) => {
+                let compiled = match self.grammar.take() {
+                    Some(c) if Arc::ptr_eq(&c.source, grammar) => c,
+                    _ => self.compile_grammar(grammar)?,
+                };
+                params.set_grammar(Some(&compiled.rules));
+                self.state.set_logit_tokens(&compiled.logit_tokens);
+                self.grammar = Some(compiled);
+            }
+            None => self.state.set_logit_tokens(&[]),
+        }
+        Ok(())
+    }
+
+    /// `grammar` in whisper.cpp's form, with the inflections this model's vocabulary has.
+    fn compile_grammar(&self, grammar: &Arc<WordGrammar>) -> Result<CompiledGrammar, SttError> {
+        let is_word = |w: &str| {
+            let tokens = self.context.tokenize(&format!(" {w}"), 8);
+            tokens.is_ok_and(|t| t.len() == 1)
+        };
+        let inflections = inflections(grammar, is_word);
+        Ok(CompiledGrammar {
+            source: grammar.clone(),
+            rules: grammar_rules(grammar, &inflections),
+            logit_tokens: grammar_tokens(grammar, &inflections, &self.context)?,
+            token_bound: grammar
+                .longest_sentence()
+                .map(|words| TOKENS_PER_GRAMMAR_WORD * words + 4),
+        })
+    }
+
+    /// Trims the encoder's window to `samples` of audio where the options ask for it, with a
+    /// token budget that bounds what a loop costs.
+    fn trim_window(
+        &self,
+        params: &mut FullParams<'_, '_>,
+        options: &TranscribeOptions,
+        samples: usize,
+    ) {
+        let trimmed =
+            options.window == DecodeWindow::Trimmed && samples <= MAX_AUDIO_CTX * SAMPLES_PER_FRAME;
+        if trimmed {
+            // Timestamps stay on: without them a short window made tiny.en repeat itself.
+            params.set_single_segment(true);
+            let margin = if options.grammar.is_some() {
+                GRAMMAR_AUDIO_CTX_MARGIN
+            } else {
+                AUDIO_CTX_MARGIN
+            };
+            params.set_audio_ctx(trimmed_audio_ctx(samples, margin) as i32);
+            // A trimmed window can still loop; the budget bounds what a loop costs. A
+            // grammar's sentences cannot loop, and a budget cut in noise (where every word
+            // may carry a comma) would end the text mid-word: its longest sentence bounds it.
+            let mut budget = token_budget(samples as f64 / SAMPLE_RATE as f64);
+            if let Some(cap) = options.max_tokens {
+                budget = budget.min(cap);
+            }
+            let grammar_bound = options.grammar.as_ref().and(self.grammar.as_ref());
+            if let Some(bound) = grammar_bound.and_then(|g| g.token_bound) {
+                budget = budget.max(bound);
+            }
+            params.set_max_tokens(budget as i32);
+        }
+    }
+
+    /// Decodes `audio` on this model's turn; then, where the options ask for it, the
+    /// likeliest alternative to the sentence decoded.
+    fn decode_audio(
+        &mut self,
+        params: FullParams<'_, '_>,
+        audio: &[f32],
+        options: &TranscribeOptions,
+    ) -> Result<Option<String>, SttError> {
+        let mut rescored = None;
+        // A poisoned lock only means another decode panicked; the state here is ours.
+        let decode_lock = self.decode_lock.clone();
+        let _turn = decode_lock.lock().unwrap_or_else(|p| p.into_inner());
+        self.state
+            .full(params, audio)
+            .map_err(|e| SttError::Decode(e.to_string()))?;
+        if let (Some(classes), Some(_)) = (&options.alternatives, &options.grammar) {
+            rescored = self.likeliest_alternative(classes)?;
+        }
+        Ok(rescored)
+    }
+
+    /// The segments decoded that have text (repetitions collapsed); a single one takes the
+    /// `rescored` text where there is one.
+    fn decoded_segments(
+        &self,
+        rescored: Option<String>,
+    ) -> Result<Vec<TranscriptSegment>, SttError> {
+        let mut segments = Vec::new();
+        for segment in self.state.as_iter() {
+            let text = collapse_repetition(
+                segment
+                    .to_str_lossy()
+                    .map_err(|e| SttError::Decode(e.to_string()))?
+                    .trim(),
+            );
+            if text.is_empty() {
+                continue;
+            }
+            segments.push(TranscriptSegment {
+                text,
+                start_ms: segment.start_timestamp() * 10,
+                end_ms: segment.end_timestamp() * 10,
+                no_speech_probability: segment.no_speech_probability(),
+            });
+        }
+        if let (Some(text), [segment]) = (rescored, segments.as_mut_slice()) {
+            segment.text = text;
+        }
+        Ok(segments)
     }
 }
 
@@ -403,20 +454,7 @@ impl WhisperSession {
         let decode = |e: whisper_rs::WhisperError| SttError::Decode(e.to_string());
         let grammar = self.grammar.as_ref().map(|g| g.source.clone());
         let fits = |sentence: &str| grammar.as_ref().is_some_and(|g| g.accepts(sentence));
-        let mut candidates = Vec::new();
-        for alternative in classes.swaps(&heard.text, &fits) {
-            let tokens = self.sentence_tokens(frame, &alternative.text)?;
-            // Where it departs from the sentence heard (never at the first token, shared).
-            if let Some(departs) = departure(&tokens, &heard.tokens) {
-                candidates.push((departs, tokens, alternative));
-            }
-        }
-        // Where the decoder chose a token with probability p, any other token was at most
-        // 1 - p as likely: an alternative departing where it was sure cannot come within the
-        // pruning margin, and needs no scoring.
-        candidates.retain(|(departs, _, _)| {
-            *departs > heard.cached || heard.certainty[departs - 1] < SURE_TOKEN_PROBABILITY
-        });
+        let candidates = self.swap_candidates(classes, frame, heard, &fits)?;
         let Some(earliest) = candidates.iter().map(|c| c.0).min() else {
             return Ok(None);
         };
@@ -429,7 +467,58 @@ impl WhisperSession {
             .state
             .token_logprobs(&heard.tokens[from..], frame.base + from, self.threads)
             .map_err(decode)?;
+        let candidates = self.closest_candidates(candidates, from, &heard_logprobs);
+        if candidates.is_empty() {
+            return Ok(None); // nothing close enough: no pass of the prior decoder either
+        }
+        let mut scorer = self.sentence_scorer(frame, heard, from, heard_logprobs)?;
+        let heard_score = scorer.heard_score();
+        let mut likelier = Vec::new();
+        for (_, (departs, tokens, alternative)) in candidates {
+            let alternative_score = scorer.score(self, &tokens, departs)?;
+            if alternative_score > heard_score {
+                likelier.push((alternative_score, alternative));
+            }
+        }
+        likelier.sort_by(|a, b| b.0.total_cmp(&a.0));
+        self.join_swaps(&mut scorer, frame, heard, &fits, likelier)
+    }
 
+    /// The swaps of `heard` that fit the grammar, as candidates for scoring: those departing
+    /// where the decoder was sure of its token are left out.
+    fn swap_candidates(
+        &mut self,
+        classes: &PhraseClasses,
+        frame: &SentenceFrame,
+        heard: &Heard,
+        fits: &dyn Fn(&str) -> bool,
+    ) -> Result<Vec<Candidate>, SttError> {
+        let mut candidates = Vec::new();
+        for alternative in classes.swaps(&heard.text, fits) {
+            let tokens = self.sentence_tokens(frame, &alternative.text)?;
+            // Where it departs from the sentence heard (never at the first token, shared).
+            if let Some(departs) = departure(&tokens, &heard.tokens) {
+                candidates.push((departs, tokens, alternative));
+            }
+        }
+        // Where the decoder chose a token with probability p, any other token was at most
+        // 1 - p as likely: an alternative departing where it was sure cannot come within the
+        // pruning margin, and needs no scoring.
+        candidates.retain(|(departs, _, _)| {
+            *departs > heard.cached || heard.certainty[departs - 1] < SURE_TOKEN_PROBABILITY
+        });
+        Ok(candidates)
+    }
+
+    /// The candidates worth scoring, each with how far its first own token is behind the one
+    /// heard there (in nats): those within the pruning margin, the closest few, a few at each
+    /// place; latest departure first.
+    fn closest_candidates(
+        &self,
+        candidates: Vec<Candidate>,
+        from: usize,
+        heard_logprobs: &[f32],
+    ) -> Vec<(f32, Candidate)> {
         // How far each alternative's first own token is behind the one heard there (in nats);
         // those within the pruning margin are scored.
         let mut normalisers: HashMap<usize, f32> = HashMap::new();
@@ -462,23 +551,33 @@ impl WhisperSession {
             *taken <= ALTERNATIVES_PER_PLACE
         });
         candidates.truncate(MAX_ALTERNATIVES_SCORED);
-        if candidates.is_empty() {
-            return Ok(None); // nothing close enough: no pass of the prior decoder either
-        }
         // Latest departure first: scoring one rewrites the cache from its departure on, and
         // each later one needs the sentence heard before its own.
         candidates.sort_by_key(|(_, (departs, _, _))| std::cmp::Reverse(*departs));
+        candidates
+    }
 
+    /// The scoring of sentences from token `from` on, against `heard` (whose log-probabilities
+    /// from there are `heard_logprobs`): in this decoder, and in the prior decoder where there
+    /// is one.
+    fn sentence_scorer(
+        &mut self,
+        frame: &SentenceFrame,
+        heard: &Heard,
+        from: usize,
+        heard_logprobs: Vec<f32>,
+    ) -> Result<SentenceScorer, SttError> {
+        let decode = |e: whisper_rs::WhisperError| SttError::Decode(e.to_string());
         // Each sentence's score: its log-probability given the audio, less `PRIOR_WEIGHT` of
         // its log-probability given no audio; both from the same point on.
         let threads = self.threads;
-        let mut audio_scoring = CachedScoring {
+        let audio = CachedScoring {
             base: frame.base,
             from,
             heard_logprobs,
             clean_until: heard.tokens.len(),
         };
-        let mut prior_scoring = match self.prior_decoder()? {
+        let prior = match self.prior_decoder()? {
             Some(prior) => {
                 // The prior decoder's cache holds the prompt only: the sentence heard is
                 // read whole, and scored from `from` like the others.
@@ -494,26 +593,23 @@ impl WhisperSession {
             }
             None => None,
         };
-        let heard_score = audio_scoring.heard_score()
-            - prior_scoring
-                .as_ref()
-                .map_or(0.0, |p| PRIOR_WEIGHT * p.heard_score());
-        let mut score = |session: &mut Self, tokens: &[i32], departs: usize| {
-            let mut score = audio_scoring.score(&mut session.state, tokens, departs, threads)?;
-            let prior = session.prior.as_mut().and_then(|p| p.state.as_mut());
-            if let (Some(prior), Some(scoring)) = (prior, prior_scoring.as_mut()) {
-                score -= PRIOR_WEIGHT * scoring.score(prior, tokens, departs, threads)?;
-            }
-            Ok::<f32, SttError>(score)
-        };
-        let mut likelier = Vec::new();
-        for (_, (departs, tokens, alternative)) in candidates {
-            let alternative_score = score(self, &tokens, departs)?;
-            if alternative_score > heard_score {
-                likelier.push((alternative_score, alternative));
-            }
-        }
-        likelier.sort_by(|a, b| b.0.total_cmp(&a.0));
+        Ok(SentenceScorer {
+            audio,
+            prior,
+            threads,
+        })
+    }
+
+    /// The likeliest of the alternatives found likelier than the sentence heard (`likelier`,
+    /// likeliest first), with each other one's swap joined to it where that makes it likelier.
+    fn join_swaps(
+        &mut self,
+        scorer: &mut SentenceScorer,
+        frame: &SentenceFrame,
+        heard: &Heard,
+        fits: &dyn Fn(&str) -> bool,
+        likelier: Vec<(f32, Alternative)>,
+    ) -> Result<Option<String>, SttError> {
         let mut likelier = likelier.into_iter();
         let Some((mut best_score, best)) = likelier.next() else {
             return Ok(None);
@@ -533,7 +629,7 @@ impl WhisperSession {
             let Some(departs) = departure(&tokens, &heard.tokens) else {
                 continue;
             };
-            let both_score = score(self, &tokens, departs)?;
+            let both_score = scorer.score(self, &tokens, departs)?;
             if both_score > best_score {
                 best_score = both_score;
                 swaps.push(other.swap);
@@ -657,6 +753,49 @@ impl CachedScoring {
         self.clean_until = departs;
         let shared: f32 = self.heard_logprobs[..start - self.from].iter().sum();
         Ok(shared + rest.iter().sum::<f32>())
+    }
+}
+
+/// An alternative sentence to score: where it departs from the sentence heard, its tokens,
+/// and the alternative itself.
+type Candidate = (usize, Vec<i32>, Alternative);
+
+/// Scores sentences given the audio, less `PRIOR_WEIGHT` of their score given no audio where
+/// there is a prior decoder.
+struct SentenceScorer {
+    /// In the session's decoder state.
+    audio: CachedScoring,
+    /// In the prior decoder's state.
+    prior: Option<CachedScoring>,
+    threads: usize,
+}
+
+impl SentenceScorer {
+    /// The score of the sentence heard.
+    fn heard_score(&self) -> f32 {
+        self.audio.heard_score()
+            - self
+                .prior
+                .as_ref()
+                .map_or(0.0, |p| PRIOR_WEIGHT * p.heard_score())
+    }
+
+    /// The score of `tokens`, which depart from the sentence heard at `departs`.
+    fn score(
+        &mut self,
+        session: &mut WhisperSession,
+        tokens: &[i32],
+        departs: usize,
+    ) -> Result<f32, SttError> {
+        let threads = self.threads;
+        let mut score = self
+            .audio
+            .score(&mut session.state, tokens, departs, threads)?;
+        let prior = session.prior.as_mut().and_then(|p| p.state.as_mut());
+        if let (Some(prior), Some(scoring)) = (prior, self.prior.as_mut()) {
+            score -= PRIOR_WEIGHT * scoring.score(prior, tokens, departs, threads)?;
+        }
+        Ok(score)
     }
 }
 

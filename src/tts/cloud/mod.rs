@@ -11,6 +11,7 @@ pub mod cartesia;
 pub mod elevenlabs;
 
 use std::collections::{HashMap, VecDeque};
+use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -390,108 +391,150 @@ impl Reply {
         mut text: mpsc::UnboundedReceiver<TextCommand>,
         mut heard: mpsc::UnboundedReceiver<TtsHeard>,
     ) {
-        let mut splitter = SentenceSplitter::new();
-        let mut opened = false;
-        let mut flushed = false;
-        let mut waiting_since: Option<Instant> = None;
+        let mut progress = TextProgress {
+            splitter: SentenceSplitter::new(),
+            opened: false,
+            flushed: false,
+            waiting_since: None,
+        };
         let stall = Duration::from_millis(self.config.stall_ms);
         let mut tick = tokio::time::interval(Duration::from_millis(20));
         loop {
-            tokio::select! {
-                command = text.recv(), if !flushed => {
-                    let mut sentences = Vec::new();
-                    match command {
-                        Some(TextCommand::Text(t)) => sentences = splitter.push(&t),
-                        Some(TextCommand::Flush) => {
-                            sentences.extend(splitter.finish());
-                            flushed = true;
-                        }
-                        // The reply was abandoned.
-                        None => break self.cancel(),
-                    }
-                    for sentence in sentences {
-                        if !std::mem::replace(&mut opened, true) {
-                            self.connection.send(self.protocol.open(&self.context));
-                        }
-                        self.marks.add(&sentence, self.protocol.units(&sentence));
-                        self.connection.send(self.protocol.text(&self.context, &sentence));
-                        waiting_since.get_or_insert_with(Instant::now);
-                    }
-                    if flushed {
-                        if !opened {
-                            // Nothing to say.
-                            self.driver.send(SynthesisEvent::Done);
-                            break self.connection.release(&self.context);
-                        }
-                        self.connection.send(self.protocol.flush(&self.context));
-                        waiting_since.get_or_insert_with(Instant::now);
-                    }
+            let step = tokio::select! {
+                command = text.recv(), if !progress.flushed => {
+                    self.on_command(command, &mut progress)
                 }
                 event = heard.recv() => {
                     let Some(event) = event else { break };
-                    match event {
-                        TtsHeard::Audio { samples, said } => {
-                            let start = self.position;
-                            self.position += samples.len() as u64;
-                            waiting_since = None;
-                            if !self.driver.send(SynthesisEvent::Audio(samples)) {
-                                break self.cancel();
-                            }
-                            let mut marks = Vec::new();
-                            for (units, end_ms) in said {
-                                let end = (start + self.samples_at(end_ms)).min(self.position);
-                                marks.extend(self.marks.said(units, end));
-                            }
-                            if !self.send_marks(marks) {
-                                break self.cancel();
-                            }
-                        }
-                        TtsHeard::Said { units, end_ms } => {
-                            let end = self.samples_at(end_ms).min(self.position);
-                            let marks = self.marks.said(units, end);
-                            if !self.send_marks(marks) {
-                                break self.cancel();
-                            }
-                        }
-                        TtsHeard::PieceDone => {
-                            let marks = self.marks.piece_done(self.position);
-                            if !self.send_marks(marks) {
-                                break self.cancel();
-                            }
-                            // Providers that mark pieces end the reply with its last one.
-                            if flushed && self.marks.pieces.is_empty() {
-                                self.driver.send(SynthesisEvent::Done);
-                                break self.connection.release(&self.context);
-                            }
-                        }
-                        TtsHeard::Done => {
-                            let marks = self.marks.finish(self.position);
-                            if self.send_marks(marks) {
-                                self.driver.send(SynthesisEvent::Done);
-                            }
-                            break self.connection.release(&self.context);
-                        }
-                        TtsHeard::Error { message, .. } => {
-                            self.driver.send(SynthesisEvent::Failed(message));
-                            break self.cancel();
-                        }
-                    }
+                    self.on_heard(event, &mut progress)
                 }
-                _ = tick.tick() => {
-                    if self.driver.cancel.is_cancelled() {
-                        break self.cancel();
-                    }
-                    if waiting_since.is_some_and(|t| t.elapsed() >= stall) {
-                        let provider = self.protocol.endpoint().provider;
-                        self.driver.send(SynthesisEvent::Failed(format!(
-                            "{provider} sent no audio for {} ms",
-                            stall.as_millis()
-                        )));
-                        break self.cancel();
-                    }
-                }
+                _ = tick.tick() => self.on_tick(&progress, stall),
+            };
+            if step.is_break() {
+                break;
             }
         }
+    }
+
+    /// Text from the dialogue (None: the reply was abandoned): its sentences go to the
+    /// provider, the context opened before the first. Break: the reply is over.
+    fn on_command(
+        &mut self,
+        command: Option<TextCommand>,
+        progress: &mut TextProgress,
+    ) -> ControlFlow<()> {
+        let mut sentences = Vec::new();
+        match command {
+            Some(TextCommand::Text(t)) => sentences = progress.splitter.push(&t),
+            Some(TextCommand::Flush) => {
+                sentences.extend(progress.splitter.finish());
+                progress.flushed = true;
+            }
+            // The reply was abandoned.
+            None => {
+                self.cancel();
+                return ControlFlow::Break(());
+            }
+        }
+        for sentence in sentences {
+            if !std::mem::replace(&mut progress.opened, true) {
+                self.connection.send(self.protocol.open(&self.context));
+            }
+            self.marks.add(&sentence, self.protocol.units(&sentence));
+            self.connection
+                .send(self.protocol.text(&self.context, &sentence));
+            progress.waiting_since.get_or_insert_with(Instant::now);
+        }
+        if progress.flushed {
+            if !progress.opened {
+                // Nothing to say.
+                self.driver.send(SynthesisEvent::Done);
+                self.connection.release(&self.context);
+                return ControlFlow::Break(());
+            }
+            self.connection.send(self.protocol.flush(&self.context));
+            progress.waiting_since.get_or_insert_with(Instant::now);
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// What the provider said of this reply: audio and marks go to the stream, and the end
+    /// or an error ends the reply. Break: the reply is over.
+    fn on_heard(&mut self, event: TtsHeard, progress: &mut TextProgress) -> ControlFlow<()> {
+        match event {
+            TtsHeard::Audio { samples, said } => {
+                let start = self.position;
+                self.position += samples.len() as u64;
+                progress.waiting_since = None;
+                if !self.driver.send(SynthesisEvent::Audio(samples)) {
+                    self.cancel();
+                    return ControlFlow::Break(());
+                }
+                let mut marks = Vec::new();
+                for (units, end_ms) in said {
+                    let end = (start + self.samples_at(end_ms)).min(self.position);
+                    marks.extend(self.marks.said(units, end));
+                }
+                if !self.send_marks(marks) {
+                    self.cancel();
+                    return ControlFlow::Break(());
+                }
+            }
+            TtsHeard::Said { units, end_ms } => {
+                let end = self.samples_at(end_ms).min(self.position);
+                let marks = self.marks.said(units, end);
+                if !self.send_marks(marks) {
+                    self.cancel();
+                    return ControlFlow::Break(());
+                }
+            }
+            TtsHeard::PieceDone => {
+                let marks = self.marks.piece_done(self.position);
+                if !self.send_marks(marks) {
+                    self.cancel();
+                    return ControlFlow::Break(());
+                }
+                // Providers that mark pieces end the reply with its last one.
+                if progress.flushed && self.marks.pieces.is_empty() {
+                    self.driver.send(SynthesisEvent::Done);
+                    self.connection.release(&self.context);
+                    return ControlFlow::Break(());
+                }
+            }
+            TtsHeard::Done => {
+                let marks = self.marks.finish(self.position);
+                if self.send_marks(marks) {
+                    self.driver.send(SynthesisEvent::Done);
+                }
+                self.connection.release(&self.context);
+                return ControlFlow::Break(());
+            }
+            TtsHeard::Error { message, .. } => {
+                self.driver.send(SynthesisEvent::Failed(message));
+                self.cancel();
+                return ControlFlow::Break(());
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// Every 20 ms: a cancelled reply, or one that waited too long for audio, ends. Break:
+    /// the reply is over.
+    fn on_tick(&self, progress: &TextProgress, stall: Duration) -> ControlFlow<()> {
+        if self.driver.cancel.is_cancelled() {
+            self.cancel();
+            return ControlFlow::Break(());
+        }
+        if progress.waiting_since.is_some_and(|t| t.elapsed() >= stall) {
+            let provider = self.protocol.endpoint().provider;
+            self.driver.send(SynthesisEvent::Failed(format!(
+                "{provider} sent no audio for {} ms",
+                stall.as_millis()
+            )));
+            self.cancel();
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
     }
 
     fn cancel(&self) {
@@ -501,6 +544,17 @@ impl Reply {
             self.connection.retire();
         }
     }
+}
+
+/// How far a reply's text has gone to the provider.
+struct TextProgress {
+    splitter: SentenceSplitter,
+    /// The reply's context is open on the socket.
+    opened: bool,
+    /// All the text is in, and the provider asked to finish it.
+    flushed: bool,
+    /// Since when audio has been awaited (None: none is).
+    waiting_since: Option<Instant>,
 }
 
 /// Turns the provider's progress through the text into marks of the pieces sent.
