@@ -423,20 +423,13 @@ impl Reply {
         command: Option<TextCommand>,
         progress: &mut TextProgress,
     ) -> ControlFlow<()> {
-        let mut sentences = Vec::new();
-        match command {
-            Some(TextCommand::Text(t)) => sentences = progress.splitter.push(&t),
-            Some(TextCommand::Flush) => {
-                sentences.extend(progress.splitter.finish());
-                progress.flushed = true;
-            }
-            // The reply was abandoned.
-            None => {
-                self.cancel();
-                return ControlFlow::Break(());
-            }
-        }
-        for sentence in sentences {
+        // The text input closing without a flush means the reply was abandoned.
+        let Some(command) = command else {
+            self.cancel();
+            return ControlFlow::Break(());
+        };
+        progress.flushed |= command == TextCommand::Flush;
+        for sentence in progress.splitter.take(&command) {
             if !std::mem::replace(&mut progress.opened, true) {
                 self.connection.send(self.protocol.open(&self.context));
             }
