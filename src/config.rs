@@ -245,7 +245,8 @@ impl std::fmt::Debug for CloudAccounts {
 pub struct DialogueSettings {
     /// A domain name (built in, or under config/domains) or a domain folder.
     pub domain: String,
-    /// Where sessions and user memory are kept: sqlite:PATH, redis://HOST:PORT, or none
+    /// Where sessions and user memory are kept: sqlite:PATH, redis://HOST:PORT, memory (this
+    /// process only) or none
     /// (empty: `sessions.sqlite` in the [`data_dir`]).
     pub store: String,
     /// Folder for privacy-safe conversation logs, `none` to keep none (empty:

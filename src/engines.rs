@@ -227,6 +227,8 @@ pub struct SharedEngines {
     pub synthesizer: Arc<dyn Synthesizer>,
     /// The local voice's cache of fixed wording, for the domain to say what it may keep.
     pub tts_cache: Option<Arc<AudioCache>>,
+    /// The end-of-turn model, when it is installed and the settings use it.
+    pub turn_model: Option<Arc<crate::vad::turn_model::TurnModel>>,
 }
 
 /// The engines `settings` choose, loaded and checked.
@@ -253,7 +255,31 @@ pub fn build(
         recognizer: recognizer?,
         synthesizer: synthesizer?,
         tts_cache,
+        turn_model: turn_model(settings, models),
     })
+}
+
+/// The end-of-turn model in `models`, on its own thread, when the settings use it. Without
+/// it (not installed, or it will not load) turns end on the transcript, as before it.
+pub fn turn_model(
+    settings: &Settings,
+    models: &ModelDir,
+) -> Option<Arc<crate::vad::turn_model::TurnModel>> {
+    if !settings.turns.end_of_turn.model {
+        return None;
+    }
+    let path = models.smart_turn();
+    if !path.exists() {
+        tracing::info!(path = %path.display(), "no end-of-turn model (scripts/setup.sh installs it); turns end on the transcript alone");
+        return None;
+    }
+    match crate::vad::smart_turn::SmartTurn::open(&path, &models.onnxruntime(), 1) {
+        Ok(model) => Some(crate::vad::turn_model::TurnModel::start(model)),
+        Err(e) => {
+            tracing::warn!(error = %e, "the end-of-turn model did not load; turns end on the transcript alone");
+            None
+        }
+    }
 }
 
 /// What the dialogue manager talks to: the language model and webhooks `settings` give,

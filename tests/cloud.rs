@@ -814,11 +814,30 @@ fn hark_run_holds_a_conversation_on_each_pair_of_cloud_engines() {
         ("HARK_ASSEMBLYAI_URL", aai.url()),
         ("HARK_CARTESIA_URL", ca.url()),
     ];
-    let (o, span) = hark_run(
-        "cloud-dg-el",
-        &["--stt", "deepgram", "--tts", "elevenlabs"],
-        &env,
-    );
+    // Aura shares Deepgram's key and address variable.
+    let mut aura_env = env.clone();
+    aura_env.retain(|(k, _)| *k != "HARK_DEEPGRAM_URL");
+    aura_env.push(("HARK_DEEPGRAM_URL", aura.url()));
+    // Three conversations at once: each is paced by its recording, not by the machine.
+    let (dg_el, aai_ca, aura_run) = std::thread::scope(|scope| {
+        type Env = Vec<(&'static str, String)>;
+        let run = |name: &'static str, args: &'static [&'static str], env: Env| {
+            scope.spawn(move || hark_run(name, args, &env))
+        };
+        let a = run(
+            "cloud-dg-el",
+            &["--stt", "deepgram", "--tts", "elevenlabs"],
+            env.clone(),
+        );
+        let b = run(
+            "cloud-aai-ca",
+            &["--stt", "assemblyai", "--tts", "cartesia"],
+            env.clone(),
+        );
+        let c = run("cloud-aura", &["--tts", "aura"], aura_env.clone());
+        (a.join().unwrap(), b.join().unwrap(), c.join().unwrap())
+    });
+    let (o, span) = dg_el;
     assert_answered(&o, span, "status of my order");
     assert!(
         events_of(&o, "error").is_empty(),
@@ -826,22 +845,14 @@ fn hark_run_holds_a_conversation_on_each_pair_of_cloud_engines() {
         events_of(&o, "error")
     );
     assert!(el.log().texts.iter().any(|t| t.contains("close_context")));
-    let (o, span) = hark_run(
-        "cloud-aai-ca",
-        &["--stt", "assemblyai", "--tts", "cartesia"],
-        &env,
-    );
+    let (o, span) = aai_ca;
     assert_answered(&o, span, "status of my order");
     assert!(ca
         .log()
         .texts
         .iter()
         .any(|t| t.contains(r#""continue":false"#)));
-    // Aura shares Deepgram's key and address variable.
-    let mut aura_env = env.clone();
-    aura_env.retain(|(k, _)| *k != "HARK_DEEPGRAM_URL");
-    aura_env.push(("HARK_DEEPGRAM_URL", aura.url()));
-    let (o, span) = hark_run("cloud-aura", &["--tts", "aura"], &aura_env);
+    let (o, span) = aura_run;
     assert_answered(&o, span, "status of my order");
     assert!(aura
         .log()

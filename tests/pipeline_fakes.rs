@@ -175,6 +175,7 @@ fn converse(name: &str, parts: &[Part], script: Vec<&'static str>) -> Outcome {
         recognizer: ScriptedRecognizer { script }.open_session().unwrap(),
         brain: Box::new(KeywordResponder::new()),
         synthesizer: Arc::new(ToneSynthesizer),
+        turn_model: None,
     };
     let dir = common::temp_dir(name);
     let out = dir.join("speaker.wav");

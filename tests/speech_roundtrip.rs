@@ -177,6 +177,8 @@ fn fixed_wording_is_spoken_from_the_cache_and_what_the_user_said_is_never_kept()
         .transcribe(&speech, &TranscribeOptions::default())
         .unwrap()
         .text;
-    assert!(heard.to_lowercase().contains("which day"), "{heard}");
+    // Piper's voice differs a little each time it speaks, and tiny.en has heard "For which
+    // day?" as "For what's day?": the question's last word is what shows it is that speech.
+    assert!(heard.to_lowercase().contains("day"), "{heard}");
     std::fs::remove_dir_all(dir).ok();
 }

@@ -59,6 +59,7 @@ fn converse_on(clock: Clock, name: &str, parts: &[Part]) -> (Recording, Outcome)
         recognizer: common::recognizer().open_session().unwrap(),
         brain: Box::new(KeywordResponder::new()),
         synthesizer: common::piper(),
+        turn_model: None,
     };
     let dir = common::temp_dir(name);
     let out_path = dir.join("speaker.wav");
@@ -365,6 +366,7 @@ fn dialogue_engines(models: &hark::models::ModelDir) -> Engines {
         recognizer: common::recognizer().open_session().unwrap(),
         brain: Box::new(hark::dialogue::brain::DialogueBrain::new(manager, "tester")),
         synthesizer: common::piper(),
+        turn_model: None,
     }
 }
 
@@ -486,4 +488,114 @@ fn a_spoken_request_for_a_person_is_a_handoff_event() {
         .expect("a handoff event");
     assert_eq!(handoff["user_id"], "tester");
     assert_eq!(handoff["reason"], "the user asked for a person");
+}
+
+/// A real coffee order from the barista dev recordings, with `pause_ms` of the room's own
+/// sound inserted at `cut_s` (0: none), then 4 s of silence; (recording, where the pause
+/// starts and ends, where the order ends) in ms.
+fn order_with_a_pause(name: &str, cut_s: f64, pause_ms: u64) -> (Recording, (u64, u64), u64) {
+    let path = common::root().join("../shared/data/barista/dev").join(name);
+    let order = wav::read_wav(&path).unwrap().interleaved;
+    let at = (cut_s * 16_000.0) as usize;
+    let quiet = &order[..8_000]; // the half second before the customer speaks
+    let mut samples = vec![0.0; 8_000];
+    samples.extend_from_slice(&order[..at]);
+    let paused = samples.len() as u64 / 16;
+    samples.extend(quiet.iter().cycle().take(pause_ms as usize * 16));
+    let resumed = samples.len() as u64 / 16;
+    // The order ends at its last 20 ms that is not 35 dB under its loudest.
+    let level = |c: &[f32]| c.iter().map(|s| s * s).sum::<f32>() / c.len() as f32;
+    let loudest = order.chunks(320).map(level).fold(0.0, f32::max);
+    let last_word = order
+        .chunks(320)
+        .rposition(|c| level(c) > loudest * 10f32.powf(-3.5))
+        .unwrap_or(0);
+    let end = (samples.len() as u64 + (last_word as u64 + 1) * 320 - at as u64) / 16;
+    samples.extend_from_slice(&order[at..]);
+    samples.extend(std::iter::repeat_n(0.0, 64_000));
+    let recording = Recording {
+        samples,
+        spans: vec![(500, end)],
+    };
+    (recording, (paused, resumed), end)
+}
+
+/// Runs an order through the barista domain with the end-of-turn model, in real time,
+/// alone on the machine; the speaker's recording.
+fn serve_an_order(recording: &Recording) -> Outcome {
+    let _alone = hold(Clock::RealTime);
+    let models = common::models();
+    let domain = common::root().join("config/domains/barista");
+    let manager = hark::dialogue::build_manager(&domain, &models, 2, &Default::default()).unwrap();
+    let engines = Engines {
+        recognizer: common::recognizer().open_session().unwrap(),
+        brain: Box::new(hark::dialogue::brain::DialogueBrain::anonymous(manager)),
+        synthesizer: common::piper(),
+        turn_model: hark::engines::turn_model(&Default::default(), &models),
+    };
+    assert!(
+        engines.turn_model.is_some(),
+        "scripts/setup.sh installs the model"
+    );
+    let dir = common::temp_dir("order");
+    let out_path = dir.join("speaker.wav");
+    let mut source = WavFileSource::from_samples(recording.samples.clone(), SPEECH_RATE, true);
+    let mut sink = WavFileSink::create(&out_path, OUT_RATE).unwrap();
+    let mut log = EventLog::new();
+    let summary = run_voice_loop(
+        LoopConfig::default(),
+        &mut source,
+        &mut sink,
+        engines,
+        &mut log,
+    )
+    .unwrap();
+    let played = wav::read_wav(&out_path).unwrap().interleaved;
+    std::fs::remove_dir_all(dir).ok();
+    for e in log.events() {
+        eprintln!("{:>6} {:?}", e.t_ms, e.event);
+    }
+    Outcome {
+        summary,
+        events: log.events().to_vec(),
+        played,
+    }
+}
+
+#[test]
+fn a_customer_who_hesitates_mid_order_is_not_answered_until_the_order_is_whole() {
+    // "Can I have a light roast twelve ounce | … coffee": cut at the gap before the drink,
+    // where the end-of-turn model and the words both hear an unfinished order.
+    let (recording, (paused, resumed), end) =
+        order_with_a_pause("0075d273-51bb-47cb-b323-4437bd0de029.wav", 2.36, 1000);
+    let o = serve_an_order(&recording);
+    assert!(
+        conversation::rms(&o.played, OUT_RATE, paused, resumed + 100) < 1e-4,
+        "hark spoke in the customer's pause ({paused}..{resumed} ms)"
+    );
+    assert!(
+        conversation::rms(&o.played, OUT_RATE, end, end + 2500) > 0.01,
+        "no answer after the order ended at {end} ms"
+    );
+    assert_eq!(o.summary.user_turns, 1, "one order, one turn");
+}
+
+#[test]
+fn a_customer_who_does_not_hesitate_is_answered_at_once() {
+    let (recording, _, end) =
+        order_with_a_pause("0075d273-51bb-47cb-b323-4437bd0de029.wav", 0.0, 0);
+    let o = serve_an_order(&recording);
+    assert!(
+        conversation::rms(&o.played, OUT_RATE, 0, end) < 1e-4,
+        "hark spoke before the order ended at {end} ms"
+    );
+    let at = |ms: u64| (ms * OUT_RATE as u64 / 1000) as usize;
+    let first = o.played[at(end)..]
+        .iter()
+        .position(|s| s.abs() > 0.01)
+        .map(|i| end + i as u64 * 1000 / OUT_RATE as u64);
+    assert!(
+        first.is_some_and(|t| t < end + 1000),
+        "the answer began at {first:?}, more than a second after the order ended at {end} ms"
+    );
 }

@@ -79,7 +79,8 @@ pub struct DialogueArgs {
     /// Domain name under config/domains, or a domain folder [settings: dialogue.domain].
     #[arg(long)]
     pub domain: Option<String>,
-    /// Where sessions and user memory are kept: sqlite:PATH, redis://HOST:PORT, or none
+    /// Where sessions and user memory are kept: sqlite:PATH, redis://HOST:PORT, memory (this
+    /// process only) or none
     /// [settings: dialogue.store].
     #[arg(long)]
     pub store: Option<String>,

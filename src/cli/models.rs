@@ -40,6 +40,7 @@ pub fn models_list(models: &ModelDir) -> Result<()> {
         ("onnxruntime", models.onnxruntime()),
         ("sentence encoder", models.sentence_encoder()),
         ("slot tagger", models.slot_tagger()),
+        ("end-of-turn model", models.smart_turn()),
     ] {
         let status = if path.exists() {
             "installed"

@@ -68,6 +68,7 @@ pub fn run(common: &Common, io: RunArgs) -> Result<()> {
         recognizer: engines.recognizer.open_session()?,
         brain,
         synthesizer: engines.synthesizer,
+        turn_model: engines.turn_model,
     };
     let Audio {
         mut source,

@@ -152,6 +152,7 @@ struct Factory {
     recognizer: IntentRecognizer,
     domain_name: String,
     voice: Arc<dyn Synthesizer>,
+    turn_model: Option<Arc<hark::vad::turn_model::TurnModel>>,
     store: String,
     log: String,
     options: hark::dialogue::DialogueOptions,
@@ -164,6 +165,10 @@ impl ConversationFactory for Factory {
 
     fn synthesizer(&self) -> Arc<dyn Synthesizer> {
         self.voice.clone()
+    }
+
+    fn turn_model(&self) -> Option<Arc<hark::vad::turn_model::TurnModel>> {
+        self.turn_model.clone()
     }
 
     fn brain(&self, user: Option<&str>) -> Result<Box<dyn Brain>, ServerError> {
@@ -321,6 +326,7 @@ fn load_factory(
         recognizer,
         domain_name: settings.dialogue.domain.clone(),
         voice: engines.synthesizer,
+        turn_model: engines.turn_model,
         store: settings.dialogue.store_spec(),
         log: settings.dialogue.log_dir(),
         options: dialogue_options,

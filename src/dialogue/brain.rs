@@ -19,6 +19,8 @@ pub struct DialogueBrain {
     forget_when_over: bool,
     /// This conversation's id, on its log lines and its diagnostics.
     conversation: String,
+    /// A reply worked out before the turn ended, with the words it is for.
+    prepared: Option<(String, super::manager::Prepared)>,
 }
 
 impl DialogueBrain {
@@ -44,6 +46,7 @@ impl DialogueBrain {
             log: None,
             forget_when_over: false,
             conversation: crate::telemetry::conversations::new_id(),
+            prepared: None,
         }
     }
 
@@ -188,6 +191,38 @@ impl Brain for DialogueBrain {
 
     fn conversation_id(&self) -> Option<String> {
         Some(self.conversation.clone())
+    }
+
+    fn prepare(&mut self, user_text: &str) -> Option<super::PreparedReply> {
+        let prepared = self.manager.prepare(&self.session, user_text).ok()??;
+        let reply = super::PreparedReply {
+            reply: prepared.reply(),
+            answers: prepared.answers(),
+        };
+        self.prepared = Some((user_text.to_string(), prepared));
+        Some(reply)
+    }
+
+    fn commit_prepared(&mut self, user_text: &str) -> bool {
+        let Some((text, prepared)) = self.prepared.take() else {
+            return false;
+        };
+        if text != user_text || prepared.reply().is_none() {
+            return false;
+        }
+        let _span = self.span().entered();
+        let Some(turn) =
+            self.manager
+                .commit_prepared(&mut self.session, user_text, prepared, &mut |_| true)
+        else {
+            return false;
+        };
+        self.after_turn(&turn);
+        true
+    }
+
+    fn drop_prepared(&mut self) {
+        self.prepared = None;
     }
 
     fn interrupted(&mut self, spoken: &str) {

@@ -113,9 +113,30 @@ pub struct Prepared {
 }
 
 impl Prepared {
-    /// What hark would say, in full.
-    pub fn reply(&self) -> String {
-        self.decision.reply()
+    /// What hark would say, in full, when it can be said before the turn is committed (a
+    /// reply that needs an action, a handoff or the language model cannot).
+    pub fn reply(&self) -> Option<String> {
+        self.decision
+            .effect
+            .is_none()
+            .then(|| self.decision.reply())
+    }
+
+    /// Whether the words answer what hark asked: a value for the slot it asked for, a yes
+    /// or no to its confirmation, an answer to its clarification (Some(true)); words it did
+    /// not understand (Some(false)); None when nothing was asked or it cannot tell.
+    pub fn answers(&self) -> Option<bool> {
+        if self.decision.notes.misunderstood {
+            return Some(false);
+        }
+        let asked = self.state.pending_question.is_some();
+        let moved = self.decision.changes.iter().any(|c| match c {
+            policy::Change::FlowUpdated(flow) => self.state.stack.last() != Some(flow),
+            policy::Change::FlowLeft | policy::Change::FlowCompleted => true,
+            _ => false,
+        });
+        let acted = matches!(self.decision.effect, Some(Effect::RunAction { .. }));
+        (asked && (moved || acted)).then_some(true)
     }
 }
 
@@ -292,8 +313,7 @@ impl DialogueManager {
     }
 
     /// Works out the reply to `text` without committing anything: the decision is made on
-    /// a copy of the conversation. Only a reply the policy can give on its own is prepared
-    /// (one that needs an action, a handoff or the language model waits for the turn).
+    /// a copy of the conversation (None for no words).
     pub fn prepare(
         &mut self,
         session: &Session,
@@ -311,9 +331,6 @@ impl DialogueManager {
             user: Some(&understood),
         };
         let decision = self.policy.decide(session, &cx, &Input::Said);
-        if decision.effect.is_some() {
-            return Ok(None);
-        }
         Ok(Some(Prepared {
             words: entities::tokenize(said),
             state: session.clone(),

@@ -99,6 +99,16 @@ pub enum BuildError {
     Llm(#[from] llm::LlmError),
 }
 
+/// A reply worked out before the end of the user's turn.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreparedReply {
+    /// The whole reply, when it can be said the moment the turn ends (not one that waits on
+    /// an action, a handoff or a language model).
+    pub reply: Option<String>,
+    /// Whether the words answer what was asked (see `manager::Prepared::answers`).
+    pub answers: Option<bool>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum BrainError {
     #[error("the reply could not be produced: {0}")]
@@ -118,6 +128,21 @@ pub trait Brain: Send {
     /// The last reply was cut off by the user: only `spoken` reached them, and the
     /// conversation history should say so.
     fn interrupted(&mut self, _spoken: &str) {}
+
+    /// Works out the reply to `user_text` before the user's turn is over, committing
+    /// nothing (no memory, no flow, no log line). None: this brain does not prepare.
+    fn prepare(&mut self, _user_text: &str) -> Option<PreparedReply> {
+        None
+    }
+
+    /// The turn ended on the words the reply was prepared for: it is committed now, as if
+    /// `respond` had given it. False (and nothing done) when it no longer holds.
+    fn commit_prepared(&mut self, _user_text: &str) -> bool {
+        false
+    }
+
+    /// The user went on: the prepared reply is dropped without a trace.
+    fn drop_prepared(&mut self) {}
 
     /// What to say when the conversation starts, if anything.
     fn greeting(&mut self) -> Option<String> {

@@ -166,13 +166,17 @@ fn a_prepared_reply_commits_as_the_turn_would_have() {
     }
     let prepared = m
         .prepare(&a, "can you check order four five six seven")
+        .unwrap()
         .unwrap();
-    // The order is looked up only once the turn is committed: nothing to prepare.
-    assert!(prepared.is_none());
+    // The order is looked up only once the turn is committed: nothing to say yet, but the
+    // words answer the question.
+    assert_eq!(prepared.reply(), None);
+    assert_eq!(prepared.answers(), Some(true));
     let prepared = m
         .prepare(&a, "I'd like to book an appointment")
         .unwrap()
         .unwrap();
+    assert!(prepared.reply().is_some());
     let before = a.clone();
     assert_eq!(a, before, "preparing changes nothing");
     let committed = m
@@ -300,4 +304,21 @@ fn an_anonymous_conversation_keeps_nothing_in_the_store() {
         .load(crate::conversation::ANONYMOUS)
         .unwrap()
         .is_none());
+}
+
+#[test]
+fn a_prepared_reply_says_whether_the_words_answer_the_question() {
+    let mut m = manager();
+    let mut s = Session::new("u1");
+    m.handle(&mut s, "book a haircut tomorrow at 3 pm").unwrap();
+    let yes = m.prepare(&s, "yes").unwrap().unwrap();
+    assert_eq!(yes.answers(), Some(true), "yes to the confirmation");
+    let nothing = m.prepare(&s, "hmm purple elephants").unwrap().unwrap();
+    assert_eq!(nothing.answers(), Some(false));
+    let fresh = Session::new("u2");
+    let unasked = m
+        .prepare(&fresh, "I'd like to book an appointment")
+        .unwrap()
+        .unwrap();
+    assert_eq!(unasked.answers(), None, "nothing was asked");
 }

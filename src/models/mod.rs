@@ -188,6 +188,14 @@ impl ModelDir {
         self.root.join("slots").join("restaurant8k.crfsuite")
     }
 
+    /// The end-of-turn model, Smart Turn v3.2 (from Pipecat's wheel; `scripts/setup.sh`
+    /// installs it).
+    pub fn smart_turn(&self) -> PathBuf {
+        self.root
+            .join("smart-turn")
+            .join("smart-turn-v3.2-cpu.onnx")
+    }
+
     /// The ONNX Runtime shared library; `ORT_DYLIB_PATH` (ort's own variable) wins.
     pub fn onnxruntime(&self) -> PathBuf {
         match std::env::var_os("ORT_DYLIB_PATH") {

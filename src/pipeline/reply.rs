@@ -19,6 +19,13 @@ pub enum ReplyJob {
     },
     /// The last reply was cut off; only `heard` reached the user.
     Interrupted { heard: String },
+    /// Work out the reply to `text` before the turn is over; what can be said now goes into
+    /// `text_input` (its audio is made, not played).
+    Prepare { text: String, input: TextInput },
+    /// The turn ended on the words a reply was prepared for: commit it as reply `turn`.
+    CommitPrepared { turn: u64, text: String },
+    /// The user went on: drop the prepared reply.
+    DropPrepared,
     /// The loop measured a latency of the conversation.
     Measured { measure: Measure, ms: f64 },
 }
@@ -36,6 +43,18 @@ pub enum ReplyMsg {
     Phrases(Vec<String>),
     /// The brain handed the conversation to a person (what it sent, as JSON).
     Handoff(serde_json::Value),
+    /// The reply to `text` is prepared: whether it can be said at once (its audio is on the
+    /// way), and whether the words answer what was asked.
+    Prepared {
+        text: String,
+        speakable: bool,
+        answers: Option<bool>,
+    },
+    /// The prepared reply no longer held when the turn ended (nothing was committed): reply
+    /// `turn` must be worked out afresh.
+    Stale {
+        turn: u64,
+    },
 }
 
 pub fn spawn(mut brain: Box<dyn Brain>) -> (Sender<ReplyJob>, Receiver<ReplyMsg>, JoinHandle<()>) {
@@ -50,6 +69,23 @@ pub fn spawn(mut brain: Box<dyn Brain>) -> (Sender<ReplyJob>, Receiver<ReplyMsg>
                 match job {
                     ReplyJob::Interrupted { heard } => brain.interrupted(&heard),
                     ReplyJob::Measured { measure, ms } => brain.measured(measure, ms),
+                    ReplyJob::Prepare { text, input } => {
+                        let _ = msg_tx.send(prepare(brain.as_mut(), text, &input));
+                    }
+                    ReplyJob::DropPrepared => brain.drop_prepared(),
+                    ReplyJob::CommitPrepared { turn, text } => {
+                        if !brain.commit_prepared(&text) {
+                            let _ = msg_tx.send(ReplyMsg::Stale { turn });
+                            continue;
+                        }
+                        let _ = msg_tx.send(ReplyMsg::Phrases(brain.expected_phrases()));
+                        if let Some(handoff) = brain.take_handoff() {
+                            let _ = msg_tx.send(ReplyMsg::Handoff(handoff));
+                        }
+                        if msg_tx.send(ReplyMsg::Done { turn }).is_err() {
+                            break;
+                        }
+                    }
                     ReplyJob::Respond { turn, input, text } => {
                         let result = respond(brain.as_mut(), input, &text);
                         text.flush();
@@ -70,6 +106,23 @@ pub fn spawn(mut brain: Box<dyn Brain>) -> (Sender<ReplyJob>, Receiver<ReplyMsg>
         })
         .expect("spawn the reply thread");
     (job_tx, msg_rx, handle)
+}
+
+/// The reply to `text` worked out ahead: what can be said now goes into `input` (and is
+/// synthesized, not played); the message says what was prepared.
+fn prepare(brain: &mut dyn Brain, text: String, input: &TextInput) -> ReplyMsg {
+    let prepared = brain.prepare(&text);
+    let answers = prepared.as_ref().and_then(|p| p.answers);
+    let reply = prepared.and_then(|p| p.reply);
+    if let Some(reply) = &reply {
+        input.push(reply);
+        input.flush();
+    }
+    ReplyMsg::Prepared {
+        text,
+        speakable: reply.is_some(),
+        answers,
+    }
 }
 
 fn respond(brain: &mut dyn Brain, input: ReplyInput, text: &TextInput) -> Result<(), String> {

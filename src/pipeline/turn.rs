@@ -16,6 +16,7 @@ use super::backchannel::is_backchannel;
 use crate::stt::recognizer::RecognizerEvent;
 use crate::telemetry::events::{Event, StopReason, TurnState};
 use crate::vad::endpointer::{EndpointEvent, SpeechProgress};
+use crate::vad::turn_end::{Evidence, TurnEndConfig};
 
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -39,6 +40,8 @@ pub struct TurnConfig {
     /// Voice again this soon after a turn ended early (on the recognizer's word) is the
     /// same turn going on, even over the start of its reply: the endpointer's hangover.
     pub continuation_ms: u64,
+    /// When a pause ends the turn, with the end-of-turn model's hearing of it.
+    pub end_of_turn: TurnEndConfig,
 }
 
 impl Default for TurnConfig {
@@ -51,6 +54,7 @@ impl Default for TurnConfig {
             late_reply_ms: 1500,
             greet: false,
             continuation_ms: 600,
+            end_of_turn: TurnEndConfig::default(),
         }
     }
 }
@@ -76,6 +80,18 @@ pub enum Input {
     },
     Endpoint(EndpointEvent),
     Recognizer(RecognizerEvent),
+    /// The end-of-turn model's hearing of the audio up to pause `pause` of the utterance
+    /// under way: the probability the user has finished (None: no model, or it failed).
+    TurnHeard {
+        pause: u32,
+        complete: Option<f32>,
+    },
+    /// The reply to `text` was worked out ahead of the end of the turn; `answers`: whether
+    /// the words answer what hark asked.
+    Prepared {
+        text: String,
+        answers: Option<bool>,
+    },
     /// A sentence of reply `turn` is ready to play.
     ReplyText {
         turn: u64,
@@ -128,6 +144,23 @@ pub enum Action {
     EndUtterance,
     /// Say that the answer is coming (it is late).
     Acknowledge,
+    /// Ask the end-of-turn model whether the user has finished, on the utterance's audio up
+    /// to this pause; its answer comes back as [`Input::TurnHeard`].
+    HearTurn {
+        pause: u32,
+    },
+    /// Keep the utterance open until this much silence (the endpointer's hangover for it):
+    /// the user is likely mid-sentence.
+    HoldOpen {
+        silence_ms: u64,
+    },
+    /// Work out the reply to `text` now, in a pause, so that it can play the moment the
+    /// turn ends on these words; nothing of it may be heard, kept or logged before then.
+    Prepare {
+        text: String,
+    },
+    /// The user went on: the reply prepared in the pause is dropped without a trace.
+    DropPrepared,
 }
 
 /// What an utterance is to the conversation.
@@ -154,6 +187,38 @@ struct Utterance {
     carried: String,
     /// Where its voice ended, once it has.
     ended_ms: Option<u64>,
+    /// The end-of-turn model's questions about it so far, the silence the latest was asked
+    /// at, and what the model made of it.
+    asks: u32,
+    asked_at_silence_ms: u64,
+    model: Hearing,
+    /// The model's hearings of this pause so far, in log-odds: each new one is weighed with
+    /// those before it, so the silence growing does not on its own turn a hesitation into
+    /// an end.
+    hearings: Vec<f32>,
+    /// The hangover the endpointer was asked to hold it open for.
+    held_ms: Option<u64>,
+    /// The words a reply is being prepared for, and whether they answer what was asked
+    /// (known once it is prepared).
+    preparing: Option<String>,
+    answers: Answering,
+}
+
+/// Whether the words of the pause answer what hark asked, as the prepared reply tells.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Answering {
+    NotAsked,
+    Asked,
+    Known(Option<bool>),
+}
+
+/// The end-of-turn model and the utterance's latest pause.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Hearing {
+    /// Not asked (no pause yet, or the user went on after it).
+    NotAsked,
+    Asked,
+    Heard(Option<f32>),
 }
 
 impl Utterance {
@@ -164,6 +229,41 @@ impl Utterance {
             words: None,
             carried: String::new(),
             ended_ms: None,
+            asks: 0,
+            asked_at_silence_ms: 0,
+            model: Hearing::NotAsked,
+            hearings: Vec::new(),
+            held_ms: None,
+            preparing: None,
+            answers: Answering::NotAsked,
+        }
+    }
+
+    /// The model's latest hearing weighed with the earlier ones of this pause: the mean of
+    /// their log-odds.
+    fn weigh(&mut self, p: f32) -> f32 {
+        let p = p.clamp(1e-4, 1.0 - 1e-4);
+        self.hearings.push((p / (1.0 - p)).ln());
+        let mean = self.hearings.iter().sum::<f32>() / self.hearings.len() as f32;
+        1.0 / (1.0 + (-mean).exp())
+    }
+
+    /// What is known at its latest pause about whether it is finished.
+    fn evidence(&self) -> Evidence {
+        Evidence {
+            model: match self.model {
+                Hearing::Heard(p) => p,
+                _ => None,
+            },
+            text_complete: self.heard.as_ref().map(|(_, end, _)| *end),
+            open_ending: self
+                .heard
+                .as_ref()
+                .is_some_and(|(text, _, _)| crate::vad::turn_end::ends_open(text)),
+            answers: match self.answers {
+                Answering::Known(answers) => answers,
+                _ => None,
+            },
         }
     }
 }
@@ -171,7 +271,7 @@ impl Utterance {
 #[derive(Debug, Clone, PartialEq)]
 enum User {
     Silent,
-    Talking(Utterance),
+    Talking(Box<Utterance>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -285,6 +385,22 @@ impl TurnMachine {
             Input::Frame { now_ms, speech } => self.on_frame(now_ms, speech),
             Input::Endpoint(event) => self.on_endpoint(event),
             Input::Recognizer(event) => self.on_recognizer(event),
+            Input::TurnHeard { pause, complete } => {
+                if let User::Talking(u) = &mut self.user {
+                    if u.asks == pause && u.model == Hearing::Asked {
+                        u.model = Hearing::Heard(complete.map(|p| u.weigh(p)));
+                    }
+                }
+                self.end_turn_if_over();
+            }
+            Input::Prepared { text, answers } => {
+                if let User::Talking(u) = &mut self.user {
+                    if u.preparing.as_deref() == Some(text.as_str()) {
+                        u.answers = Answering::Known(answers);
+                    }
+                }
+                self.end_turn_if_over();
+            }
             Input::ReplyText { turn, text } => {
                 if self.reply_turn() == Some(turn) {
                     self.emit(Event::Reply { turn, text });
@@ -367,9 +483,10 @@ impl TurnMachine {
     fn on_frame(&mut self, now_ms: u64, speech: SpeechProgress) {
         self.now_ms = now_ms;
         self.speech = speech;
+        self.ask_again_as_the_silence_grows();
         if let User::Talking(u) = &self.user {
             match u.role {
-                Role::Request if self.engine_ended_turn(u) => self.end_turn_early(),
+                Role::Request if self.turn_over(u) => self.end_turn_early(),
                 Role::Interruption { .. }
                     if speech.voiced_ms >= self.config.barge_in_confirm_ms =>
                 {
@@ -398,12 +515,83 @@ impl TurnMachine {
         }
     }
 
-    /// The recognizer judged the utterance complete and the user has been silent long
-    /// enough to believe it.
-    fn engine_ended_turn(&self, u: &Utterance) -> bool {
-        u.heard.as_ref().is_some_and(|(_, end, _)| *end)
-            && self.speech.in_speech
-            && self.speech.silence_ms >= self.config.quick_hangover_ms
+    /// Asks the end-of-turn model about the request under way, on its audio so far.
+    fn ask_the_model(&mut self) {
+        let silence_ms = self.speech.silence_ms;
+        if let User::Talking(u) = &mut self.user {
+            if u.role == Role::Request && self.config.end_of_turn.model {
+                u.asks += 1;
+                u.asked_at_silence_ms = silence_ms;
+                u.model = Hearing::Asked;
+                let pause = u.asks;
+                self.actions.push(Action::HearTurn { pause });
+            }
+        }
+    }
+
+    /// The model hears a pause better once it has lasted a while (it learned turns that end
+    /// in a fifth of a second of silence): while the turn is undecided, it is asked again as
+    /// the silence passes each of these marks.
+    fn ask_again_as_the_silence_grows(&mut self) {
+        const MARKS_MS: [u64; 2] = [200, 500];
+        let silence_ms = self.speech.silence_ms;
+        let due = match &self.user {
+            User::Talking(u) => {
+                matches!(u.model, Hearing::Heard(_))
+                    && MARKS_MS
+                        .iter()
+                        .any(|&m| u.asked_at_silence_ms < m && silence_ms >= m)
+            }
+            User::Silent => false,
+        };
+        if due && self.speech.in_speech {
+            self.ask_the_model();
+        }
+    }
+
+    /// Once the model has heard the pause, the utterance stays open as long as the evidence
+    /// calls for (a frame longer than the machine's own end of it, which comes with the
+    /// transcript): past the endpointer's hangover when the user seems mid-sentence.
+    fn hold_open(&mut self) {
+        let (end, quick) = (self.config.end_of_turn, self.config.quick_hangover_ms);
+        let User::Talking(u) = &mut self.user else {
+            return;
+        };
+        if !matches!(u.model, Hearing::Heard(Some(_))) {
+            return;
+        }
+        let Some(needed) = u.evidence().silence_ms(&end, quick) else {
+            return;
+        };
+        let silence_ms = needed + 20;
+        if u.held_ms != Some(silence_ms) {
+            u.held_ms = Some(silence_ms);
+            let evidence = u.evidence();
+            self.actions.push(Action::HoldOpen { silence_ms });
+            self.emit(Event::EndOfTurn {
+                complete: evidence.model,
+                text_complete: evidence.text_complete,
+                answers: evidence.answers,
+                wait_ms: needed,
+            });
+        }
+    }
+
+    /// The user has been silent long enough, given what is known at the pause, to believe
+    /// they have finished: the transcript of it is in, the end-of-turn model (when asked)
+    /// has answered, and the silence is as long as the evidence calls for. Otherwise the
+    /// endpointer's hangover ends the utterance.
+    fn turn_over(&self, u: &Utterance) -> bool {
+        if !self.speech.in_speech
+            || u.heard.is_none()
+            || u.model == Hearing::Asked
+            || u.answers == Answering::Asked
+        {
+            return false;
+        }
+        u.evidence()
+            .silence_ms(&self.config.end_of_turn, self.config.quick_hangover_ms)
+            .is_some_and(|needed| self.speech.silence_ms >= needed)
     }
 
     fn acknowledge_if_late(&mut self) {
@@ -434,19 +622,25 @@ impl TurnMachine {
         match event {
             EndpointEvent::SpeechStart { at_ms, .. } => {
                 self.emit(Event::SpeechStart { at_ms });
-                self.user = User::Talking(Utterance::new(Role::Request));
+                self.user = User::Talking(Box::new(Utterance::new(Role::Request)));
                 let role = self.hold_the_floor(at_ms);
                 if let User::Talking(u) = &mut self.user {
                     u.role = role;
                 }
             }
-            EndpointEvent::Paused { .. } => {}
+            EndpointEvent::Paused { .. } => self.ask_the_model(),
             EndpointEvent::Resumed { .. } => {
                 let mut pause_again = false;
                 if let User::Talking(u) = &mut self.user {
                     // Whatever the recognizer judged complete, the user is going on.
                     if let Some((_, end, _)) = u.heard.as_mut() {
                         *end = false;
+                    }
+                    u.model = Hearing::NotAsked;
+                    u.hearings.clear();
+                    u.answers = Answering::NotAsked;
+                    if u.preparing.take().is_some() {
+                        self.actions.push(Action::DropPrepared);
                     }
                     pause_again = u.role == Role::Backchannel;
                 }
@@ -462,12 +656,15 @@ impl TurnMachine {
                 self.emit(Event::SpeechEnd { at_ms });
                 if let User::Talking(mut u) = std::mem::replace(&mut self.user, User::Silent) {
                     u.ended_ms = Some(at_ms);
-                    self.finishing.push_back(u);
+                    self.finishing.push_back(*u);
                 }
             }
             EndpointEvent::Discarded { voiced_ms, .. } => {
                 self.emit(Event::Noise { voiced_ms });
                 if let User::Talking(u) = std::mem::replace(&mut self.user, User::Silent) {
+                    if u.preparing.is_some() {
+                        self.actions.push(Action::DropPrepared);
+                    }
                     match u.role {
                         Role::Interruption { .. } => self.resume(),
                         Role::Request if !u.carried.is_empty() => {
@@ -603,6 +800,24 @@ impl TurnMachine {
         )
     }
 
+    /// A reply to the words heard in the pause, worked out while the user may still go on
+    /// (the words of an earlier utterance still to answer come first).
+    fn prepare(&mut self) {
+        let User::Talking(u) = &mut self.user else {
+            return;
+        };
+        let Some((text, _, _)) = &u.heard else {
+            return;
+        };
+        let full = join(&u.carried, text);
+        if u.role != Role::Request || full.is_empty() || u.preparing.as_ref() == Some(&full) {
+            return;
+        }
+        u.preparing = Some(full.clone());
+        u.answers = Answering::Asked;
+        self.actions.push(Action::Prepare { text: full });
+    }
+
     /// A final transcript of the utterance so far, while the user may still go on.
     fn heard_while_talking(&mut self, role: Role, text: &str) {
         if let Role::Interruption { .. } = role {
@@ -619,8 +834,14 @@ impl TurnMachine {
                 return;
             }
         }
+        self.prepare();
+        self.end_turn_if_over();
+    }
+
+    fn end_turn_if_over(&mut self) {
+        self.hold_open();
         if let User::Talking(u) = &self.user {
-            if u.role == Role::Request && self.engine_ended_turn(u) {
+            if u.role == Role::Request && self.turn_over(u) {
                 self.end_turn_early();
             }
         }
@@ -657,7 +878,7 @@ impl TurnMachine {
         self.commit(
             Utterance {
                 ended_ms: Some(ended_ms),
-                ..u
+                ..*u
             },
             text,
             latency_ms,
@@ -776,6 +997,10 @@ mod tests {
         now: u64,
         speech: SpeechProgress,
         actions: Vec<Action>,
+        /// What the end-of-turn model answers whenever it is asked (None: it does not).
+        model: Option<Option<f32>>,
+        /// What a prepared reply says of the words (None: no answer comes back).
+        prepared: Option<Option<bool>>,
     }
 
     fn user(text: &str) -> ReplyInput {
@@ -801,16 +1026,29 @@ mod tests {
                 now: 0,
                 speech: SpeechProgress::default(),
                 actions: Vec::new(),
+                model: None,
+                prepared: Some(None),
             }
         }
 
         fn step(&mut self, input: Input) -> Vec<Action> {
-            let actions = self.machine.step(input);
+            let mut actions = self.machine.step(input);
             if actions.contains(&Action::EndUtterance) {
                 // As the loop does: the endpointer ends the utterance.
                 self.speech = SpeechProgress::default();
             }
             self.actions.extend(actions.clone());
+            for action in actions.clone() {
+                match (action, self.model, self.prepared) {
+                    (Action::HearTurn { pause }, Some(complete), _) => {
+                        actions.extend(self.step(Input::TurnHeard { pause, complete }));
+                    }
+                    (Action::Prepare { text }, _, Some(answers)) => {
+                        actions.extend(self.step(Input::Prepared { text, answers }));
+                    }
+                    _ => {}
+                }
+            }
             actions
         }
 
@@ -958,6 +1196,209 @@ mod tests {
         assert_eq!(ends, vec![(2200, Event::SpeechEnd { at_ms: 2000 })]);
         assert_eq!(s.machine.state(), TurnState::Thinking);
         assert_eq!(s.machine.counts().user_turns, 1);
+    }
+
+    impl Script {
+        /// The endpointer reports a pause (60 ms into the silence); the machine asks the
+        /// end-of-turn model, which answers `heard` now and whenever it is asked again
+        /// (None: it does not answer).
+        fn paused(&mut self, heard: Option<Option<f32>>) -> Option<u32> {
+            self.model = heard;
+            let voice_end_ms = self.now - self.speech.silence_ms;
+            let actions = self.step(Input::Endpoint(EndpointEvent::Paused {
+                voice_end_ms,
+                audio_to_ms: voice_end_ms + 60,
+            }));
+            actions.iter().find_map(|a| match a {
+                Action::HearTurn { pause } => Some(*pause),
+                _ => None,
+            })
+        }
+
+        /// When the machine ended the utterance on its own, ms after the voice stopped.
+        fn ended_after(&self) -> Option<u64> {
+            let end = self
+                .emitted(|e| matches!(e, Event::SpeechEnd { .. }))
+                .first()
+                .cloned()?;
+            match end.1 {
+                Event::SpeechEnd { at_ms } => Some(end.0 - at_ms),
+                _ => None,
+            }
+        }
+    }
+
+    #[test]
+    fn a_finished_sentence_the_model_hears_as_finished_ends_sooner_than_the_old_rule() {
+        let mut s = Script::new(TurnConfig::default());
+        s.talk(1000);
+        s.pause(60);
+        s.paused(Some(Some(0.97)));
+        s.step(final_("Where is my order?", true));
+        s.pause(200);
+        assert_eq!(s.replies(), vec![(1, user("Where is my order?"))]);
+        let after = s.ended_after().unwrap();
+        assert!(after < 200, "ended {after} ms into the silence");
+    }
+
+    #[test]
+    fn a_hesitation_mid_sentence_is_waited_out_and_the_whole_sentence_answered() {
+        let mut s = Script::new(TurnConfig::default());
+        s.talk(1200);
+        s.pause(60);
+        s.paused(Some(Some(0.02)));
+        s.step(final_("Can I get a coffee with a bit of", false));
+        s.pause(1200);
+        assert!(s.replies().is_empty(), "cut off mid-sentence");
+        assert!(!s.did(&Action::EndUtterance));
+        s.talk(600); // "… brown sugar"
+        s.pause(60);
+        s.paused(Some(Some(0.95)));
+        s.step(final_(
+            "Can I get a coffee with a bit of brown sugar?",
+            true,
+        ));
+        s.pause(300);
+        assert_eq!(
+            s.replies(),
+            vec![(1, user("Can I get a coffee with a bit of brown sugar?"))]
+        );
+    }
+
+    #[test]
+    fn words_that_read_open_hold_back_a_model_that_hears_a_finished_phrase() {
+        let mut s = Script::new(TurnConfig::default());
+        s.talk(1000);
+        s.pause(60);
+        s.paused(Some(Some(0.9)));
+        s.step(final_("I'd like a latte with", false));
+        s.pause(400);
+        assert!(s.replies().is_empty(), "the words say the user is going on");
+    }
+
+    #[test]
+    fn the_turn_waits_for_the_model_it_asked() {
+        let mut s = Script::new(TurnConfig::default());
+        s.talk(1000);
+        s.pause(60);
+        let pause = s.paused(None).expect("the model is asked");
+        s.step(final_("Where is my order?", true));
+        s.pause(400);
+        assert!(s.replies().is_empty(), "no answer from the model yet");
+        s.step(Input::TurnHeard {
+            pause,
+            complete: Some(0.97),
+        });
+        assert_eq!(s.replies().len(), 1, "ended as soon as it answered");
+    }
+
+    #[test]
+    fn without_the_model_s_hearing_the_transcript_decides_as_before() {
+        let mut s = Script::new(TurnConfig::default());
+        s.talk(1000);
+        s.pause(60);
+        s.paused(Some(None));
+        s.step(final_("Book a table.", true));
+        s.pause(120);
+        assert!(s.replies().is_empty());
+        s.pause(40);
+        assert_eq!(s.replies(), vec![(1, user("Book a table."))]);
+    }
+
+    #[test]
+    fn with_the_model_off_it_is_never_asked() {
+        let config = TurnConfig {
+            end_of_turn: TurnEndConfig {
+                model: false,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let mut s = Script::new(config);
+        s.talk(1000);
+        s.pause(60);
+        assert_eq!(s.paused(Some(Some(0.99))), None);
+        assert!(!s
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::HearTurn { .. })));
+    }
+
+    #[test]
+    fn an_undecided_pause_is_heard_again_as_the_silence_grows() {
+        let mut s = Script::new(TurnConfig::default());
+        s.talk(1000);
+        s.pause(60);
+        s.paused(Some(Some(0.3)));
+        s.step(final_("Can I get a drip", true));
+        s.pause(120);
+        let asks = |s: &Script| {
+            s.actions
+                .iter()
+                .filter(|a| matches!(a, Action::HearTurn { .. }))
+                .count()
+        };
+        assert_eq!(asks(&s), 1);
+        s.model = Some(Some(0.97)); // with 200 ms of silence, it hears a finished turn
+        s.pause(20);
+        assert_eq!(asks(&s), 2);
+        s.pause(100);
+        assert_eq!(s.replies().len(), 1, "ended on the second hearing");
+    }
+
+    #[test]
+    fn the_reply_to_the_words_of_a_pause_is_prepared_and_dropped_if_the_user_goes_on() {
+        let mut s = Script::new(TurnConfig::default());
+        s.prepared = None;
+        s.talk(800);
+        s.pause(60);
+        s.paused(Some(Some(0.9)));
+        s.step(final_("A large latte", true));
+        assert!(s.did(&Action::Prepare {
+            text: "A large latte".into()
+        }));
+        s.pause(300);
+        assert!(
+            s.replies().is_empty(),
+            "the prepared reply's verdict is awaited"
+        );
+        s.talk(400); // "… with oat milk"
+        assert!(s.did(&Action::DropPrepared));
+    }
+
+    #[test]
+    fn words_that_answer_the_question_end_the_turn_sooner() {
+        let wait_for = |answers: Option<bool>| {
+            let mut s = Script::new(TurnConfig::default());
+            s.prepared = Some(answers);
+            s.talk(600);
+            s.pause(60);
+            s.paused(Some(Some(0.5)));
+            s.step(final_("Yes, please.", true));
+            s.pause(2600);
+            s.ended_after()
+                .unwrap_or_else(|| panic!("{answers:?}: {:?}", s.actions))
+        };
+        assert!(wait_for(Some(true)) < wait_for(None));
+        assert!(wait_for(None) < wait_for(Some(false)));
+    }
+
+    #[test]
+    fn an_answer_for_an_earlier_pause_does_not_count() {
+        let mut s = Script::new(TurnConfig::default());
+        s.talk(800);
+        s.pause(60);
+        let first = s.paused(None).unwrap();
+        s.talk(400); // the user went on before the model answered
+        s.pause(60);
+        s.paused(None).unwrap();
+        s.step(final_("Book a table for two.", true));
+        s.step(Input::TurnHeard {
+            pause: first,
+            complete: Some(0.99),
+        });
+        s.pause(400);
+        assert!(s.replies().is_empty(), "the answer was for the first pause");
     }
 
     #[test]

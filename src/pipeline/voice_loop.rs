@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use super::playback::{Filler, Playback, PlaybackNote};
 use super::reply::{self, ReplyJob, ReplyMsg};
-use super::turn::{Action, Input, TurnConfig, TurnMachine};
+use super::turn::{Action, Input, ReplyInput, TurnConfig, TurnMachine};
 use crate::audio::resample::StreamResampler;
 use crate::audio::{AudioError, AudioSink, AudioSource, SPEECH_RATE};
 use crate::clock::{Clock, SETTLE_LIMIT};
@@ -23,6 +23,8 @@ use crate::tts::stream::{SynthesisEvent, SynthesisStream, Synthesizer};
 use crate::vad::echo_gate::{EchoGate, EchoGateConfig};
 use crate::vad::endpointer::{EndpointEvent, Endpointer, EndpointerConfig};
 use crate::vad::level_gate::{level_db, LevelGate};
+use crate::vad::smart_turn::WINDOW_SAMPLES;
+use crate::vad::turn_model::{TurnModel, TurnModelClient};
 use crate::vad::{VadError, VoiceDetector, FRAME_MS, FRAME_SAMPLES};
 
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +72,9 @@ pub struct Engines {
     pub recognizer: Box<dyn RecognizerSession>,
     pub brain: Box<dyn Brain>,
     pub synthesizer: Arc<dyn Synthesizer>,
+    /// The end-of-turn model, when it is installed (without it the transcript alone decides
+    /// when a pause ends the turn).
+    pub turn_model: Option<Arc<TurnModel>>,
 }
 
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
@@ -180,6 +185,54 @@ struct Conversation<'a> {
     clock: Clock,
     /// The reply the worker is making, until it says it is done (simulated time waits).
     awaiting: Option<u64>,
+    turn_model: Option<TurnModelClient>,
+    /// The last 8 s the microphone heard, and where the utterance under way began.
+    recent: RecentAudio,
+    utterance_from_ms: u64,
+    /// The reply prepared in the user's pause, and how many preparations the worker owes.
+    speculation: Option<Speculation>,
+    preparing: usize,
+    /// The words a reply committed from its preparation answers (worked out afresh if the
+    /// preparation turns out stale).
+    committed: Option<(u64, String)>,
+}
+
+/// A reply worked out in the user's pause: the words it answers, its audio on the way (not
+/// played), and whether the worker could prepare something to say at once.
+struct Speculation {
+    text: String,
+    stream: Option<SynthesisStream>,
+    speakable: Option<bool>,
+}
+
+/// The last 8 s of input (the end-of-turn model's window), kept without allocating.
+struct RecentAudio {
+    samples: std::collections::VecDeque<f32>,
+    /// The input time its last sample ends at.
+    end_ms: u64,
+}
+
+impl RecentAudio {
+    fn new() -> Self {
+        Self {
+            samples: std::collections::VecDeque::with_capacity(WINDOW_SAMPLES + FRAME_SAMPLES),
+            end_ms: 0,
+        }
+    }
+
+    fn push(&mut self, frame: &[f32], end_ms: u64) {
+        self.samples.extend(frame);
+        let over = self.samples.len().saturating_sub(WINDOW_SAMPLES);
+        self.samples.drain(..over);
+        self.end_ms = end_ms;
+    }
+
+    /// What was heard from `from_ms` on (at most the last 8 s).
+    fn since(&self, from_ms: u64) -> impl ExactSizeIterator<Item = f32> + '_ {
+        let back = (self.end_ms.saturating_sub(from_ms) * SPEECH_RATE as u64 / 1000) as usize;
+        let start = self.samples.len().saturating_sub(back);
+        self.samples.range(start..).copied()
+    }
 }
 
 impl Conversation<'_> {
@@ -200,31 +253,29 @@ impl Conversation<'_> {
             }
             Action::ResumePlayback => {}
             Action::StopReply { turn, reason } => self.stop_reply(turn, reason)?,
+            Action::Prepare { text } => self.prepare(text)?,
+            Action::DropPrepared => self.drop_speculation()?,
             Action::StartReply { turn, input } => {
-                let stream = match self.synthesizer.open_stream() {
-                    Ok(stream) => stream,
-                    Err(e) => {
-                        let message = format!("the reply could not be spoken: {e}");
-                        self.step(Input::ReplyFailed { turn, message })?;
-                        let at_ms = self.now_ms;
-                        return self.step(Input::PlaybackFinished {
-                            turn,
-                            at_ms,
-                            played: false,
-                        });
+                if let ReplyInput::User(text) = &input {
+                    if let Some(speculation) = self.speculation_for(text) {
+                        return self.start_prepared(turn, text.clone(), speculation);
                     }
-                };
-                let text = stream.input();
-                self.playback = Some(Playback::new(turn, stream, self.sink_rate)?);
-                self.reply_tx
-                    .send(ReplyJob::Respond { turn, input, text })
-                    .map_err(|_| LoopError::Worker("reply"))?;
-                self.awaiting = Some(turn);
+                }
+                self.drop_speculation()?;
+                self.start_reply(turn, input)?;
             }
             Action::EndUtterance => {
                 self.endpointer.end_now();
                 self.recognizer.hint(SpeechHint::TurnEnded);
             }
+            Action::HearTurn { pause } => match self.turn_model.as_mut() {
+                Some(model) => model.ask(self.recent.since(self.utterance_from_ms), pause.into()),
+                None => self.step(Input::TurnHeard {
+                    pause,
+                    complete: None,
+                })?,
+            },
+            Action::HoldOpen { silence_ms } => self.endpointer.hold(silence_ms),
             Action::Acknowledge => {
                 let clock = self.clock;
                 let clip = self.acknowledgement.as_mut().and_then(|c| c.audio(clock));
@@ -238,6 +289,112 @@ impl Conversation<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Opens reply `turn`'s synthesis stream and has the worker answer `input` into it.
+    fn start_reply(&mut self, turn: u64, input: ReplyInput) -> Result<(), LoopError> {
+        let stream = match self.synthesizer.open_stream() {
+            Ok(stream) => stream,
+            Err(e) => {
+                let message = format!("the reply could not be spoken: {e}");
+                self.step(Input::ReplyFailed { turn, message })?;
+                let at_ms = self.now_ms;
+                return self.step(Input::PlaybackFinished {
+                    turn,
+                    at_ms,
+                    played: false,
+                });
+            }
+        };
+        let text = stream.input();
+        self.playback = Some(Playback::new(turn, stream, self.sink_rate)?);
+        self.reply_tx
+            .send(ReplyJob::Respond { turn, input, text })
+            .map_err(|_| LoopError::Worker("reply"))?;
+        self.awaiting = Some(turn);
+        Ok(())
+    }
+
+    /// Starts working out the reply to `text` in the user's pause: the worker decides it
+    /// and feeds what can be said now into a stream of its own, whose audio waits.
+    fn prepare(&mut self, text: String) -> Result<(), LoopError> {
+        if self.speculation.as_ref().is_some_and(|s| s.text == text) {
+            return Ok(());
+        }
+        self.drop_speculation()?;
+        let Ok(stream) = self.synthesizer.open_stream() else {
+            // Without a stream, the reply is worked out when the turn ends, as ever.
+            let answers = None;
+            return self.step(Input::Prepared { text, answers });
+        };
+        let input = stream.input();
+        self.reply_tx
+            .send(ReplyJob::Prepare {
+                text: text.clone(),
+                input,
+            })
+            .map_err(|_| LoopError::Worker("reply"))?;
+        self.preparing += 1;
+        self.speculation = Some(Speculation {
+            text,
+            stream: Some(stream),
+            speakable: None,
+        });
+        Ok(())
+    }
+
+    /// Drops the reply prepared in the pause: its audio is cancelled unheard and the
+    /// worker forgets it.
+    fn drop_speculation(&mut self) -> Result<(), LoopError> {
+        if let Some(mut speculation) = self.speculation.take() {
+            if let Some(stream) = speculation.stream.as_mut() {
+                stream.cancel();
+            }
+            self.reply_tx
+                .send(ReplyJob::DropPrepared)
+                .map_err(|_| LoopError::Worker("reply"))?;
+        }
+        Ok(())
+    }
+
+    /// The prepared reply, if it was for these words and can be said at once.
+    fn speculation_for(&mut self, text: &str) -> Option<Speculation> {
+        self.speculation
+            .take_if(|s| s.text == text && s.speakable == Some(true) && s.stream.is_some())
+    }
+
+    /// Reply `turn` is the one prepared in the pause: its audio (made while the user was
+    /// silent) plays now, and the worker commits it.
+    fn start_prepared(
+        &mut self,
+        turn: u64,
+        text: String,
+        speculation: Speculation,
+    ) -> Result<(), LoopError> {
+        let Some(stream) = speculation.stream else {
+            return Ok(());
+        };
+        self.playback = Some(Playback::new(turn, stream, self.sink_rate)?);
+        self.reply_tx
+            .send(ReplyJob::CommitPrepared {
+                turn,
+                text: text.clone(),
+            })
+            .map_err(|_| LoopError::Worker("reply"))?;
+        self.awaiting = Some(turn);
+        self.committed = Some((turn, text));
+        Ok(())
+    }
+
+    /// The prepared reply no longer held: reply `turn` is worked out afresh.
+    fn reply_afresh(&mut self, turn: u64) -> Result<(), LoopError> {
+        let Some((_, text)) = self.committed.take_if(|(t, _)| *t == turn) else {
+            return Ok(());
+        };
+        if let Some(mut playback) = self.playback.take_if(|p| p.turn == turn) {
+            playback.cancel();
+        }
+        self.start_reply(turn, ReplyInput::User(text))
     }
 
     /// Logs an event, and hands the latencies it completes to the brain's log. An error
@@ -285,6 +442,25 @@ impl Conversation<'_> {
             ReplyMsg::Phrases(phrases) => self.recognizer.expect_phrases(&phrases),
             ReplyMsg::Handoff(handoff) => self.emit(self.now_ms, Event::Handoff { handoff }),
             ReplyMsg::Done { turn } => self.worker_done(turn),
+            ReplyMsg::Prepared {
+                text,
+                speakable,
+                answers,
+            } => {
+                self.preparing = self.preparing.saturating_sub(1);
+                let Some(speculation) = self.speculation.as_mut().filter(|s| s.text == text) else {
+                    return Ok(());
+                };
+                speculation.speakable = Some(speakable);
+                if !speakable {
+                    speculation.stream = None;
+                }
+                self.step(Input::Prepared { text, answers })?;
+            }
+            ReplyMsg::Stale { turn } => {
+                self.worker_done(turn);
+                self.reply_afresh(turn)?;
+            }
             ReplyMsg::Failed { turn, message } => {
                 self.worker_done(turn);
                 self.step(Input::ReplyFailed { turn, message })?
@@ -309,7 +485,15 @@ impl Conversation<'_> {
         while let Some(event) = self.recognizer.poll() {
             self.step(Input::Recognizer(event))?;
         }
-        while self.awaiting.is_some() {
+        let heard = match self.turn_model.as_mut() {
+            Some(model) => model.settle(SETTLE_LIMIT),
+            None => Vec::new(),
+        };
+        for (pause, complete) in heard {
+            let pause = pause as u32;
+            self.step(Input::TurnHeard { pause, complete })?;
+        }
+        while self.awaiting.is_some() || self.preparing > 0 {
             let msg = self
                 .reply_rx
                 .recv_timeout(SETTLE_LIMIT)
@@ -429,9 +613,11 @@ impl Conversation<'_> {
     fn listen(&mut self, frame: &[f32], ears: &mut Ears) -> Result<(), LoopError> {
         let voiced = ears.voiced(frame, self.endpointer.in_speech())?;
         self.recognizer.push_audio(frame);
+        self.recent.push(frame, self.now_ms);
         if let Some(event) = self.endpointer.push(voiced) {
             self.recognizer.hint(hint_for(&event));
-            if matches!(event, EndpointEvent::SpeechStart { .. }) {
+            if let EndpointEvent::SpeechStart { audio_from_ms, .. } = event {
+                self.utterance_from_ms = audio_from_ms;
                 self.user_started();
             }
             self.step(Input::Endpoint(event))?;
@@ -443,6 +629,10 @@ impl Conversation<'_> {
         })?;
         while let Some(event) = self.recognizer.poll() {
             self.step(Input::Recognizer(event))?;
+        }
+        while let Some((pause, complete)) = self.turn_model.as_mut().and_then(|m| m.poll()) {
+            let pause = pause as u32;
+            self.step(Input::TurnHeard { pause, complete })?;
         }
         while let Ok(msg) = self.reply_rx.try_recv() {
             self.on_reply(msg)?;
@@ -560,6 +750,12 @@ pub fn run_voice_loop(
         timer: EventTimer::default(),
         clock: config.clock,
         awaiting: None,
+        turn_model: engines.turn_model.as_ref().map(TurnModel::client),
+        recent: RecentAudio::new(),
+        utterance_from_ms: 0,
+        speculation: None,
+        preparing: 0,
+        committed: None,
     };
     let mut ears = Ears::new(config.echo_gate);
     let mut time = Timeline::default();

@@ -57,6 +57,10 @@ pub trait ConversationFactory: Send + Sync {
     fn synthesizer(&self) -> Arc<dyn Synthesizer>;
     /// A dialogue core for `user`, or for nobody in particular (None: nothing is kept).
     fn brain(&self, user: Option<&str>) -> Result<Box<dyn Brain>, ServerError>;
+    /// The end-of-turn model all conversations share, if there is one.
+    fn turn_model(&self) -> Option<Arc<crate::vad::turn_model::TurnModel>> {
+        None
+    }
     /// A conversation with `user` (None: nothing is kept).
     fn open(&self, user: Option<&str>) -> Result<Engines, ServerError> {
         let recognizer = self
@@ -67,6 +71,7 @@ pub trait ConversationFactory: Send + Sync {
             recognizer,
             brain: self.brain(user)?,
             synthesizer: self.synthesizer(),
+            turn_model: self.turn_model(),
         })
     }
     /// Keeps a client's score (1–5) of `conversation`.

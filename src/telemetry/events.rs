@@ -47,6 +47,18 @@ pub enum Event {
         text: String,
         stt_ms: f64,
     },
+    /// What is known at a pause of the user's: the end-of-turn model's probability that
+    /// they have finished, whether the transcript reads finished, and the silence that will
+    /// end the turn.
+    EndOfTurn {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        complete: Option<f32>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        text_complete: Option<bool>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        answers: Option<bool>,
+        wait_ms: u64,
+    },
     State {
         from: TurnState,
         to: TurnState,

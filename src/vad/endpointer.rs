@@ -86,6 +86,9 @@ pub struct Endpointer {
     config: EndpointerConfig,
     state: State,
     frame_index: u64,
+    /// The hangover of the utterance in progress: the configured one, unless whoever knows
+    /// more (the end-of-turn model) asked to hold it open longer.
+    hangover_ms: u64,
 }
 
 /// Silence kept after the last voiced frame: word endings fade below the VAD's threshold.
@@ -97,6 +100,16 @@ impl Endpointer {
             config,
             state: State::Idle,
             frame_index: 0,
+            hangover_ms: config.hangover_ms,
+        }
+    }
+
+    /// Holds the utterance in progress open until `hangover_ms` of silence (instead of the
+    /// configured hangover): the user is likely in the middle of a sentence. The next
+    /// utterance starts with the configured one again.
+    pub fn hold(&mut self, hangover_ms: u64) {
+        if self.in_speech() {
+            self.hangover_ms = hangover_ms;
         }
     }
 
@@ -155,6 +168,7 @@ impl Endpointer {
                     voiced: count,
                     paused: false,
                 };
+                self.hangover_ms = cfg.hangover_ms;
                 let at_ms = first * FRAME_MS;
                 Some(EndpointEvent::SpeechStart {
                     at_ms,
@@ -177,7 +191,7 @@ impl Endpointer {
                     });
                 }
                 let silent_frames = index - last_voiced;
-                if silent_frames >= Self::frames(cfg.hangover_ms) {
+                if silent_frames >= Self::frames(self.hangover_ms) {
                     return Some(self.end_utterance());
                 }
                 if !paused && silent_frames >= Self::frames(cfg.pause_ms) {

@@ -4,6 +4,9 @@
 pub mod echo_gate;
 pub mod endpointer;
 pub mod level_gate;
+pub mod smart_turn;
+pub mod turn_end;
+pub mod turn_model;
 
 use webrtc_vad::{SampleRate, Vad, VadMode};
 

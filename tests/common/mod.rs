@@ -32,6 +32,7 @@ pub fn models() -> ModelDir {
         dir.sentence_encoder_vocab(),
         dir.piper_voice(hark::models::PIPER_VOICE),
         dir.onnxruntime(),
+        dir.smart_turn(),
     ] {
         assert!(
             path.exists(),

@@ -399,24 +399,8 @@ impl RecognizerSession for WhisperStream {
 /// pause: Whisper closes sentences with punctuation, and a trailing conjunction, article
 /// or filler ("and", "the", "um") or an ellipsis means the user is still going.
 pub fn looks_complete(text: &str) -> bool {
-    const OPEN_ENDINGS: &[&str] = &[
-        "and", "or", "but", "so", "the", "a", "an", "to", "of", "with", "for", "my", "um", "uh",
-        "because", "like", "at", "in", "on", "is", "if", "then",
-    ];
     let t = text.trim();
-    if t.is_empty() || t.ends_with("...") || t.ends_with('…') || t.ends_with(',') {
-        return false;
-    }
-    if !t.ends_with(['.', '?', '!']) {
-        return false;
-    }
-    let last = t
-        .split_whitespace()
-        .last()
-        .unwrap_or("")
-        .trim_matches(|c: char| !c.is_alphanumeric())
-        .to_lowercase();
-    !OPEN_ENDINGS.contains(&last.as_str())
+    !t.is_empty() && t.ends_with(['.', '?', '!']) && !crate::vad::turn_end::ends_open(t)
 }
 
 #[cfg(test)]
