@@ -322,3 +322,52 @@ fn a_prepared_reply_says_whether_the_words_answer_the_question() {
         .unwrap();
     assert_eq!(unasked.answers(), None, "nothing was asked");
 }
+
+/// Every line of the conversation logs in `dir`.
+fn logged(dir: &std::path::Path) -> Vec<String> {
+    let mut lines = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if entry.path().extension().is_some_and(|e| e == "jsonl") {
+            let text = std::fs::read_to_string(entry.path()).unwrap();
+            lines.extend(text.lines().map(String::from));
+        }
+    }
+    lines
+}
+
+#[test]
+fn a_reply_prepared_and_dropped_leaves_no_trace() {
+    let dir = std::env::temp_dir().join(format!("hark-prepared-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = crate::telemetry::conversations::ConversationLog::new(&dir).unwrap();
+    let mut store = MemoryStore::new();
+    let mut brain = DialogueBrain::new(manager(), "ana")
+        .with_store(Box::new(store.clone()))
+        .unwrap()
+        .with_log(log);
+    let before = brain.session.clone();
+    let prepared = brain.prepare("book a haircut").expect("the dialogue prepares");
+    assert!(prepared.reply.unwrap().contains("For which day?"));
+    brain.drop_prepared();
+    use crate::store::SessionStore;
+    assert_eq!(brain.session, before, "no flow moved, nothing remembered");
+    assert!(store.load("ana").unwrap().is_none(), "nothing saved");
+    assert!(logged(&dir).is_empty(), "no log line");
+    assert!(!brain.commit_prepared("book a haircut"), "dropped: nothing to commit");
+
+    // Prepared again and committed, it is the turn `respond` would have made.
+    brain.prepare("book a haircut").unwrap();
+    assert!(brain.commit_prepared("book a haircut"));
+    assert_eq!(brain.session.stack.len(), 1);
+    assert!(store.load("ana").unwrap().is_some());
+    assert_eq!(logged(&dir).len(), 1);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_prepared_reply_is_not_committed_for_other_words() {
+    let mut brain = DialogueBrain::new(manager(), "ana");
+    brain.prepare("book a haircut").unwrap();
+    assert!(!brain.commit_prepared("book a haircut tomorrow"));
+    assert!(brain.session.stack.is_empty());
+}
