@@ -273,7 +273,8 @@ pub fn turn_model(
         tracing::info!(path = %path.display(), "no end-of-turn model (scripts/setup.sh installs it); turns end on the transcript alone");
         return None;
     }
-    match crate::vad::smart_turn::SmartTurn::open(&path, &models.onnxruntime(), 1) {
+    let threads = crate::default_threads();
+    match crate::vad::smart_turn::SmartTurn::open(&path, &models.onnxruntime(), threads) {
         Ok(model) => Some(crate::vad::turn_model::TurnModel::start(model)),
         Err(e) => {
             tracing::warn!(error = %e, "the end-of-turn model did not load; turns end on the transcript alone");

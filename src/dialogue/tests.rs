@@ -346,14 +346,19 @@ fn a_reply_prepared_and_dropped_leaves_no_trace() {
         .unwrap()
         .with_log(log);
     let before = brain.session.clone();
-    let prepared = brain.prepare("book a haircut").expect("the dialogue prepares");
+    let prepared = brain
+        .prepare("book a haircut")
+        .expect("the dialogue prepares");
     assert!(prepared.reply.unwrap().contains("For which day?"));
     brain.drop_prepared();
     use crate::store::SessionStore;
     assert_eq!(brain.session, before, "no flow moved, nothing remembered");
     assert!(store.load("ana").unwrap().is_none(), "nothing saved");
     assert!(logged(&dir).is_empty(), "no log line");
-    assert!(!brain.commit_prepared("book a haircut"), "dropped: nothing to commit");
+    assert!(
+        !brain.commit_prepared("book a haircut"),
+        "dropped: nothing to commit"
+    );
 
     // Prepared again and committed, it is the turn `respond` would have made.
     brain.prepare("book a haircut").unwrap();

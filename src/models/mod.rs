@@ -209,3 +209,15 @@ impl ModelDir {
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// The cores, for one inference at a time. whisper.cpp's threads spin while they wait for
+/// each other at every step, so a Whisper decode sharing the cores with another model's
+/// inference (the end-of-turn model's, at the same pause) runs many times slower than the two
+/// one after the other. Both hold this while they compute.
+pub fn inference_turn() -> std::sync::MutexGuard<'static, ()> {
+    static CORES: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    // A poisoned lock only means an inference panicked; there is no state behind it.
+    CORES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}

@@ -502,6 +502,20 @@ impl TurnMachine {
                 {
                     self.barge_in()
                 }
+                // The words so far are an acknowledgement and the voice has stopped: the
+                // reply goes on now, not after the pause's decode (which, if it hears more,
+                // still makes it a barge-in).
+                Role::Interruption { .. }
+                    if speech.silence_ms > 0
+                        && u.words
+                            .as_deref()
+                            .is_some_and(|w| is_backchannel(w, self.question_heard())) =>
+                {
+                    self.resume();
+                    if let User::Talking(u) = &mut self.user {
+                        u.role = Role::Backchannel;
+                    }
+                }
                 _ => {}
             }
         }
@@ -535,9 +549,16 @@ impl TurnMachine {
     fn ask_again_as_the_silence_grows(&mut self) {
         const MARKS_MS: [u64; 2] = [200, 500];
         let silence_ms = self.speech.silence_ms;
+        let (end, quick) = (self.config.end_of_turn, self.config.quick_hangover_ms);
         let due = match &self.user {
             User::Talking(u) => {
+                // Undecided: the silence the evidence calls for is still to come.
+                let undecided = u
+                    .evidence()
+                    .silence_ms(&end, quick)
+                    .is_none_or(|needed| needed > silence_ms);
                 matches!(u.model, Hearing::Heard(_))
+                    && undecided
                     && MARKS_MS
                         .iter()
                         .any(|&m| u.asked_at_silence_ms < m && silence_ms >= m)
@@ -819,7 +840,15 @@ impl TurnMachine {
     }
 
     /// A final transcript of the utterance so far, while the user may still go on.
-    fn heard_while_talking(&mut self, role: Role, text: &str) {
+    fn heard_while_talking(&mut self, mut role: Role, text: &str) {
+        if role == Role::Backchannel && !is_backchannel(text, self.question_heard()) {
+            // The reply went on early, on words heard before these: there was more than an
+            // acknowledgement. It is paused again, and the words decide.
+            role = self.hold_the_floor(self.now_ms);
+            if let User::Talking(u) = &mut self.user {
+                u.role = role;
+            }
+        }
         if let Role::Interruption { .. } = role {
             if !is_backchannel(text, self.question_heard()) {
                 if self.enough_voice_to_interrupt() {
@@ -1503,6 +1532,24 @@ mod tests {
             played: true,
         });
         assert!(s.machine.idle());
+    }
+
+    #[test]
+    fn an_acknowledgement_already_heard_resumes_the_reply_as_soon_as_the_voice_stops() {
+        let mut s = playing("Sure, I can help you book that.");
+        s.talk(300);
+        s.step(interim("Okay"));
+        s.talk(100);
+        assert!(!s.did(&Action::ResumePlayback), "still talking");
+        s.pause(20);
+        assert!(
+            s.did(&Action::ResumePlayback),
+            "resumed on the first silent frame"
+        );
+        // The pause's decode hears more than an acknowledgement: a barge-in after all.
+        s.pause(60);
+        s.step(final_("Okay, stop.", true));
+        assert_eq!(s.machine.counts().barge_ins, 1);
     }
 
     #[test]

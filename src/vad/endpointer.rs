@@ -104,12 +104,13 @@ impl Endpointer {
         }
     }
 
-    /// Holds the utterance in progress open until `hangover_ms` of silence (instead of the
-    /// configured hangover): the user is likely in the middle of a sentence. The next
-    /// utterance starts with the configured one again.
+    /// Holds the utterance in progress open until `hangover_ms` of silence, when that is
+    /// longer than the configured hangover: the user is likely in the middle of a sentence.
+    /// (Shorter, the caller ends the utterance itself, with its transcript.) The next
+    /// utterance starts with the configured hangover again.
     pub fn hold(&mut self, hangover_ms: u64) {
         if self.in_speech() {
-            self.hangover_ms = hangover_ms;
+            self.hangover_ms = hangover_ms.max(self.config.hangover_ms);
         }
     }
 

@@ -231,6 +231,7 @@ impl SmartTurn {
         let features = self.features.features(audio);
         let failed = |e: ort::Error| TurnModelError::Inference(e.to_string());
         let input = Tensor::from_array(([1usize, N_MELS, FRAMES], features)).map_err(failed)?;
+        let _cores = crate::models::inference_turn();
         let outputs = self
             .session
             .run(ort::inputs!["input_features" => input])

@@ -304,6 +304,7 @@ impl WhisperSession {
         // A poisoned lock only means another decode panicked; the state here is ours.
         let decode_lock = self.decode_lock.clone();
         let _turn = decode_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _cores = crate::models::inference_turn();
         self.state
             .full(params, audio)
             .map_err(|e| SttError::Decode(e.to_string()))?;
