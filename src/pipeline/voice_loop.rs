@@ -476,13 +476,20 @@ impl Conversation<'_> {
     }
 
     /// In simulated time, the engines' work of this frame is finished before the frame
-    /// goes on: the recognizer's decodes, then the reply the worker is making.
+    /// goes on, in a fixed order (the recognizer's decodes, the end-of-turn model's
+    /// hearings, the reply the worker is making) and again for whatever that work asked
+    /// for, until nothing is owed: the same input is always the same conversation.
     fn settle(&mut self) -> Result<(), LoopError> {
-        if !self.clock.is_simulated() {
-            return Ok(());
-        }
+        while self.settle_once()? {}
+        Ok(())
+    }
+
+    /// One round of [`Self::settle`]; whether anything came back.
+    fn settle_once(&mut self) -> Result<bool, LoopError> {
+        let mut came_back = false;
         self.recognizer.settle(SETTLE_LIMIT);
         while let Some(event) = self.recognizer.poll() {
+            came_back = true;
             self.step(Input::Recognizer(event))?;
         }
         let heard = match self.turn_model.as_mut() {
@@ -490,6 +497,7 @@ impl Conversation<'_> {
             None => Vec::new(),
         };
         for (pause, complete) in heard {
+            came_back = true;
             let pause = pause as u32;
             self.step(Input::TurnHeard { pause, complete })?;
         }
@@ -498,9 +506,10 @@ impl Conversation<'_> {
                 .reply_rx
                 .recv_timeout(SETTLE_LIMIT)
                 .map_err(|_| LoopError::Worker("reply"))?;
+            came_back = true;
             self.on_reply(msg)?;
         }
-        Ok(())
+        Ok(came_back)
     }
 
     /// Pulls the reply's audio and fills one output frame (reply, acknowledgement or
@@ -627,6 +636,9 @@ impl Conversation<'_> {
             now_ms: self.now_ms,
             speech,
         })?;
+        if self.clock.is_simulated() {
+            return self.settle();
+        }
         while let Some(event) = self.recognizer.poll() {
             self.step(Input::Recognizer(event))?;
         }
@@ -637,7 +649,7 @@ impl Conversation<'_> {
         while let Ok(msg) = self.reply_rx.try_recv() {
             self.on_reply(msg)?;
         }
-        self.settle()
+        Ok(())
     }
 
     /// The user started talking: an acknowledgement is no reason to talk over them, and
