@@ -1,7 +1,8 @@
 //! Foundation benchmark: Whisper load time, transcription latency with the full 30 s window
 //! and with the trimmed window, word error rate, peak memory, and TTS first-chunk latency
-//! and real-time factor for both voices. Run with `cargo bench --bench foundation`
-//! after `scripts/setup.sh`; it prints a Markdown table and the machine it ran on.
+//! and real-time factor for both voices, and the end-of-turn model's time per hearing. Run
+//! with `cargo bench --bench foundation` after `scripts/setup.sh` (`-- turn-model` for the
+//! last alone); it prints Markdown tables and the machine it ran on.
 
 use std::path::Path;
 use std::time::Instant;
@@ -31,6 +32,10 @@ fn main() {
         "# hark foundation benchmark\n\nmachine: {}; inference threads: {threads}\n",
         machine()
     );
+    if std::env::args().any(|a| a == "turn-model") {
+        turn_model(&models);
+        return;
+    }
 
     // Whisper: load time (fresh loads), then memory after a first decode.
     let mut loads = Vec::new();
@@ -119,4 +124,37 @@ fn main() {
         l.max_ms,
         peak_rss_mib().unwrap_or(f64::NAN)
     );
+    turn_model(&models);
+}
+
+/// The end-of-turn model's time per hearing (features and inference), on the last 2 s and
+/// the last 8 s of a request, with one and two threads.
+fn turn_model(models: &ModelDir) {
+    use hark::vad::smart_turn::SmartTurn;
+    println!("\n| end-of-turn model | audio | hearing P50 / P95 ms |");
+    println!("|---|---|---|");
+    // Speech-like input: the model's time does not depend on what the audio says.
+    let audio: Vec<f32> = (0..16_000 * 8)
+        .map(|i| (i as f32 * 0.05).sin() * 0.1 * ((i / 4000) % 2) as f32)
+        .collect();
+    for threads in [1, 2] {
+        let mut model = SmartTurn::open(&models.smart_turn(), &models.onnxruntime(), threads)
+            .expect("the end-of-turn model (run scripts/setup.sh)");
+        for seconds in [2, 8] {
+            let clip = &audio[audio.len() - seconds * 16_000..];
+            model.complete(clip).unwrap();
+            let times: Vec<f64> = (0..20)
+                .map(|_| {
+                    let t = Instant::now();
+                    model.complete(clip).unwrap();
+                    t.elapsed().as_secs_f64() * 1000.0
+                })
+                .collect();
+            let l = LatencySummary::from_samples(&times).unwrap();
+            println!(
+                "| Smart Turn v3.2, {threads} thread(s) | last {seconds} s | {:.0} / {:.0} |",
+                l.p50_ms, l.p95_ms
+            );
+        }
+    }
 }

@@ -694,6 +694,12 @@ fn hesitations(bench: &mut Bench) {
         if label == "end-of-turn model" && turn_model.is_none() {
             continue;
         }
+        // `HARK_TURN_MODEL=only`: the model's run alone (the other does not change with its
+        // weights).
+        if label == "transcript alone" && std::env::var("HARK_TURN_MODEL").as_deref() == Ok("only")
+        {
+            continue;
+        }
         let recording = Recording {
             samples: samples.clone(),
             spans: marks.iter().map(|&(_, _, end)| (end, end)).collect(),

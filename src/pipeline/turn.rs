@@ -219,6 +219,9 @@ enum Hearing {
     NotAsked,
     Asked,
     Heard(Option<f32>),
+    /// Asked again as the silence grew; the last hearing stands until the answer comes,
+    /// so a turn it already calls over is not held up by the question.
+    Again(Option<f32>),
 }
 
 impl Utterance {
@@ -252,7 +255,7 @@ impl Utterance {
     fn evidence(&self) -> Evidence {
         Evidence {
             model: match self.model {
-                Hearing::Heard(p) => p,
+                Hearing::Heard(p) | Hearing::Again(p) => p,
                 _ => None,
             },
             text_complete: self.heard.as_ref().map(|(_, end, _)| *end),
@@ -387,7 +390,7 @@ impl TurnMachine {
             Input::Recognizer(event) => self.on_recognizer(event),
             Input::TurnHeard { pause, complete } => {
                 if let User::Talking(u) = &mut self.user {
-                    if u.asks == pause && u.model == Hearing::Asked {
+                    if u.asks == pause && matches!(u.model, Hearing::Asked | Hearing::Again(_)) {
                         u.model = Hearing::Heard(complete.map(|p| u.weigh(p)));
                     }
                 }
@@ -536,7 +539,10 @@ impl TurnMachine {
             if u.role == Role::Request && self.config.end_of_turn.model {
                 u.asks += 1;
                 u.asked_at_silence_ms = silence_ms;
-                u.model = Hearing::Asked;
+                u.model = match u.model {
+                    Hearing::Heard(p) => Hearing::Again(p),
+                    _ => Hearing::Asked,
+                };
                 let pause = u.asks;
                 self.actions.push(Action::HearTurn { pause });
             }
@@ -1373,6 +1379,26 @@ mod tests {
         assert_eq!(asks(&s), 2);
         s.pause(100);
         assert_eq!(s.replies().len(), 1, "ended on the second hearing");
+    }
+
+    #[test]
+    fn a_hearing_asked_again_does_not_hold_up_a_turn_the_last_one_calls_over() {
+        let mut s = Script::new(TurnConfig::default());
+        s.talk(1000);
+        s.pause(60);
+        s.paused(Some(Some(0.3))); // with the words: about 350 ms of silence
+        s.step(final_("Can I get a drip", true));
+        s.model = None; // asked again at 200 ms, it has not answered yet
+        s.pause(160);
+        let asks = s
+            .actions
+            .iter()
+            .filter(|a| matches!(a, Action::HearTurn { .. }))
+            .count();
+        assert_eq!(asks, 2);
+        assert!(s.replies().is_empty());
+        s.pause(160);
+        assert_eq!(s.replies().len(), 1, "ended on the hearing it had");
     }
 
     #[test]

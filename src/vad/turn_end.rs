@@ -48,7 +48,8 @@ pub struct TurnEndConfig {
     /// not go on.
     pub max_silence_ms: u64,
     /// How much each piece of evidence counts, in log-odds: the model's; a transcript the
-    /// recognizer calls finished (recognizers punctuate every clip, so this counts little);
+    /// recognizer calls finished (recognizers punctuate every clip, so this counts less than a
+    /// confident hearing);
     /// words that stop where a sentence cannot end (this counts a lot); words that answer (or
     /// not) what was asked.
     pub model_weight: f32,
@@ -64,7 +65,7 @@ impl Default for TurnEndConfig {
             min_silence_ms: 120,
             max_silence_ms: 2500,
             model_weight: 1.0,
-            text_weight: 0.5,
+            text_weight: 1.0,
             open_weight: 4.0,
             answer_weight: 2.0,
         }
@@ -191,7 +192,7 @@ mod tests {
             open_ending: false,
             answers: None,
         });
-        assert!(w > 800, "{w}: far longer than a finished sentence's 200 ms");
+        assert!(w > 400, "{w}: over twice a finished sentence's 200 ms");
     }
 
     #[test]
