@@ -304,10 +304,16 @@ fn the_reply_echo_does_not_interrupt_with_echo_cancellation_and_does_without() {
         "{stops:?}"
     );
 
+    // Without it, hark hears itself: its echo pauses the reply, or (heard within moments of
+    // the turn's end, as the same turn going on) stops it for another.
     let without = in_an_echoing_room("echo-off", &parts, false);
     let paused = of_kind(&without, "playback_paused").len();
+    let cut = of_kind(&without, "audio_out_stop")
+        .iter()
+        .filter(|s| s["reason"] != "finished")
+        .count();
     assert!(
-        paused > 0,
+        paused + cut > 0,
         "without echo cancellation hark should hear itself"
     );
 }
