@@ -12,7 +12,7 @@ LOG="$(mktemp)"
 TAGGER_LOG="$(mktemp)"
 bash scripts/train-slot-tagger.sh >"$TAGGER_LOG" 2>&1 &
 TAGGER=$!
-trap 'kill "$TAGGER" 2>/dev/null; rm -f "$LOG" "$TAGGER_LOG"' EXIT
+trap 'kill "$TAGGER" 2>/dev/null || true; rm -f "$LOG" "$TAGGER_LOG"' EXIT
 
 step() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 step "cargo fmt --check"
