@@ -430,7 +430,7 @@ pub struct Speaker {
     stream: cpal::Stream,
     samples: HeapProd<f32>,
     counters: Arc<StreamCounters>,
-    /// Set by the loop to make the callback drop everything queued (barge-in).
+    /// Set by the loop to make the callback silence everything queued (pause, barge-in).
     flush: Arc<AtomicBool>,
     /// Set while the last audio plays out: an empty queue then is the end, not an underrun.
     draining: Arc<AtomicBool>,
@@ -541,7 +541,11 @@ where
         move |data: &mut [T], _| {
             on_data.callbacks.fetch_add(1, Ordering::Relaxed);
             if flush.swap(false, Ordering::Relaxed) {
-                consumer.clear();
+                // Silenced in place, not dropped: the echo reference already holds these
+                // samples, and dropping them would put it ahead of what the room hears.
+                let (head, tail) = consumer.as_mut_slices();
+                head.fill(0.0);
+                tail.fill(0.0);
             }
             let mut missing = 0;
             for frame in data.chunks_exact_mut(channels) {

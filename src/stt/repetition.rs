@@ -19,8 +19,9 @@ fn comparable(word: &str) -> String {
         .collect()
 }
 
-/// If the text ends in a loop — a phrase of ≥ 3 words repeated at least twice (or a shorter
-/// one at least three times), possibly cut off mid-copy — keeps the first copy only.
+/// If the text ends in a loop — a phrase of ≥ 3 words followed by at least its first three
+/// words again (or a shorter one three times), possibly cut off mid-copy — keeps the first
+/// copy only.
 /// Loops can nest ("… cost? How much … cost cost cost"), so this repeats until stable.
 pub fn collapse_repetition(text: &str) -> String {
     let mut current = text.to_string();
@@ -38,9 +39,11 @@ fn collapse_once(text: &str) -> String {
     let keys: Vec<String> = words.iter().map(|w| comparable(w)).collect();
     let n = words.len();
     for start in 0..n {
-        for period in 1..=(n - start) / 2 {
-            let min_copies = if period >= 3 { 2 } else { 3 };
-            if (n - start) < period * min_copies {
+        for period in 1..=(n - start) {
+            // A phrase of three words or more loops once its second copy reaches three
+            // words: a decoder stopped there is no person repeating themselves.
+            let least = if period >= 3 { period + 3 } else { period * 3 };
+            if (n - start) < least {
                 continue;
             }
             // The last word of a cut-off copy may itself be cut ("456." → "4").
@@ -74,6 +77,18 @@ mod tests {
         assert_eq!(
             collapse_repetition("Hello there. Cancel my order. cancel my order. Cancel my order"),
             "Hello there. Cancel my order."
+        );
+    }
+
+    #[test]
+    fn a_second_copy_cut_after_three_words_is_a_loop() {
+        assert_eq!(
+            collapse_repetition("What time is it? What time is"),
+            "What time is it?"
+        );
+        assert_eq!(
+            collapse_repetition("What time is it? What time"),
+            "What time is it? What time"
         );
     }
 

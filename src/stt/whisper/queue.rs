@@ -88,7 +88,13 @@ pub struct DecodeQueue {
 impl DecodeQueue {
     /// Starts the decoding thread for `model`, with its own decoder state.
     pub fn start(model: &WhisperModel, threads: ThreadBudget) -> Result<Self, SttError> {
-        let session = model.session()?;
+        let mut session = model.session()?;
+        // The first decode sets up the decoder's buffers: done here, it does not make the
+        // first thing a user says the slowest to be heard.
+        session.warm_up(&TranscribeOptions {
+            window: DecodeWindow::Trimmed,
+            ..Default::default()
+        })?;
         let shared = Arc::new(Shared {
             pending: Mutex::new(Pending {
                 handles: 1,

@@ -38,7 +38,8 @@ impl ThreadBudget {
             max: max.max(1),
             cores,
             adaptive: true,
-            last: None,
+            // A first reading now, so the first decode is already sized to the load.
+            last: read_cpu(),
             current: max.max(1),
         }
     }
