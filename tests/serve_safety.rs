@@ -585,3 +585,54 @@ async fn the_person_who_took_over_a_handoff_posts_feedback_that_the_report_joins
     );
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// Someone guessing tokens: each failure is counted (never with the token), tries from the
+/// address slow down, and after twenty in a minute it is refused with 429 for a while.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guessed_tokens_are_counted_slowed_then_refused() {
+    let dir = common::temp_dir("serve-guessing");
+    let tokens = dir.join("tokens");
+    std::fs::write(&tokens, format!("{ANA} ana\n")).unwrap();
+    let server = start_server(&["--tokens", tokens.to_str().unwrap()]);
+    let mut answers = Vec::new();
+    let started = std::time::Instant::now();
+    for guess in 0..21 {
+        let wrong = format!("Bearer guess-{guess:04}-0123456789abcdef");
+        answers.push(
+            connect(&server.url, &[("Authorization", wrong.as_str())])
+                .await
+                .err(),
+        );
+    }
+    let took = started.elapsed();
+    assert!(
+        answers[..20].iter().all(|a| *a == Some(401)) && answers[20] == Some(429),
+        "{answers:?}"
+    );
+    assert!(
+        took >= Duration::from_millis(500),
+        "the tries after the tenth were not slowed: {took:?}"
+    );
+    // While refused, even a right token from that address waits (it cannot be told from
+    // the guesser's).
+    let bearer = format!("Bearer {ANA}");
+    assert_eq!(
+        connect(&server.url, &[("Authorization", bearer.as_str())])
+            .await
+            .err(),
+        Some(429)
+    );
+    let scraped = http(
+        &server.url,
+        &format!("GET /metrics HTTP/1.1\r\nHost: hark\r\nAuthorization: Bearer {ANA}\r\n\r\n"),
+    )
+    .await;
+    assert!(
+        scraped.contains("hark_security_events_total{event=\"auth_failed\"} 20"),
+        "{scraped}"
+    );
+    let log = server.stderr_so_far();
+    assert!(log.contains("authentication failed"), "{log}");
+    assert!(!log.contains("guess-"), "a token reached the log: {log}");
+    std::fs::remove_dir_all(dir).ok();
+}

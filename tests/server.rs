@@ -288,6 +288,13 @@ async fn bad_messages_get_clear_errors_and_the_conversation_goes_on() {
     }
     assert!(error(message).contains("score from 1 to 5, not 9"));
     send_json(&mut socket, json!({"type": "rating", "score": 4})).await;
+    // A rating counts once: a second cannot stuff the report.
+    send_json(&mut socket, json!({"type": "rating", "score": 1})).await;
+    let mut message = next_json(&mut socket).await;
+    while message.as_ref().is_some_and(|m| m["type"] == "event") {
+        message = next_json(&mut socket).await;
+    }
+    assert!(error(message).contains("already rated"));
     socket
         .send(Message::Binary(vec![0u8; 641].into()))
         .await

@@ -132,3 +132,46 @@ fn an_unreachable_store_is_a_clear_error() {
     let (_, err) = chat("mongodb://x", "ana", &["hi"]);
     assert!(err.contains("unknown session store 'mongodb://x'"), "{err}");
 }
+
+/// Redis stops mid-conversation: the conversation goes on, and the user is told once that
+/// what they said was not saved.
+#[test]
+fn a_store_that_fails_mid_conversation_is_told_to_the_user_once() {
+    use std::io::{BufRead, BufReader, Write};
+    let (server, port) = common::redis::start_redis();
+    let models = common::models();
+    let mut child = std::process::Command::new(common::hark_bin())
+        .args(["--models", models.root.to_str().unwrap(), "chat"])
+        .args([
+            "--store",
+            &format!("redis://127.0.0.1:{port}/"),
+            "--user",
+            "ana",
+        ])
+        .current_dir(common::root())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start hark chat");
+    let mut stdin = child.stdin.take().unwrap();
+    let mut replies = BufReader::new(child.stdout.take().unwrap()).lines();
+    let greeting = replies.next().unwrap().unwrap();
+    assert!(greeting.starts_with("Hark: "), "{greeting}");
+    let mut say = |line: &str| {
+        writeln!(stdin, "{line}").unwrap();
+        replies.next().unwrap().unwrap()
+    };
+    let first = say("hi, my name is Ana");
+    assert!(!first.contains("couldn't save"), "{first}");
+    drop(server);
+    let second = say("I'd like to book a haircut tomorrow");
+    assert!(
+        second.contains("At what time?") && second.contains("couldn't save"),
+        "{second}"
+    );
+    let third = say("at 2pm");
+    assert!(!third.contains("couldn't save"), "said once: {third}");
+    drop(stdin);
+    let _ = child.wait();
+}

@@ -173,3 +173,34 @@ fn wyoming_beyond_loopback_needs_consent() {
         common::stderr(&out)
     );
 }
+
+/// Behind one Home Assistant everyone arrives from the same address: memory follows a
+/// conversation id or a connection, never an address.
+#[test]
+fn one_persons_conversation_never_reaches_the_next() {
+    let server = start_server(&["--wyoming", "tcp://127.0.0.1:0"]);
+    let port = wyoming_port(&server);
+    let replies = |args: &[&str]| -> Vec<String> {
+        client(&port, args)["replies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_str().unwrap().to_string())
+            .collect()
+    };
+    let intro = "Hi, my name is Mallory";
+    let ask = "What's my name?";
+
+    // Two anonymous clients, one after the other: the second is a stranger.
+    let anonymous = replies(&["handle-anonymous", intro, ask]);
+    assert!(
+        !anonymous[1].contains("Mallory"),
+        "a new connection heard the last one's name: {anonymous:?}"
+    );
+    // One connection is one conversation.
+    let same = replies(&["handle-one-connection", intro, ask]);
+    assert!(same[1].contains("Mallory"), "{same:?}");
+    // And so is one conversation id, across connections (Home Assistant's way).
+    let named = replies(&["handle", intro, ask]);
+    assert!(named[1].contains("Mallory"), "{named:?}");
+}

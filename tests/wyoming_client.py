@@ -14,6 +14,7 @@ import asyncio
 import json
 import sys
 import time
+import uuid
 import wave
 
 from wyoming.asr import Transcribe, Transcript
@@ -124,18 +125,29 @@ async def synthesize_streaming(host, port, text, out_path):
         return await read_audio(client, out_path, True, start)
 
 
-async def handle(host, port, turns):
+async def ask(client, text, conversation_id):
+    context = None if conversation_id is None else {"conversation_id": conversation_id}
+    await client.write_event(Transcript(text=text, context=context).event())
+    event = await asyncio.wait_for(client.read_event(), TIMEOUT)
+    if Handled.is_type(event.type):
+        return Handled.from_event(event).text
+    if NotHandled.is_type(event.type):
+        return "NOT HANDLED: " + (NotHandled.from_event(event).text or "")
+    return "UNEXPECTED: " + event.type
+
+
+async def handle(host, port, turns, conversation_id, one_connection):
+    """Home Assistant's way: a connection per turn, and the conversation id it made itself
+    in each transcript's context. Without an id: an anonymous client."""
     replies = []
+    if one_connection:
+        async with AsyncTcpClient(host, port) as client:
+            for text in turns:
+                replies.append(await ask(client, text, conversation_id))
+        return {"replies": replies}
     for text in turns:
         async with AsyncTcpClient(host, port) as client:
-            await client.write_event(Transcript(text=text).event())
-            event = await asyncio.wait_for(client.read_event(), TIMEOUT)
-            if Handled.is_type(event.type):
-                replies.append(Handled.from_event(event).text)
-            elif NotHandled.is_type(event.type):
-                replies.append("NOT HANDLED: " + (NotHandled.from_event(event).text or ""))
-            else:
-                replies.append("UNEXPECTED: " + event.type)
+            replies.append(await ask(client, text, conversation_id))
     return {"replies": replies}
 
 
@@ -151,7 +163,11 @@ def main():
     elif command == "synthesize-streaming":
         result = synthesize_streaming(host, port, args[0], args[1])
     elif command == "handle":
-        result = handle(host, port, args)
+        result = handle(host, port, args, uuid.uuid4().hex, False)
+    elif command == "handle-anonymous":
+        result = handle(host, port, args, None, False)
+    elif command == "handle-one-connection":
+        result = handle(host, port, args, None, True)
     else:
         raise SystemExit(f"unknown command {command}")
     print(json.dumps(asyncio.run(result)))

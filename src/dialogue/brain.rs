@@ -21,6 +21,8 @@ pub struct DialogueBrain {
     conversation: String,
     /// A reply worked out before the turn ended, with the words it is for.
     prepared: Option<(String, super::manager::Prepared)>,
+    /// What the user must still be told (the conversation could not be saved).
+    owed_notice: Option<String>,
 }
 
 impl DialogueBrain {
@@ -47,6 +49,7 @@ impl DialogueBrain {
             forget_when_over: false,
             conversation: crate::telemetry::conversations::new_id(),
             prepared: None,
+            owed_notice: None,
         }
     }
 
@@ -102,8 +105,11 @@ impl DialogueBrain {
     /// One user turn over text (`hark chat`): the whole reply at once.
     pub fn turn(&mut self, user_text: &str) -> Result<Turn, DialogueError> {
         let _span = self.span().entered();
-        let turn = self.manager.handle(&mut self.session, user_text)?;
+        let mut turn = self.manager.handle(&mut self.session, user_text)?;
         self.after_turn(&turn);
+        if let Some(notice) = self.owed_notice.take() {
+            turn.reply = format!("{} {notice}", turn.reply);
+        }
         Ok(turn)
     }
 
@@ -132,7 +138,8 @@ impl DialogueBrain {
         );
         if let Some(log) = self.log.as_mut() {
             let user = log.user_hash(&self.session.user_id);
-            log.record(&self.conversation, turn.record(user));
+            let redactor = self.manager.redactor(&self.session, turn);
+            log.record(&self.conversation, turn.record(user), &redactor);
         }
         self.note_log_failure();
         self.save();
@@ -160,6 +167,7 @@ impl DialogueBrain {
                         error = %e,
                         "the conversation goes on but is not being saved"
                     );
+                    self.owed_notice = Some(self.manager.domain().phrases.not_saved.clone());
                 }
                 self.save_failed = true;
             }
@@ -179,6 +187,9 @@ impl Brain for DialogueBrain {
             .handle_streaming(&mut self.session, user_text, emit)
             .map_err(|e| BrainError::Failed(e.to_string()))?;
         self.after_turn(&turn);
+        if let Some(notice) = self.owed_notice.take() {
+            emit(&format!(" {notice}"));
+        }
         Ok(())
     }
 

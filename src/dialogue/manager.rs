@@ -20,6 +20,7 @@ use crate::domain::{Channel, Domain};
 use crate::nlu::entities::{self, Entity};
 use crate::nlu::slots::SlotTagger;
 use crate::nlu::{normalize, IntentRecognizer, NluError};
+use crate::telemetry::redact::{Mask, Redactor};
 
 pub use super::policy::{render, shown, speakable};
 
@@ -206,6 +207,43 @@ impl DialogueManager {
 
     pub fn domain(&self) -> &Domain {
         self.policy.domain()
+    }
+
+    /// What the conversation knows to be personal, masked wherever the log meets it: the
+    /// user's name, and the values of person slots and of slots the domain marks sensitive.
+    pub fn redactor(&self, session: &Session, turn: &Turn) -> Redactor {
+        let mut redactor = Redactor::default();
+        let mut know_name = |name: &str| {
+            redactor.know(name, Mask::Name);
+            for part in name.split_whitespace().filter(|p| p.len() > 1) {
+                redactor.know(part, Mask::Name);
+            }
+        };
+        if let Some(name) = &session.memory.name {
+            know_name(name);
+        }
+        let filled = session
+            .stack
+            .iter()
+            .map(|f| (f.intent.as_str(), &f.slots))
+            .chain(turn.flow.as_deref().map(|f| (f, &turn.slots)));
+        let mut sensitive = Vec::new();
+        for (intent, slots) in filled {
+            let Some(flow) = self.domain().flows.get(intent) else {
+                continue;
+            };
+            for spec in &flow.slots {
+                match slots.get(&spec.name) {
+                    Some(value) if spec.sensitive => sensitive.push(value.clone()),
+                    Some(value) if spec.kind == entities::EntityKind::Person => know_name(value),
+                    _ => {}
+                }
+            }
+        }
+        for value in sensitive {
+            redactor.know(&value, Mask::Value);
+        }
+        redactor
     }
 
     pub fn policy(&self) -> &Policy {

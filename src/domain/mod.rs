@@ -227,6 +227,10 @@ pub struct SlotSpec {
     /// slot 4, not 7. `person` slots read first and last name without it.
     #[serde(default)]
     pub learned: Option<String>,
+    /// Its value is personal (an account number, a birth date): masked wherever the
+    /// conversation log meets it, as person slots are.
+    #[serde(default)]
+    pub sensitive: bool,
 }
 
 fn yes() -> bool {

@@ -36,6 +36,8 @@ pub struct Phrases {
     pub action_failed: String,
     /// The handoff could not be delivered.
     pub handoff_failed: String,
+    /// The conversation could not be saved (store down, disk full); said once.
+    pub not_saved: String,
 }
 
 impl Default for Phrases {
@@ -59,13 +61,14 @@ impl Default for Phrases {
             handoff_failed: "I couldn't reach our team right now ({error}). Please call us during \
                              opening hours, and we'll pick up where we left off."
                 .into(),
+            not_saved: "I couldn't save that just now, so I may not remember it next time.".into(),
         }
     }
 }
 
 impl Phrases {
     /// Every phrase, for the checks at load time and the cache of fixed wording.
-    pub fn all(&self) -> [&str; 16] {
+    pub fn all(&self) -> [&str; 17] {
         [
             &self.try_again,
             &self.what_to_change,
@@ -83,6 +86,7 @@ impl Phrases {
             &self.values_noted,
             &self.action_failed,
             &self.handoff_failed,
+            &self.not_saved,
         ]
     }
 }

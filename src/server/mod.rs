@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod feedback;
+pub mod guard;
 pub mod http;
 pub mod page;
 pub mod protocol;
@@ -250,6 +251,10 @@ pub async fn serve_until(
                     tracing::warn!(%peer, error = %e, "connection ended");
                 }
             } else if feedback::is_feedback(&head) {
+                if let Some(refused) = guard::before_credentials(peer).await {
+                    let _ = refused.send(&mut *io).await;
+                    return;
+                }
                 let keep = |id: &str, f: feedback::Feedback| factory.handoff_feedback(id, f);
                 let answer = feedback::answer(
                     &mut *io,
@@ -261,6 +266,9 @@ pub async fn serve_until(
                     keep,
                 )
                 .await;
+                if answer.status == 401 {
+                    guard::failed(peer, "handoff feedback without a valid token");
+                }
                 let _ = answer.send(&mut *io).await;
             } else {
                 let _ = page::answer(&head, &config.access).send(&mut *io).await;
@@ -446,7 +454,7 @@ async fn connection(
 ) -> Result<(), tokio_tungstenite::tungstenite::Error> {
     let limits = config.limits;
     let domain = factory.domain().to_string();
-    let Some((dialect, user)) = admission(&mut *io, &head, config, &domain).await? else {
+    let Some((dialect, user)) = admission(&mut *io, &head, config, &domain, peer).await? else {
         return Ok(());
     };
     if !upgrade(&mut *io, &head).await? {
@@ -478,6 +486,7 @@ async fn connection(
         out,
         stream_sid,
         conversation: None,
+        rated: false,
         decoded: Vec::new(),
         connected: Instant::now(),
         last_message: Instant::now(),
@@ -493,15 +502,34 @@ async fn admission(
     head: &Head,
     config: &ServerConfig,
     domain: &str,
+    peer: SocketAddr,
 ) -> Result<Option<(Dialect, Option<String>)>, tokio_tungstenite::tungstenite::Error> {
+    if let Some(refused) = guard::before_credentials(peer).await {
+        metrics().rejected("failed_authentications");
+        refused.send(io).await?;
+        return Ok(None);
+    }
     match admit(head, &config.access, &config.allowed_origins, domain) {
-        Ok(admitted) => Ok(Some(admitted)),
+        Ok(admitted) => {
+            if admitted.1.is_some() {
+                guard::auth_failures().succeeded(peer.ip());
+            }
+            Ok(Some(admitted))
+        }
         Err(refused) => {
             metrics().rejected(match refused.0 {
                 401 => "token",
                 403 => "forbidden",
                 _ => "path",
             });
+            match refused.0 {
+                401 => guard::failed(peer, refused.1),
+                403 => {
+                    metrics().security("forbidden");
+                    tracing::warn!(%peer, reason = refused.1, "connection refused");
+                }
+                _ => {}
+            }
             refusal(refused).send(io).await?;
             Ok(None)
         }
@@ -571,6 +599,8 @@ struct Session<'a> {
     /// The Twilio stream's id, once its `start` has come (the writer addresses it).
     stream_sid: Arc<std::sync::OnceLock<String>>,
     conversation: Option<Conversation>,
+    /// The client has rated this conversation (once is all a rating counts).
+    rated: bool,
     /// Room for a Twilio media payload's samples.
     decoded: Vec<f32>,
     connected: Instant,
@@ -706,7 +736,11 @@ impl Session<'_> {
             Ok(ClientMessage::Stop) => ControlFlow::Break(()),
             Ok(ClientMessage::Rating { score }) => {
                 match self.conversation.as_ref().and_then(|c| c.id.get()) {
-                    Some(id) => self.factory.rate(id, score),
+                    Some(_) if self.rated => self.refuse(ProtocolError::AlreadyRated),
+                    Some(id) => {
+                        self.factory.rate(id, score);
+                        self.rated = true;
+                    }
                     None => self.refuse(ProtocolError::NotReady),
                 }
                 ControlFlow::Continue(())
@@ -775,6 +809,7 @@ impl Session<'_> {
                 .filter(|g| g.allows(&self.domain));
             let Some(grant) = grant else {
                 metrics().rejected("token");
+                guard::failed(self.peer, "a Twilio call without a valid token");
                 return Err(
                     "a token is needed: <Parameter name=\"token\" value=\"TOKEN\"/> in the <Stream>",
                 );
@@ -784,7 +819,11 @@ impl Session<'_> {
         match &self.user {
             Some(granted) => match twilio::caller_user(granted, &start.custom_parameters) {
                 Some(caller) => Ok(Some(caller)),
-                None => Err("this token names the caller, and the stream has no caller parameter"),
+                None => {
+                    metrics().security("call_refused");
+                    tracing::warn!(peer = %self.peer, "a Twilio call refused: its token names the caller, and the stream has none");
+                    Err("this token names the caller, and the stream has no caller parameter")
+                }
             },
             None => Ok(None),
         }

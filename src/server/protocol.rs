@@ -85,6 +85,8 @@ pub enum ProtocolError {
     Rating(u8),
     #[error("a rating needs a conversation that is ready")]
     NotReady,
+    #[error("this conversation is already rated; a rating counts once")]
+    AlreadyRated,
 }
 
 /// Reads one text frame.

@@ -1,10 +1,10 @@
 //! Conversation logs that are safe to keep, and the service metrics read from them.
 //!
 //! Every turn becomes one JSON line in `DIR/YYYY-MM-DD.jsonl`. What could identify a person
-//! is not written: the user id is a salted hash, e-mail addresses and runs of digits (phone
-//! numbers, order numbers, dates of birth) are masked, and slot values are not logged at all,
-//! only which slots were filled. `hark report DIR` reads the logs back into the numbers a
-//! service is judged by: task completion, containment, turns, escalations.
+//! is not written: the user id is a salted hash, personal data in what was said is masked
+//! (`redact`), and slot values are not logged at all, only which slots were filled.
+//! `hark report DIR` reads the logs back into the numbers a service is judged by: task
+//! completion, containment, turns, escalations.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -18,75 +18,7 @@ use super::ratings::RatingRecord;
 use super::LatencySummary;
 pub use crate::conversation::record::TurnRecord;
 
-const DIGIT_WORDS: &[&str] = &[
-    "zero", "oh", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
-];
-
-/// Masks e-mail addresses and runs of 3+ digits (spoken or written).
-pub fn redact(text: &str) -> String {
-    let mut out: Vec<String> = Vec::new();
-    // The current run of digit words: where it starts in `out`, and how many digits it has.
-    let mut run: Option<(usize, usize)> = None;
-    let end_run = |out: &mut Vec<String>, run: &mut Option<(usize, usize)>| {
-        if let Some((start, digits)) = run.take() {
-            if digits >= 3 {
-                out.truncate(start);
-                out.push("[number]".into());
-            }
-        }
-    };
-    for word in text.split_whitespace() {
-        let bare: String = word
-            .chars()
-            .filter(|c| c.is_alphanumeric() || *c == '@' || *c == '.')
-            .collect();
-        if bare.contains('@') {
-            end_run(&mut out, &mut run);
-            out.push("[email]".into());
-            continue;
-        }
-        let core = bare.trim_end_matches('.');
-        let written = !core.is_empty() && core.chars().all(|c| c.is_ascii_digit());
-        if written || DIGIT_WORDS.contains(&core.to_lowercase().as_str()) {
-            let digits = if written { core.len() } else { 1 };
-            let (_, count) = run.get_or_insert((out.len(), 0));
-            *count += digits;
-            out.push(word.to_string());
-            continue;
-        }
-        end_run(&mut out, &mut run);
-        out.push(word.to_string());
-    }
-    end_run(&mut out, &mut run);
-    mask_spoken_email(&out.join(" "))
-}
-
-/// "john dot smith at example dot com" → "[email]".
-fn mask_spoken_email(text: &str) -> String {
-    let words: Vec<&str> = text.split_whitespace().collect();
-    let lower: Vec<String> = words.iter().map(|w| w.to_lowercase()).collect();
-    let Some(at) = lower.iter().position(|w| w == "at") else {
-        return text.to_string();
-    };
-    let dot_after = lower[at..].iter().take(4).any(|w| w == "dot");
-    if !dot_after || at == 0 {
-        return text.to_string();
-    }
-    // From the word before "at" (and any "x dot y" before it) to the last "dot NAME".
-    let mut start = at - 1;
-    while start >= 2 && lower[start - 1] == "dot" {
-        start -= 2;
-    }
-    // "at", the domain's first word, then any "dot NAME".
-    let mut end = (at + 2).min(words.len());
-    while lower.get(end).is_some_and(|w| w == "dot") && end + 1 < lower.len() {
-        end += 2;
-    }
-    let mut out: Vec<&str> = words[..start].to_vec();
-    out.push("[email]");
-    out.extend_from_slice(&words[end..]);
-    out.join(" ")
-}
+pub use super::redact::{redact, Redactor};
 
 /// One latency of a conversation, written once the reply's audio has started (after the
 /// turn's own line).
@@ -165,9 +97,9 @@ impl ConversationLog {
         hex(&Sha256::digest(format!("{}:{user_id}", self.salt)))[..16].to_string()
     }
 
-    /// Writes one turn of `conversation`; a failing disk is reported once by `failed()` and
-    /// never stops the conversation.
-    pub fn record(&mut self, conversation: &str, mut record: TurnRecord) {
+    /// Writes one turn of `conversation`, what was said masked by `redactor`; a failing disk
+    /// is reported once by `failed()` and never stops the conversation.
+    pub fn record(&mut self, conversation: &str, mut record: TurnRecord, redactor: &Redactor) {
         if self.conversation != conversation {
             self.conversation = conversation.to_string();
             self.turn = 0;
@@ -175,8 +107,8 @@ impl ConversationLog {
         self.turn += 1;
         record.turn = self.turn;
         record.conversation = conversation.to_string();
-        record.said = redact(&record.said);
-        record.reply = redact(&record.reply);
+        record.said = redactor.redact(&record.said);
+        record.reply = redactor.redact(&record.reply);
         self.append(&LogLine::Turn(record));
     }
 
@@ -229,19 +161,23 @@ impl ConversationLog {
     }
 }
 
-/// An id unique to this process and moment (of a conversation, of a handoff).
+/// A new id (of a conversation, of a handoff): 64 random bits, so that an id a client was
+/// given is the only way to reach what it names.
 pub fn new_id() -> String {
-    static COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let count = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    hex(&Sha256::digest(format!(
-        "{now}:{}:{count}",
-        std::process::id()
-    )))[..16]
-        .to_string()
+    let mut bytes = [0u8; 8];
+    if getrandom::fill(&mut bytes).is_err() {
+        // No entropy source (never seen on a supported system): time and a count, unique
+        // but guessable.
+        static COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let count = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let digest = Sha256::digest(format!("{now}:{}:{count}", std::process::id()));
+        bytes.copy_from_slice(&digest[..8]);
+    }
+    hex(&bytes)
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -462,16 +398,6 @@ pub fn day_of(ts: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn personal_data_is_masked() {
-        assert_eq!(redact("mail jane@corp.io please"), "mail [email] please");
-        assert_eq!(redact("it's jane dot doe at corp dot io"), "it's [email]");
-        assert_eq!(redact("order four five six seven"), "order [number]");
-        assert_eq!(redact("call 555 867 5309 now"), "call [number] now");
-        assert_eq!(redact("555 867 5309 jane@corp.io"), "[number] [email]");
-        assert_eq!(redact("a table for two at 7"), "a table for two at 7");
-    }
 
     fn turn(
         conversation: &str,

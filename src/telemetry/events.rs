@@ -115,6 +115,58 @@ pub struct EventLog {
     observer: Option<EventObserver>,
 }
 
+/// The event as a file keeps it: personal data in what was said masked (`redact`); a
+/// handoff's every string too (the person taking over gets it whole, the file does not).
+fn redacted(event: &Event) -> Event {
+    use super::redact::redact;
+    match event {
+        Event::Partial { text } => Event::Partial { text: redact(text) },
+        Event::Final { text, stt_ms } => Event::Final {
+            text: redact(text),
+            stt_ms: *stt_ms,
+        },
+        Event::Reply { turn, text } => Event::Reply {
+            turn: *turn,
+            text: redact(text),
+        },
+        Event::BargeIn { turn, spoken } => Event::BargeIn {
+            turn: *turn,
+            spoken: redact(spoken),
+        },
+        Event::Handoff { handoff } => Event::Handoff {
+            handoff: redacted_json(handoff),
+        },
+        other => other.clone(),
+    }
+}
+
+fn redacted_json(value: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => Value::String(super::redact::redact(s)),
+        Value::Array(items) => Value::Array(items.iter().map(redacted_json).collect()),
+        Value::Object(fields) => Value::Object(
+            fields
+                .iter()
+                .map(|(k, v)| match v {
+                    // Slot values are never logged, only which slots were filled.
+                    Value::Object(slots) if k == "slots" => (
+                        k.clone(),
+                        Value::Object(
+                            slots
+                                .keys()
+                                .map(|name| (name.clone(), Value::String("[redacted]".into())))
+                                .collect(),
+                        ),
+                    ),
+                    _ => (k.clone(), redacted_json(v)),
+                })
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
 impl EventLog {
     pub fn new() -> Self {
         Self::default()
@@ -142,7 +194,11 @@ impl EventLog {
         if let Some(file) = self.file.as_mut() {
             // A failing log (full disk) must not stop the conversation; it is reported once
             // at the end through `write_failed`.
-            let line = serde_json::to_string(&timed).unwrap_or_default();
+            let kept = TimedEvent {
+                t_ms,
+                event: redacted(&timed.event),
+            };
+            let line = serde_json::to_string(&kept).unwrap_or_default();
             // One write of the whole line: a process killed mid-way leaves whole lines.
             let whole = format!("{line}\n");
             if file

@@ -36,6 +36,7 @@ pub struct Metrics {
     misunderstandings: Counter,
     errors: Family<Labels, Counter>,
     rejections: Family<Labels, Counter>,
+    security: Family<Labels, Counter>,
     active_conversations: Gauge,
     connections: Gauge,
 }
@@ -64,6 +65,7 @@ impl Metrics {
             misunderstandings: Counter::default(),
             errors: Family::default(),
             rejections: Family::default(),
+            security: Family::default(),
             active_conversations: Gauge::default(),
             connections: Gauge::default(),
             registry: Registry::default(),
@@ -147,6 +149,11 @@ impl Metrics {
             self.rejections.clone(),
         );
         r.register(
+            "security_events",
+            "Failed authentications, refused origins, refused addresses and calls, by event",
+            self.security.clone(),
+        );
+        r.register(
             "active_conversations",
             "Conversations under way",
             self.active_conversations.clone(),
@@ -217,6 +224,12 @@ impl Metrics {
     pub fn rejected(&self, limit: &str) {
         self.rejections
             .get_or_create(&vec![("limit", limit.to_string())])
+            .inc();
+    }
+
+    pub fn security(&self, event: &str) {
+        self.security
+            .get_or_create(&vec![("event", event.to_string())])
             .inc();
     }
 

@@ -8,6 +8,7 @@ pub mod funnel;
 pub mod html;
 pub mod metrics;
 pub mod ratings;
+pub mod redact;
 
 /// Summary of a set of latencies in milliseconds.
 #[derive(Debug, Clone, Copy, Serialize, PartialEq)]

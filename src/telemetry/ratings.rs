@@ -81,10 +81,13 @@ pub fn ratings(turns: &[TurnRecord], sent: &[RatingRecord]) -> Ratings {
         from_clients: sent.len(),
         ..Ratings::default()
     };
+    // A conversation's first score is its score: more cannot stuff the mean.
+    let mut rated = std::collections::BTreeSet::new();
     let scores = turns
         .iter()
         .filter_map(|t| t.rating.map(|s| (t.conversation.as_str(), s)))
-        .chain(sent.iter().map(|s| (s.conversation.as_str(), s.score)));
+        .chain(sent.iter().map(|s| (s.conversation.as_str(), s.score)))
+        .filter(|(conversation, _)| rated.insert(*conversation));
     let (mut flows, mut outcomes) = (BTreeMap::new(), BTreeMap::new());
     let (mut count, mut sum) = (0, 0u32);
     for (conversation, score) in scores {
@@ -171,5 +174,20 @@ mod tests {
         assert!((r.by_flow["reset"].mean - 2.0).abs() < 1e-9);
         assert_eq!(r.by_outcome["completed"].count, 1);
         assert_eq!(r.by_outcome["escalated"].count, 1);
+    }
+
+    #[test]
+    fn a_conversation_counts_its_first_score_only() {
+        let sent: Vec<RatingRecord> = [5, 1, 1, 1]
+            .into_iter()
+            .map(|score| RatingRecord {
+                ts: 0,
+                conversation: "c".into(),
+                score,
+            })
+            .collect();
+        let r = ratings(&[], &sent);
+        assert_eq!(r.overall.count, 1);
+        assert!((r.overall.mean - 5.0).abs() < 1e-9);
     }
 }

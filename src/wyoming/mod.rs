@@ -8,7 +8,6 @@
 pub mod protocol;
 
 use std::collections::{HashMap, VecDeque};
-use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -99,7 +98,7 @@ pub async fn serve_until(
     let mut tasks = tokio::task::JoinSet::new();
     tokio::pin!(shutdown);
     loop {
-        let (stream, peer) = tokio::select! {
+        let (stream, _peer) = tokio::select! {
             accepted = crate::server::accept(&listener, "wyoming") => match accepted {
                 Some(accepted) => accepted,
                 None => continue,
@@ -112,7 +111,7 @@ pub async fn serve_until(
         let shared = shared.clone();
         let slot = slots.clone().try_acquire_owned();
         tasks.spawn(async move {
-            let mut connection = Connection::new(stream, peer, shared);
+            let mut connection = Connection::new(stream, shared);
             if slot.is_err() {
                 let busy = answer::error("too many connections; try again later", "busy");
                 let _ = connection.send(&busy).await;
@@ -170,20 +169,21 @@ struct Speaking {
 
 struct Connection {
     stream: TcpStream,
-    peer: SocketAddr,
     shared: Arc<Shared>,
     utterance: Option<Utterance>,
     speaking: Option<Speaking>,
+    /// The conversation this connection's requests without an id continue.
+    conversation: Option<String>,
 }
 
 impl Connection {
-    fn new(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) -> Self {
+    fn new(stream: TcpStream, shared: Arc<Shared>) -> Self {
         Self {
             stream,
-            peer,
             shared,
             utterance: None,
             speaking: None,
+            conversation: None,
         }
     }
 
@@ -486,11 +486,16 @@ impl Connection {
 
     async fn converse(&mut self, text: String, asked: Option<String>) -> std::io::Result<()> {
         let shared = self.shared.clone();
-        let peer = self.peer.ip();
+        // Memory follows the conversation id the client names (Home Assistant makes one per
+        // conversation; others keep the one hark answers with), or this connection; a new
+        // connection that names none starts afresh: behind one Home Assistant, everyone in
+        // the house arrives from the same address.
+        let key = asked
+            .or_else(|| self.conversation.clone())
+            .unwrap_or_else(crate::telemetry::conversations::new_id);
         // Brains are made, kept and let go off the async workers: making one opens files,
         // and one with a language model owns a runtime of its own.
         let replied = tokio::task::spawn_blocking(move || {
-            let key = asked.unwrap_or_else(|| shared.conversation_of(peer));
             let kept = shared.conversations().take(&key);
             let mut brain = match kept {
                 Some(brain) => brain,
@@ -501,13 +506,16 @@ impl Connection {
                 reply.push_str(piece);
                 true
             });
-            shared.conversations().put(key.clone(), peer, brain);
+            shared.conversations().put(key.clone(), brain);
             result.map(|_| (reply, key)).map_err(|e| e.to_string())
         })
         .await
         .unwrap_or_else(|e| Err(format!("the conversation failed: {e}")));
         match replied {
-            Ok((reply, key)) => self.send(&answer::handled(reply.trim(), &key)).await,
+            Ok((reply, key)) => {
+                self.conversation = Some(key.clone());
+                self.send(&answer::handled(reply.trim(), &key)).await
+            }
             Err(e) => self.send(&answer::not_handled(&e)).await,
         }
     }
@@ -674,8 +682,6 @@ pub fn info(description: &Description) -> Event {
 #[derive(Default)]
 struct Conversations {
     brains: HashMap<String, (Box<dyn Brain>, Instant)>,
-    /// A client that names no conversation continues its latest one.
-    latest: HashMap<IpAddr, (String, Instant)>,
 }
 
 impl Conversations {
@@ -684,7 +690,7 @@ impl Conversations {
         self.brains.remove(key).map(|(brain, _)| brain)
     }
 
-    fn put(&mut self, key: String, peer: IpAddr, brain: Box<dyn Brain>) {
+    fn put(&mut self, key: String, brain: Box<dyn Brain>) {
         self.expire();
         if self.brains.len() >= MAX_CONVERSATIONS {
             let oldest = self
@@ -696,16 +702,12 @@ impl Conversations {
                 self.brains.remove(&oldest);
             }
         }
-        let now = Instant::now();
-        self.latest.insert(peer, (key.clone(), now));
-        self.brains.insert(key, (brain, now));
+        self.brains.insert(key, (brain, Instant::now()));
     }
 
     fn expire(&mut self) {
         self.brains
             .retain(|_, (_, at)| at.elapsed() < CONVERSATION_IDLE);
-        let brains = &self.brains;
-        self.latest.retain(|_, (key, _)| brains.contains_key(key));
     }
 }
 
@@ -715,16 +717,6 @@ impl Shared {
         self.conversations
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// The conversation a client that names none continues: its latest, or a new one.
-    fn conversation_of(&self, peer: IpAddr) -> String {
-        let mut conversations = self.conversations();
-        conversations.expire();
-        match conversations.latest.get(&peer) {
-            Some((key, _)) => key.clone(),
-            None => crate::telemetry::conversations::new_id(),
-        }
     }
 }
 

@@ -10,9 +10,18 @@ pub struct Server {
     pub url: String,
     /// What it printed before listening.
     pub startup: Vec<String>,
+    /// What it printed since.
+    printed: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Server {
+    /// Everything it printed on stderr after it started listening, so far.
+    // Not every test binary that shares this module reads the log.
+    #[allow(dead_code)]
+    pub fn stderr_so_far(&self) -> String {
+        self.printed.lock().unwrap().join("\n")
+    }
+
     /// A plain HTTP GET of `path`: the whole response, head and body.
     pub async fn http_get(&self, path: &str) -> String {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -108,10 +117,17 @@ pub fn start_server_with(store: &str, extra: &[&str]) -> Server {
         seen.push(line);
     };
     // Keep draining stderr so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
+    let printed = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = printed.clone();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            keep.lock().unwrap().push(line);
+        }
+    });
     Server {
         child,
         url,
         startup: seen,
+        printed,
     }
 }
