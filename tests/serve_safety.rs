@@ -636,3 +636,49 @@ async fn guessed_tokens_are_counted_slowed_then_refused() {
     assert!(!log.contains("guess-"), "a token reached the log: {log}");
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// Requests sent a byte at a time from one address hold at most a few connections: the
+/// next from that address is closed at once, and others are still served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_requests_from_one_address_cannot_hold_every_connection() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = start_server(&[]);
+    let addr: std::net::SocketAddr = server.url.trim_start_matches("ws://").parse().unwrap();
+    let mut slow = Vec::new();
+    for _ in 0..8 {
+        let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        tcp.write_all(b"GET /healthz HTTP/1.1\r\nHo").await.unwrap();
+        slow.push(tcp);
+    }
+    // Let the server take all eight in.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut ninth = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut answer = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(2), ninth.read_to_end(&mut answer))
+        .await
+        .expect("the ninth slow connection from one address is closed at once");
+    assert!(
+        closed.is_err() || answer.is_empty(),
+        "closed without an answer: {}",
+        String::from_utf8_lossy(&answer)
+    );
+    // Another address (127.0.0.2 is loopback too) is served while the eight are held.
+    let other = tokio::net::TcpSocket::new_v4().unwrap();
+    other.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    let mut other = other.connect(addr).await.unwrap();
+    other
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: hark\r\n\r\n")
+        .await
+        .unwrap();
+    let mut health = String::new();
+    other.read_to_string(&mut health).await.unwrap();
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    // Once they go, the address is served again.
+    drop(slow);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let metrics = http(&server.url, "GET /metrics HTTP/1.1\r\nHost: hark\r\n\r\n").await;
+    assert!(
+        metrics.contains("hark_limit_rejections_total{limit=\"handshakes_per_address\"} 1"),
+        "{metrics}"
+    );
+}

@@ -146,6 +146,53 @@ impl AuthFailures {
     }
 }
 
+/// Connections from one address still in their handshake: a few at once are a browser opening
+/// tabs, dozens are someone holding the server's connection slots with requests sent a byte at
+/// a time.
+#[derive(Debug, Default, Clone)]
+pub struct Handshakes {
+    open: std::sync::Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+/// One connection's place among its address's handshakes, given back when dropped.
+#[derive(Debug)]
+pub struct Handshaking {
+    open: std::sync::Arc<Mutex<HashMap<IpAddr, usize>>>,
+    peer: IpAddr,
+}
+
+impl Handshakes {
+    /// A place for a new connection from `peer`, if it has fewer than `max` (0: no limit).
+    pub fn start(&self, peer: IpAddr, max: usize) -> Option<Handshaking> {
+        let mut open = lock(&self.open);
+        let count = open.entry(peer).or_default();
+        if max > 0 && *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(Handshaking {
+            open: self.open.clone(),
+            peer,
+        })
+    }
+}
+
+impl Drop for Handshaking {
+    fn drop(&mut self) {
+        let mut open = lock(&self.open);
+        if let Some(count) = open.get_mut(&self.peer) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.peer);
+            }
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,6 +220,24 @@ mod tests {
         // Another address is not touched, and the refusal ends.
         assert_eq!(guard.verdict(peer(2), t0), Verdict::Allow);
         assert_eq!(guard.verdict(peer(1), t0 + BLOCK), Verdict::Allow);
+    }
+
+    #[test]
+    fn an_address_holds_a_few_handshakes_at_once_and_gets_them_back() {
+        let handshakes = Handshakes::default();
+        let held: Vec<_> = (0..3).map(|_| handshakes.start(peer(1), 3)).collect();
+        assert!(held.iter().all(Option::is_some));
+        assert!(handshakes.start(peer(1), 3).is_none());
+        assert!(
+            handshakes.start(peer(2), 3).is_some(),
+            "others are not touched"
+        );
+        drop(held);
+        assert!(handshakes.start(peer(1), 3).is_some());
+        assert!(
+            handshakes.open.lock().unwrap().is_empty(),
+            "nothing left behind"
+        );
     }
 
     #[test]

@@ -103,6 +103,9 @@ pub struct Limits {
     pub max_connections: usize,
     /// Time to complete the handshake.
     pub handshake_timeout_ms: u64,
+    /// Connections one address may have in their handshake at once (0: any); more are
+    /// closed at once, so slow requests from one address cannot hold every slot.
+    pub max_handshakes_per_address: usize,
     /// Time from the handshake to `start`.
     pub start_timeout_ms: u64,
     /// Time without a message from a client in conversation.
@@ -124,6 +127,7 @@ impl Default for Limits {
             max_message_bytes: 256 * 1024,
             max_connections: 64,
             handshake_timeout_ms: 5000,
+            max_handshakes_per_address: 8,
             start_timeout_ms: 10_000,
             idle_timeout_ms: 30_000,
             max_conversation_s: 3600,
@@ -201,6 +205,7 @@ pub async fn serve_until(
     let slots = Arc::new(Semaphore::new(config.max_conversations.max(1)));
     let rate = Arc::new(rate::StartRate::new(config.limits.starts_per_minute));
     let connections = Arc::new(Semaphore::new(config.limits.max_connections.max(1)));
+    let handshakes = guard::Handshakes::default();
     let config = Arc::new(config);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
@@ -214,6 +219,14 @@ pub async fn serve_until(
             _ = &mut shutdown => break,
         };
         while tasks.try_join_next().is_some() {}
+        let Some(handshaking) =
+            handshakes.start(peer.ip(), config.limits.max_handshakes_per_address)
+        else {
+            metrics().rejected("handshakes_per_address");
+            metrics().security("handshakes_per_address");
+            tracing::warn!(%peer, "closed: too many connections from one address in their handshake");
+            continue;
+        };
         let connection_slot = connections.clone().try_acquire_owned().ok();
         if connection_slot.is_none() && config.tls.is_some() {
             // Over the limit: not worth a TLS handshake to say so.
@@ -244,6 +257,7 @@ pub async fn serve_until(
                     }
                     Err(_) => return,
                 };
+            drop(handshaking);
             if head.is_upgrade() {
                 if let Err(e) =
                     connection(io, head, rest, peer, factory, slots, &config, stop, &rate).await
