@@ -204,3 +204,54 @@ fn one_persons_conversation_never_reaches_the_next() {
     let named = replies(&["handle", intro, ask]);
     assert!(named[1].contains("Mallory"), "{named:?}");
 }
+
+/// Idle sockets from one address hold at most its share of the connections: the next from
+/// it is told it is busy, and another address is served.
+#[test]
+fn idle_connections_from_one_address_leave_room_for_others() {
+    let server = start_server(&["--wyoming", "tcp://127.0.0.1:0"]);
+    let port: u16 = wyoming_port(&server).parse().unwrap();
+    let ask = |socket: &std::net::TcpStream| -> Value {
+        let mut socket = socket;
+        socket
+            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        socket.write_all(b"{\"type\":\"describe\"}\n").unwrap();
+        let mut line = String::new();
+        BufReader::new(socket).read_line(&mut line).unwrap();
+        serde_json::from_str(&line).unwrap()
+    };
+    let idle: Vec<std::net::TcpStream> = (0..16)
+        .map(|_| std::net::TcpStream::connect(("127.0.0.1", port)).unwrap())
+        .collect();
+    // The server has taken the sixteen in once each answers.
+    for socket in &idle {
+        assert_eq!(ask(socket)["type"], "info");
+    }
+    let seventeenth = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let refused = ask(&seventeenth);
+    assert_eq!(refused["type"], "error", "{refused}");
+    // 127.0.0.2 is loopback too: another address.
+    let other = connect_from("127.0.0.2", port);
+    assert_eq!(ask(&other)["type"], "info");
+    drop(idle);
+}
+
+/// A TCP connection to `port` on 127.0.0.1 from the local address `from`.
+fn connect_from(from: &str, port: u16) -> std::net::TcpStream {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(format!("{from}:0").parse().unwrap()).unwrap();
+        let stream = socket
+            .connect(format!("127.0.0.1:{port}").parse().unwrap())
+            .await
+            .unwrap();
+        let stream = stream.into_std().unwrap();
+        stream.set_nonblocking(false).unwrap();
+        stream
+    })
+}

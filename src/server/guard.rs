@@ -146,38 +146,38 @@ impl AuthFailures {
     }
 }
 
-/// Connections from one address still in their handshake: a few at once are a browser opening
-/// tabs, dozens are someone holding the server's connection slots with requests sent a byte at
-/// a time.
+/// Connections from one address (in their handshake, or open at all): a few at once are a
+/// browser opening tabs or a Home Assistant running a pipeline, dozens are someone holding the
+/// server's connection slots (requests sent a byte at a time, idle sockets).
 #[derive(Debug, Default, Clone)]
-pub struct Handshakes {
+pub struct PerAddress {
     open: std::sync::Arc<Mutex<HashMap<IpAddr, usize>>>,
 }
 
-/// One connection's place among its address's handshakes, given back when dropped.
+/// One connection's place among its address's, given back when dropped.
 #[derive(Debug)]
-pub struct Handshaking {
+pub struct AddressPlace {
     open: std::sync::Arc<Mutex<HashMap<IpAddr, usize>>>,
     peer: IpAddr,
 }
 
-impl Handshakes {
+impl PerAddress {
     /// A place for a new connection from `peer`, if it has fewer than `max` (0: no limit).
-    pub fn start(&self, peer: IpAddr, max: usize) -> Option<Handshaking> {
+    pub fn start(&self, peer: IpAddr, max: usize) -> Option<AddressPlace> {
         let mut open = lock(&self.open);
         let count = open.entry(peer).or_default();
         if max > 0 && *count >= max {
             return None;
         }
         *count += 1;
-        Some(Handshaking {
+        Some(AddressPlace {
             open: self.open.clone(),
             peer,
         })
     }
 }
 
-impl Drop for Handshaking {
+impl Drop for AddressPlace {
     fn drop(&mut self) {
         let mut open = lock(&self.open);
         if let Some(count) = open.get_mut(&self.peer) {
@@ -223,19 +223,16 @@ mod tests {
     }
 
     #[test]
-    fn an_address_holds_a_few_handshakes_at_once_and_gets_them_back() {
-        let handshakes = Handshakes::default();
-        let held: Vec<_> = (0..3).map(|_| handshakes.start(peer(1), 3)).collect();
+    fn an_address_holds_a_few_places_at_once_and_gets_them_back() {
+        let places = PerAddress::default();
+        let held: Vec<_> = (0..3).map(|_| places.start(peer(1), 3)).collect();
         assert!(held.iter().all(Option::is_some));
-        assert!(handshakes.start(peer(1), 3).is_none());
-        assert!(
-            handshakes.start(peer(2), 3).is_some(),
-            "others are not touched"
-        );
+        assert!(places.start(peer(1), 3).is_none());
+        assert!(places.start(peer(2), 3).is_some(), "others are not touched");
         drop(held);
-        assert!(handshakes.start(peer(1), 3).is_some());
+        assert!(places.start(peer(1), 3).is_some());
         assert!(
-            handshakes.open.lock().unwrap().is_empty(),
+            places.open.lock().unwrap().is_empty(),
             "nothing left behind"
         );
     }

@@ -205,7 +205,7 @@ pub async fn serve_until(
     let slots = Arc::new(Semaphore::new(config.max_conversations.max(1)));
     let rate = Arc::new(rate::StartRate::new(config.limits.starts_per_minute));
     let connections = Arc::new(Semaphore::new(config.limits.max_connections.max(1)));
-    let handshakes = guard::Handshakes::default();
+    let handshakes = guard::PerAddress::default();
     let config = Arc::new(config);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();

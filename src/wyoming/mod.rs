@@ -39,6 +39,9 @@ pub struct Description {
 #[derive(Debug, Clone, Copy)]
 pub struct WyomingLimits {
     pub max_connections: usize,
+    /// Connections one address may hold at once (0: any): idle sockets from one address
+    /// cannot take every slot.
+    pub max_connections_per_address: usize,
     /// Time without a byte from a client before its connection is closed.
     pub idle_timeout: Duration,
     /// Longest utterance to transcribe.
@@ -49,6 +52,7 @@ impl Default for WyomingLimits {
     fn default() -> Self {
         Self {
             max_connections: 64,
+            max_connections_per_address: 16,
             idle_timeout: Duration::from_secs(30),
             max_utterance: Duration::from_secs(120),
         }
@@ -95,10 +99,11 @@ pub async fn serve_until(
         conversations: Mutex::new(Conversations::default()),
     });
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let per_address = crate::server::guard::PerAddress::default();
     let mut tasks = tokio::task::JoinSet::new();
     tokio::pin!(shutdown);
     loop {
-        let (stream, _peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = crate::server::accept(&listener, "wyoming") => match accepted {
                 Some(accepted) => accepted,
                 None => continue,
@@ -109,14 +114,26 @@ pub async fn serve_until(
         let _ = stream.set_nodelay(true);
         while tasks.try_join_next().is_some() {}
         let shared = shared.clone();
-        let slot = slots.clone().try_acquire_owned();
+        let place = per_address.start(peer.ip(), limits.max_connections_per_address);
+        // Over its address's share, a connection takes no slot of the others'.
+        let slot = place
+            .as_ref()
+            .and_then(|_| slots.clone().try_acquire_owned().ok());
         tasks.spawn(async move {
             let mut connection = Connection::new(stream, shared);
-            if slot.is_err() {
+            if place.is_none() {
+                crate::telemetry::metrics::global().security("wyoming_connections_per_address");
+                tracing::warn!(%peer, "Wyoming: too many connections from one address");
+                let busy = answer::error("too many connections from this address", "busy");
+                let _ = connection.send(&busy).await;
+                return;
+            }
+            if slot.is_none() {
                 let busy = answer::error("too many connections; try again later", "busy");
                 let _ = connection.send(&busy).await;
                 return;
             }
+            let _held = (place, slot);
             connection.run().await;
         });
     }
