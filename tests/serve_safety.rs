@@ -322,11 +322,24 @@ async fn sigterm_ends_conversations_cleanly_and_a_restart_knows_the_user() {
     greeting(&mut socket, json!({"type": "start"})).await;
     let status = tokio::task::block_in_place(|| server.terminate(Duration::from_secs(10)));
     assert!(status.is_some_and(|s| s.success()), "{status:?}");
-    let mut told = false;
-    while let Some(m) = next_json(&mut socket).await {
-        told |= m["type"] == "error" && m["message"].as_str().unwrap().contains("shutting down");
+    let (mut told, mut summary, mut closed) = (false, false, false);
+    while let Ok(Some(Ok(message))) =
+        tokio::time::timeout(Duration::from_secs(10), socket.next()).await
+    {
+        match message {
+            Message::Text(text) => {
+                let m: Value = serde_json::from_str(text.as_str()).unwrap();
+                told |= m["type"] == "error"
+                    && m["message"].as_str().unwrap().contains("shutting down");
+                summary |= m["type"] == "summary";
+            }
+            Message::Close(_) => closed = true,
+            _ => {}
+        }
     }
     assert!(told, "the client is told why the conversation ends");
+    assert!(summary, "the conversation ends with its summary");
+    assert!(closed, "and a close frame");
 
     let server = start_server_with(&store, &["--tokens", tokens.to_str().unwrap()]);
     let mut socket = connect(&server.url, &[("Authorization", &bearer)])

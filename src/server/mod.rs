@@ -285,7 +285,15 @@ pub async fn serve_until(
                 }
                 let _ = answer.send(&mut *io).await;
             } else {
-                let _ = page::answer(&head, &config.access).send(&mut *io).await;
+                let answer = page::answer(&head, &config.access);
+                if answer.status == 401 {
+                    if let Some(refused) = guard::before_credentials(peer).await {
+                        let _ = refused.send(&mut *io).await;
+                        return;
+                    }
+                    guard::failed(peer, "a page or /metrics without a valid token");
+                }
+                let _ = answer.send(&mut *io).await;
             }
         });
     }
