@@ -28,7 +28,10 @@
 //!   first piece came from the cache and for those synthesized, and the cache's hit rate;
 //! - `serve-load`: `hark serve` holding 1–4 conversations at once over loopback for
 //!   `HARK_LOAD_SECONDS` (default 600) each: voice-to-voice, errors, memory at start and end
-//!   (only when named: `cargo bench --bench latency -- serve-load`).
+//!   (only when named: `cargo bench --bench latency -- serve-load`);
+//! - `soak`: `hark serve` holding `HARK_SOAK_CONVERSATIONS` (default 2) conversations for
+//!   `HARK_SOAK_SECONDS` (default 3600): turns, errors, voice-to-voice, CPU, and memory every
+//!   10 s (only when named).
 //!
 //! `cargo bench --bench latency` runs them all (about 14 minutes), `cargo bench --bench
 //! latency -- dialogue barista` some. Run `scripts/setup.sh` first.
@@ -1090,6 +1093,188 @@ largest number of conversations with voice-to-voice P95 ≤ 800 ms and no errors
     );
 }
 
+/// CPU seconds process `pid` has used (user + system).
+fn process_cpu_seconds(pid: u32) -> f64 {
+    let ticks = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            // Fields after the command's closing parenthesis: utime and stime are 12th and 13th.
+            let after = s.rsplit_once(')')?.1.split_whitespace().collect::<Vec<_>>();
+            Some(after.get(11)?.parse::<f64>().ok()? + after.get(12)?.parse::<f64>().ok()?)
+        })
+        .unwrap_or(f64::NAN);
+    // SAFETY: sysconf reads a constant of the system; no memory is involved.
+    ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+}
+
+/// `hark serve` holding `HARK_SOAK_CONVERSATIONS` (default 2) conversations at once, each a
+/// loop of the dialogue requests for `HARK_SOAK_SECONDS` (default 3600), with the server's
+/// memory every 10 s: turns sent and answered, errors, voice-to-voice, CPU, and memory over
+/// the run (the first minute apart: models and buffers settle there).
+fn soak(bench: &mut Bench) {
+    let env = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(default)
+    };
+    let seconds = env("HARK_SOAK_SECONDS", 3600);
+    let n = env("HARK_SOAK_CONVERSATIONS", 2) as usize;
+    let one = bench.say(&requests(DIALOGUE));
+    let mut samples = Vec::new();
+    let mut spans = Vec::new();
+    while (samples.len() as u64) < seconds * SPEECH_RATE as u64 {
+        let offset = samples.len() as u64 * 1000 / SPEECH_RATE as u64;
+        spans.extend(one.spans.iter().map(|&(a, b)| (a + offset, b + offset)));
+        samples.extend_from_slice(&one.samples);
+    }
+    let samples = Arc::new(samples);
+    let hark = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/hark");
+    let mut child = std::process::Command::new(&hark)
+        .arg("--models")
+        .arg(&bench.models.root)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--store",
+            "none",
+            "--log",
+            "none",
+        ])
+        .args(["--max-conversations", &n.to_string()])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run scripts/setup.sh to build target/release/hark");
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let url = loop {
+        let line = lines
+            .next()
+            .expect("hark serve printed its address")
+            .unwrap();
+        if let Some(url) = line.strip_prefix("listening on ") {
+            break url.trim().to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    let pid = child.id();
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let started = Instant::now();
+            let mut series = Vec::new();
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                series.push((
+                    started.elapsed().as_secs_f64(),
+                    rss_mib(pid),
+                    process_cpu_seconds(pid),
+                ));
+                let next = Duration::from_secs(10 * series.len() as u64);
+                while started.elapsed() < next && !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+            series.push((
+                started.elapsed().as_secs_f64(),
+                rss_mib(pid),
+                process_cpu_seconds(pid),
+            ));
+            series
+        })
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let results = runtime.block_on(async {
+        let clients: Vec<_> = (0..n)
+            .map(|i| {
+                let (url, samples) = (url.clone(), samples.clone());
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(1700 * i as u64)).await;
+                    serve_client(url, samples).await
+                })
+            })
+            .collect();
+        let mut results = Vec::new();
+        for c in clients {
+            results.push(c.await.unwrap_or_default());
+        }
+        results
+    });
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let series = sampler.join().unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let (mut v2v, mut answered, mut errors) = (Vec::new(), 0, Vec::new());
+    for (played, errs) in &results {
+        errors.extend(errs.iter().cloned());
+        for &(_, end) in &spans {
+            if let Some(first) = first_sound(played, end).filter(|f| f - (end as f64) < 5000.0) {
+                answered += 1;
+                v2v.push(first - end as f64);
+            }
+        }
+    }
+    let s = LatencySummary::from_samples(&v2v);
+    let (p50, p95, p99) = s.as_ref().map_or((f64::NAN, f64::NAN, f64::NAN), |s| {
+        (s.p50_ms, s.p95_ms, s.p99_ms)
+    });
+    // Memory after the first minute: the slope of a least-squares line, MiB per minute.
+    let settled: Vec<(f64, f64)> = series
+        .iter()
+        .filter(|(t, rss, _)| *t >= 60.0 && rss.is_finite())
+        .map(|(t, rss, _)| (t / 60.0, *rss))
+        .collect();
+    let slope = if settled.len() >= 2 {
+        let k = settled.len() as f64;
+        let (mx, my) = settled
+            .iter()
+            .fold((0.0, 0.0), |(a, b), (x, y)| (a + x / k, b + y / k));
+        let cov: f64 = settled.iter().map(|(x, y)| (x - mx) * (y - my)).sum();
+        let var: f64 = settled.iter().map(|(x, _)| (x - mx) * (x - mx)).sum();
+        cov / var
+    } else {
+        f64::NAN
+    };
+    let at = |t: f64| {
+        series
+            .iter()
+            .min_by(|a, b| (a.0 - t).abs().total_cmp(&(b.0 - t).abs()))
+            .map_or(f64::NAN, |s| s.1)
+    };
+    let (first, last) = (series.first().unwrap(), series.last().unwrap());
+    let cpu_share = (last.2 - first.2) / (last.0 - first.0);
+    println!(
+        "
+### Soak: {n} conversations on `hark serve` for {seconds} s
+
+| turns sent / answered | errors | voice-to-voice P50 / P95 / P99 | server RSS at start / 1 min / end (MiB) | RSS after the first minute | server CPU |
+|---|---|---|---|---|---|
+| {} / {answered} | {} | {p50:.0} / {p95:.0} / {p99:.0} ms | {:.0} / {:.0} / {:.0} | {slope:+.2} MiB/min | {:.2} cores |",
+        spans.len() * n,
+        errors.len(),
+        first.1,
+        at(60.0),
+        last.1,
+        cpu_share,
+    );
+    for e in errors.iter().take(5) {
+        println!("error: {e}");
+    }
+    println!(
+        "\nRSS every 10 s (MiB): {}",
+        series
+            .iter()
+            .map(|(_, r, _)| format!("{r:.0}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+}
+
 /// The simulated network round trip to each cloud provider.
 const CLOUD_RTT_MS: u64 = 40;
 
@@ -1445,7 +1630,8 @@ fn main() {
         .collect();
     // The load section takes 40 minutes at its default length: only when named.
     let wanted = |name: &str| {
-        (sections.is_empty() && name != "serve-load") || sections.iter().any(|s| s == name)
+        (sections.is_empty() && !matches!(name, "serve-load" | "soak"))
+            || sections.iter().any(|s| s == name)
     };
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let models = ModelDir::new(root.join("models"));
@@ -1486,7 +1672,7 @@ fn main() {
             "off (the transcript alone)"
         }
     );
-    let all: [(&str, Section); 12] = [
+    let all: [(&str, Section); 13] = [
         ("keywords", keywords),
         ("dialogue", dialogue),
         ("barge-in", barge_in),
@@ -1499,6 +1685,7 @@ fn main() {
         ("tts-cache", tts_cache),
         ("turns", hesitations),
         ("serve-load", serve_load),
+        ("soak", soak),
     ];
     for (name, section) in all {
         if wanted(name) {

@@ -271,6 +271,16 @@ proptest! {
         std::fs::remove_dir_all(&dir).ok();
     }
 
+    /// Whatever a user says or types is masked without a panic, and no address survives.
+    #[test]
+    fn any_text_is_redacted(text in prop_oneof![
+        any::<String>(),
+        "([a-z0-9.@…’,]{1,8} ){0,12}(at|dot|born|name is|call me|street|apartment|[0-9]{1,5}) ?[a-z0-9@.…’]{0,8}",
+    ]) {
+        let masked = hark::telemetry::redact::redact(&text);
+        prop_assert!(!masked.contains('@'), "{text:?} → {masked:?}");
+    }
+
     /// A model file that is not whole is refused by the check, never passed on.
     #[test]
     fn damaged_model_files_are_refused(bytes in prop::collection::vec(any::<u8>(), 0..600), magic in any::<bool>()) {

@@ -264,35 +264,8 @@ pub async fn serve_until(
                 {
                     tracing::warn!(%peer, error = %e, "connection ended");
                 }
-            } else if feedback::is_feedback(&head) {
-                if let Some(refused) = guard::before_credentials(peer).await {
-                    let _ = refused.send(&mut *io).await;
-                    return;
-                }
-                let keep = |id: &str, f: feedback::Feedback| factory.handoff_feedback(id, f);
-                let answer = feedback::answer(
-                    &mut *io,
-                    &head,
-                    rest,
-                    &config.access,
-                    factory.domain(),
-                    ms(config.limits.handshake_timeout_ms),
-                    keep,
-                )
-                .await;
-                if answer.status == 401 {
-                    guard::failed(peer, "handoff feedback without a valid token");
-                }
-                let _ = answer.send(&mut *io).await;
             } else {
-                let answer = page::answer(&head, &config.access);
-                if answer.status == 401 {
-                    if let Some(refused) = guard::before_credentials(peer).await {
-                        let _ = refused.send(&mut *io).await;
-                        return;
-                    }
-                    guard::failed(peer, "a page or /metrics without a valid token");
-                }
+                let answer = answer_request(&mut *io, &head, rest, peer, &*factory, &config).await;
                 let _ = answer.send(&mut *io).await;
             }
         });
@@ -307,6 +280,46 @@ pub async fn serve_until(
         tasks.abort_all();
     }
     Ok(())
+}
+
+/// The answer to a plain HTTP request: handoff feedback, a page, the metrics; failed
+/// authentications counted, and an address that failed too often refused.
+async fn answer_request(
+    io: &mut dyn Io,
+    head: &Head,
+    rest: Vec<u8>,
+    peer: SocketAddr,
+    factory: &dyn ConversationFactory,
+    config: &ServerConfig,
+) -> Answer {
+    if feedback::is_feedback(head) {
+        if let Some(refused) = guard::before_credentials(peer).await {
+            return refused;
+        }
+        let keep = |id: &str, f: feedback::Feedback| factory.handoff_feedback(id, f);
+        let answer = feedback::answer(
+            io,
+            head,
+            rest,
+            &config.access,
+            factory.domain(),
+            ms(config.limits.handshake_timeout_ms),
+            keep,
+        )
+        .await;
+        if answer.status == 401 {
+            guard::failed(peer, "handoff feedback without a valid token");
+        }
+        return answer;
+    }
+    let answer = page::answer(head, &config.access);
+    if answer.status == 401 {
+        if let Some(refused) = guard::before_credentials(peer).await {
+            return refused;
+        }
+        guard::failed(peer, "a page or /metrics without a valid token");
+    }
+    answer
 }
 
 /// The next connection; None after a failed accept (out of descriptors, a client gone before

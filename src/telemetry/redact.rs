@@ -141,11 +141,11 @@ fn join(words: &[Word], masks: &[Option<Mask>]) -> String {
         let last = words[end - 1].text;
         let tail = &last[last.trim_end_matches(|c: char| !c.is_alphanumeric()).len()..];
         // An address ending in a domain ("example.com.") keeps only the sentence's stop.
-        let tail = if tail.len() > 1 {
-            &tail[tail.len() - 1..]
-        } else {
-            tail
-        };
+        let tail = tail
+            .char_indices()
+            .last()
+            .filter(|(_, c)| ".,!?;:…)\"'’".contains(*c))
+            .map_or("", |(i, _)| &tail[i..]);
         out.push(format!("{}{tail}", mask.label()));
         i = end;
     }
@@ -728,6 +728,25 @@ mod tests {
             redact("my birthday is December 12th"),
             "my birthday is [date]"
         );
+    }
+
+    #[test]
+    fn any_text_is_masked_without_a_panic() {
+        assert_eq!(redact("call 555 867 5309…"), "call [number]…");
+        assert_eq!(redact("mail zoë@exämple.com’"), "mail [email]’");
+        assert_eq!(redact("a@ b"), "[email] b");
+        for text in [
+            "",
+            " ",
+            "at",
+            "my name is",
+            "born",
+            "1800 st",
+            "apartment",
+            "… … …",
+        ] {
+            redact(text);
+        }
     }
 
     #[test]

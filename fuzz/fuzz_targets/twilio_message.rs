@@ -1,0 +1,5 @@
+//! A Twilio Media Streams message on the `/twilio` socket.
+#![no_main]
+libfuzzer_sys::fuzz_target!(|text: &str| {
+    let _ = hark::server::twilio::parse(text);
+});
