@@ -983,15 +983,9 @@ async fn serve_client(url: String, samples: Arc<Vec<f32>>) -> (Vec<f32>, Vec<Str
     (played, errors)
 }
 
-/// `hark serve` holding N conversations at once over loopback (real speech, Whisper, Piper,
-/// the dialogue core), each a loop of the dialogue requests for `HARK_LOAD_SECONDS`
-/// (default 600): voice-to-voice per turn, errors, the server's memory at start and end.
-fn serve_load(bench: &mut Bench) {
-    let seconds: u64 = std::env::var("HARK_LOAD_SECONDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(600);
-    let one = bench.say(&requests(DIALOGUE));
+/// `one` repeated for at least `seconds`: the samples, and each request's span on that
+/// timeline.
+fn looped(one: &Recording, seconds: u64) -> (Arc<Vec<f32>>, Vec<(u64, u64)>) {
     let mut samples = Vec::new();
     let mut spans = Vec::new();
     while (samples.len() as u64) < seconds * SPEECH_RATE as u64 {
@@ -999,136 +993,12 @@ fn serve_load(bench: &mut Bench) {
         spans.extend(one.spans.iter().map(|&(a, b)| (a + offset, b + offset)));
         samples.extend_from_slice(&one.samples);
     }
-    let samples = Arc::new(samples);
-    let hark = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/hark");
-    println!(
-        "
-### hark serve under load ({seconds} s of conversation per client)
-"
-    );
-    println!("| conversations | voice-to-voice P50 | P95 | P99 | turns answered | errors | server RSS start → end (MiB) |");
-    println!("|---|---|---|---|---|---|---|");
-    let mut largest_ok = 0;
-    for n in 1..=4usize {
-        let mut child = std::process::Command::new(&hark)
-            .arg("--models")
-            .arg(&bench.models.root)
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--store",
-                "none",
-                "--log",
-                "none",
-            ])
-            .args(["--max-conversations", &n.to_string()])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("run scripts/setup.sh to build target/release/hark");
-        let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
-        let url = loop {
-            let line = lines
-                .next()
-                .expect("hark serve printed its address")
-                .unwrap();
-            if let Some(url) = line.strip_prefix("listening on ") {
-                break url.trim().to_string();
-            }
-        };
-        std::thread::spawn(move || for _ in lines {});
-        let rss_start = rss_mib(child.id());
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let results = runtime.block_on(async {
-            // Users do not speak in unison: each starts 1.7 s after the one before.
-            let clients: Vec<_> = (0..n)
-                .map(|i| {
-                    let (url, samples) = (url.clone(), samples.clone());
-                    tokio::spawn(async move {
-                        tokio::time::sleep(Duration::from_millis(1700 * i as u64)).await;
-                        serve_client(url, samples).await
-                    })
-                })
-                .collect();
-            let mut results = Vec::new();
-            for c in clients {
-                results.push(c.await.unwrap_or_default());
-            }
-            results
-        });
-        let rss_end = rss_mib(child.id());
-        let _ = child.kill();
-        let _ = child.wait();
-        let (mut v2v, mut answered, mut errors) = (Vec::new(), 0, 0);
-        for (played, errs) in &results {
-            errors += errs.len();
-            for &(_, end) in &spans {
-                if let Some(first) = first_sound(played, end).filter(|f| f - (end as f64) < 5000.0)
-                {
-                    answered += 1;
-                    v2v.push(first - end as f64);
-                }
-            }
-        }
-        let s = LatencySummary::from_samples(&v2v);
-        let (p50, p95, p99) = s.as_ref().map_or((f64::NAN, f64::NAN, f64::NAN), |s| {
-            (s.p50_ms, s.p95_ms, s.p99_ms)
-        });
-        println!(
-            "| {n} | {p50:.0} | {p95:.0} | {p99:.0} | {answered} of {} | {errors} | {rss_start:.0} → {rss_end:.0} |",
-            spans.len() * n
-        );
-        if p95 <= 800.0 && errors == 0 {
-            largest_ok = n;
-        }
-    }
-    println!(
-        "
-largest number of conversations with voice-to-voice P95 ≤ 800 ms and no errors: {largest_ok}"
-    );
+    (Arc::new(samples), spans)
 }
 
-/// CPU seconds process `pid` has used (user + system).
-fn process_cpu_seconds(pid: u32) -> f64 {
-    let ticks = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            // Fields after the command's closing parenthesis: utime and stime are 12th and 13th.
-            let after = s.rsplit_once(')')?.1.split_whitespace().collect::<Vec<_>>();
-            Some(after.get(11)?.parse::<f64>().ok()? + after.get(12)?.parse::<f64>().ok()?)
-        })
-        .unwrap_or(f64::NAN);
-    // SAFETY: sysconf reads a constant of the system; no memory is involved.
-    ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
-}
-
-/// `hark serve` holding `HARK_SOAK_CONVERSATIONS` (default 2) conversations at once, each a
-/// loop of the dialogue requests for `HARK_SOAK_SECONDS` (default 3600), with the server's
-/// memory every 10 s: turns sent and answered, errors, voice-to-voice, CPU, and memory over
-/// the run (the first minute apart: models and buffers settle there).
-fn soak(bench: &mut Bench) {
-    let env = |name: &str, default: u64| {
-        std::env::var(name)
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(default)
-    };
-    let seconds = env("HARK_SOAK_SECONDS", 3600);
-    let n = env("HARK_SOAK_CONVERSATIONS", 2) as usize;
-    let one = bench.say(&requests(DIALOGUE));
-    let mut samples = Vec::new();
-    let mut spans = Vec::new();
-    while (samples.len() as u64) < seconds * SPEECH_RATE as u64 {
-        let offset = samples.len() as u64 * 1000 / SPEECH_RATE as u64;
-        spans.extend(one.spans.iter().map(|&(a, b)| (a + offset, b + offset)));
-        samples.extend_from_slice(&one.samples);
-    }
-    let samples = Arc::new(samples);
+/// `hark serve` on a free loopback port, `n` conversations at once, nothing stored: the
+/// process and its ws:// address.
+fn start_serve(bench: &Bench, n: usize) -> (std::process::Child, String) {
     let hark = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/hark");
     let mut child = std::process::Command::new(&hark)
         .arg("--models")
@@ -1158,41 +1028,21 @@ fn soak(bench: &mut Bench) {
         }
     };
     std::thread::spawn(move || for _ in lines {});
-    let pid = child.id();
-    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let sampler = {
-        let done = done.clone();
-        std::thread::spawn(move || {
-            let started = Instant::now();
-            let mut series = Vec::new();
-            while !done.load(std::sync::atomic::Ordering::Relaxed) {
-                series.push((
-                    started.elapsed().as_secs_f64(),
-                    rss_mib(pid),
-                    process_cpu_seconds(pid),
-                ));
-                let next = Duration::from_secs(10 * series.len() as u64);
-                while started.elapsed() < next && !done.load(std::sync::atomic::Ordering::Relaxed) {
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-            }
-            series.push((
-                started.elapsed().as_secs_f64(),
-                rss_mib(pid),
-                process_cpu_seconds(pid),
-            ));
-            series
-        })
-    };
+    (child, url)
+}
+
+/// `n` clients streaming `samples` to `url` at once: what each heard and was told.
+fn run_clients(url: &str, samples: &Arc<Vec<f32>>, n: usize) -> Vec<(Vec<f32>, Vec<String>)> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .unwrap();
-    let results = runtime.block_on(async {
+    runtime.block_on(async {
+        // Users do not speak in unison: each starts 1.7 s after the one before.
         let clients: Vec<_> = (0..n)
             .map(|i| {
-                let (url, samples) = (url.clone(), samples.clone());
+                let (url, samples) = (url.to_string(), samples.clone());
                 tokio::spawn(async move {
                     tokio::time::sleep(Duration::from_millis(1700 * i as u64)).await;
                     serve_client(url, samples).await
@@ -1204,42 +1054,148 @@ fn soak(bench: &mut Bench) {
             results.push(c.await.unwrap_or_default());
         }
         results
-    });
-    done.store(true, std::sync::atomic::Ordering::Relaxed);
-    let series = sampler.join().unwrap();
-    let _ = child.kill();
-    let _ = child.wait();
-    let (mut v2v, mut answered, mut errors) = (Vec::new(), 0, Vec::new());
-    for (played, errs) in &results {
+    })
+}
+
+/// Voice-to-voice of every request the clients heard answered within 5 s, and the errors
+/// they were told.
+fn answered_turns(
+    results: &[(Vec<f32>, Vec<String>)],
+    spans: &[(u64, u64)],
+) -> (Vec<f64>, Vec<String>) {
+    let (mut v2v, mut errors) = (Vec::new(), Vec::new());
+    for (played, errs) in results {
         errors.extend(errs.iter().cloned());
-        for &(_, end) in &spans {
+        for &(_, end) in spans {
             if let Some(first) = first_sound(played, end).filter(|f| f - (end as f64) < 5000.0) {
-                answered += 1;
                 v2v.push(first - end as f64);
             }
         }
     }
-    let s = LatencySummary::from_samples(&v2v);
-    let (p50, p95, p99) = s.as_ref().map_or((f64::NAN, f64::NAN, f64::NAN), |s| {
+    (v2v, errors)
+}
+
+fn percentiles(v2v: &[f64]) -> (f64, f64, f64) {
+    LatencySummary::from_samples(v2v).map_or((f64::NAN, f64::NAN, f64::NAN), |s| {
         (s.p50_ms, s.p95_ms, s.p99_ms)
-    });
-    // Memory after the first minute: the slope of a least-squares line, MiB per minute.
+    })
+}
+
+/// `hark serve` holding N conversations at once over loopback (real speech, Whisper, Piper,
+/// the dialogue core), each a loop of the dialogue requests for `HARK_LOAD_SECONDS`
+/// (default 600): voice-to-voice per turn, errors, the server's memory at start and end.
+fn serve_load(bench: &mut Bench) {
+    let seconds: u64 = std::env::var("HARK_LOAD_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(600);
+    let one = bench.say(&requests(DIALOGUE));
+    let (samples, spans) = looped(&one, seconds);
+    println!(
+        "
+### hark serve under load ({seconds} s of conversation per client)
+"
+    );
+    println!("| conversations | voice-to-voice P50 | P95 | P99 | turns answered | errors | server RSS start → end (MiB) |");
+    println!("|---|---|---|---|---|---|---|");
+    let mut largest_ok = 0;
+    for n in 1..=4usize {
+        let (mut child, url) = start_serve(bench, n);
+        let rss_start = rss_mib(child.id());
+        let results = run_clients(&url, &samples, n);
+        let rss_end = rss_mib(child.id());
+        let _ = child.kill();
+        let _ = child.wait();
+        let (v2v, errors) = answered_turns(&results, &spans);
+        let (p50, p95, p99) = percentiles(&v2v);
+        println!(
+            "| {n} | {p50:.0} | {p95:.0} | {p99:.0} | {} of {} | {} | {rss_start:.0} → {rss_end:.0} |",
+            v2v.len(),
+            spans.len() * n,
+            errors.len(),
+        );
+        if p95 <= 800.0 && errors.is_empty() {
+            largest_ok = n;
+        }
+    }
+    println!(
+        "
+largest number of conversations with voice-to-voice P95 ≤ 800 ms and no errors: {largest_ok}"
+    );
+}
+
+/// The server's memory (MiB) and CPU seconds every 10 s, from when it is started until
+/// `done` is set: (seconds since the start, RSS, CPU).
+fn sample_every_10_s(
+    pid: u32,
+    done: Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<Vec<(f64, f64, f64)>> {
+    use std::sync::atomic::Ordering;
+    std::thread::spawn(move || {
+        let read = |at: Instant| {
+            let cpu = hark::telemetry::process_cpu_seconds(pid).unwrap_or(f64::NAN);
+            (at.elapsed().as_secs_f64(), rss_mib(pid), cpu)
+        };
+        let started = Instant::now();
+        let mut series = Vec::new();
+        while !done.load(Ordering::Relaxed) {
+            series.push(read(started));
+            let next = Duration::from_secs(10 * series.len() as u64);
+            while started.elapsed() < next && !done.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        series.push(read(started));
+        series
+    })
+}
+
+/// The slope of a least-squares line through `points`, y per x.
+fn slope(points: &[(f64, f64)]) -> f64 {
+    if points.len() < 2 {
+        return f64::NAN;
+    }
+    let k = points.len() as f64;
+    let (mx, my) = points
+        .iter()
+        .fold((0.0, 0.0), |(a, b), (x, y)| (a + x / k, b + y / k));
+    let cov: f64 = points.iter().map(|(x, y)| (x - mx) * (y - my)).sum();
+    let var: f64 = points.iter().map(|(x, _)| (x - mx) * (x - mx)).sum();
+    cov / var
+}
+
+/// `hark serve` holding `HARK_SOAK_CONVERSATIONS` (default 2) conversations at once, each a
+/// loop of the dialogue requests for `HARK_SOAK_SECONDS` (default 3600), with the server's
+/// memory every 10 s: turns sent and answered, errors, voice-to-voice, CPU, and memory over
+/// the run (the first minute apart: models and buffers settle there).
+fn soak(bench: &mut Bench) {
+    let env = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(default)
+    };
+    let seconds = env("HARK_SOAK_SECONDS", 3600);
+    let n = env("HARK_SOAK_CONVERSATIONS", 2) as usize;
+    let one = bench.say(&requests(DIALOGUE));
+    let (samples, spans) = looped(&one, seconds);
+    let (mut child, url) = start_serve(bench, n);
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = sample_every_10_s(child.id(), done.clone());
+    let results = run_clients(&url, &samples, n);
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let series = sampler.join().unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let (v2v, errors) = answered_turns(&results, &spans);
+    let (p50, p95, p99) = percentiles(&v2v);
+    // Memory after the first minute, MiB per minute.
     let settled: Vec<(f64, f64)> = series
         .iter()
         .filter(|(t, rss, _)| *t >= 60.0 && rss.is_finite())
         .map(|(t, rss, _)| (t / 60.0, *rss))
         .collect();
-    let slope = if settled.len() >= 2 {
-        let k = settled.len() as f64;
-        let (mx, my) = settled
-            .iter()
-            .fold((0.0, 0.0), |(a, b), (x, y)| (a + x / k, b + y / k));
-        let cov: f64 = settled.iter().map(|(x, y)| (x - mx) * (y - my)).sum();
-        let var: f64 = settled.iter().map(|(x, _)| (x - mx) * (x - mx)).sum();
-        cov / var
-    } else {
-        f64::NAN
-    };
+    let growth = slope(&settled);
     let at = |t: f64| {
         series
             .iter()
@@ -1254,8 +1210,9 @@ fn soak(bench: &mut Bench) {
 
 | turns sent / answered | errors | voice-to-voice P50 / P95 / P99 | server RSS at start / 1 min / end (MiB) | RSS after the first minute | server CPU |
 |---|---|---|---|---|---|
-| {} / {answered} | {} | {p50:.0} / {p95:.0} / {p99:.0} ms | {:.0} / {:.0} / {:.0} | {slope:+.2} MiB/min | {:.2} cores |",
+| {} / {} | {} | {p50:.0} / {p95:.0} / {p99:.0} ms | {:.0} / {:.0} / {:.0} | {growth:+.2} MiB/min | {:.2} cores |",
         spans.len() * n,
+        v2v.len(),
         errors.len(),
         first.1,
         at(60.0),
@@ -1265,14 +1222,8 @@ fn soak(bench: &mut Bench) {
     for e in errors.iter().take(5) {
         println!("error: {e}");
     }
-    println!(
-        "\nRSS every 10 s (MiB): {}",
-        series
-            .iter()
-            .map(|(_, r, _)| format!("{r:.0}"))
-            .collect::<Vec<_>>()
-            .join(" ")
-    );
+    let rss: Vec<String> = series.iter().map(|(_, r, _)| format!("{r:.0}")).collect();
+    println!("\nRSS every 10 s (MiB): {}", rss.join(" "));
 }
 
 /// The simulated network round trip to each cloud provider.

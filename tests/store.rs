@@ -139,21 +139,8 @@ fn an_unreachable_store_is_a_clear_error() {
 fn a_store_that_fails_mid_conversation_is_told_to_the_user_once() {
     use std::io::{BufRead, BufReader, Write};
     let (server, port) = common::redis::start_redis();
-    let models = common::models();
-    let mut child = std::process::Command::new(common::hark_bin())
-        .args(["--models", models.root.to_str().unwrap(), "chat"])
-        .args([
-            "--store",
-            &format!("redis://127.0.0.1:{port}/"),
-            "--user",
-            "ana",
-        ])
-        .current_dir(common::root())
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start hark chat");
+    let store = format!("redis://127.0.0.1:{port}/");
+    let mut child = common::spawn_chat(&["--store", &store, "--user", "ana"], &[]);
     let mut stdin = child.stdin.take().unwrap();
     let mut replies = BufReader::new(child.stdout.take().unwrap()).lines();
     let greeting = replies.next().unwrap().unwrap();

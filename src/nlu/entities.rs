@@ -51,7 +51,8 @@ pub fn tokenize(text: &str) -> Vec<String> {
     out
 }
 
-fn small_number(word: &str) -> Option<u64> {
+/// "zero" to "nineteen", with the words speech recognition writes for some of them.
+pub(crate) fn small_number(word: &str) -> Option<u64> {
     Some(match word {
         "zero" | "oh" | "o" => 0,
         "one" | "a" | "an" => 1,
@@ -77,7 +78,7 @@ fn small_number(word: &str) -> Option<u64> {
     })
 }
 
-fn tens(word: &str) -> Option<u64> {
+pub(crate) fn tens(word: &str) -> Option<u64> {
     Some(match word {
         "twenty" => 20,
         "thirty" => 30,
@@ -93,7 +94,7 @@ fn tens(word: &str) -> Option<u64> {
 
 /// Words that only count as numbers next to other number words or units ("a table" is
 /// not one table; "to" and "for" are usually not 2 and 4).
-fn ambiguous(word: &str) -> bool {
+pub(crate) fn ambiguous(word: &str) -> bool {
     matches!(word, "a" | "an" | "to" | "too" | "for" | "oh" | "o")
 }
 
@@ -214,21 +215,23 @@ fn weekday(word: &str) -> Option<Weekday> {
     })
 }
 
+/// Month names, January first.
+pub const MONTHS: [&str; 12] = [
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+];
+
 fn month(word: &str) -> Option<u32> {
-    const MONTHS: [&str; 12] = [
-        "january",
-        "february",
-        "march",
-        "april",
-        "may",
-        "june",
-        "july",
-        "august",
-        "september",
-        "october",
-        "november",
-        "december",
-    ];
     MONTHS
         .iter()
         .position(|m| {
@@ -321,41 +324,43 @@ fn dates(words: &[String], today: NaiveDate, out: &mut Vec<Entity>) {
     }
 }
 
+/// Ordinal words, "first" to "thirty-first".
+pub const ORDINALS: [&str; 31] = [
+    "first",
+    "second",
+    "third",
+    "fourth",
+    "fifth",
+    "sixth",
+    "seventh",
+    "eighth",
+    "ninth",
+    "tenth",
+    "eleventh",
+    "twelfth",
+    "thirteenth",
+    "fourteenth",
+    "fifteenth",
+    "sixteenth",
+    "seventeenth",
+    "eighteenth",
+    "nineteenth",
+    "twentieth",
+    "twenty-first",
+    "twenty-second",
+    "twenty-third",
+    "twenty-fourth",
+    "twenty-fifth",
+    "twenty-sixth",
+    "twenty-seventh",
+    "twenty-eighth",
+    "twenty-ninth",
+    "thirtieth",
+    "thirty-first",
+];
+
 fn ordinal_at(words: &[String], i: usize) -> Option<(u32, usize)> {
     let w = words.get(i)?;
-    const ORDINALS: [&str; 31] = [
-        "first",
-        "second",
-        "third",
-        "fourth",
-        "fifth",
-        "sixth",
-        "seventh",
-        "eighth",
-        "ninth",
-        "tenth",
-        "eleventh",
-        "twelfth",
-        "thirteenth",
-        "fourteenth",
-        "fifteenth",
-        "sixteenth",
-        "seventeenth",
-        "eighteenth",
-        "nineteenth",
-        "twentieth",
-        "twenty-first",
-        "twenty-second",
-        "twenty-third",
-        "twenty-fourth",
-        "twenty-fifth",
-        "twenty-sixth",
-        "twenty-seventh",
-        "twenty-eighth",
-        "twenty-ninth",
-        "thirtieth",
-        "thirty-first",
-    ];
     let w = if w == "the" { words.get(i + 1)? } else { w };
     let skip = usize::from(words[i] == "the");
     if let Some(k) = ORDINALS.iter().position(|o| o == w) {

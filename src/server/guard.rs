@@ -80,7 +80,7 @@ pub fn auth_failures() -> &'static AuthFailures {
 }
 
 /// The 429 for an address refused for `left`.
-pub fn refused(left: Duration) -> super::http::Answer {
+fn refused(left: Duration) -> super::http::Answer {
     super::http::Answer::text(
         429,
         "too many failed authentications from this address; try again later\n",

@@ -2,7 +2,7 @@
 //!
 //! Every turn becomes one JSON line in `DIR/YYYY-MM-DD.jsonl`. What could identify a person
 //! is not written: the user id is a salted hash, personal data in what was said is masked
-//! (`redact`), and slot values are not logged at all, only which slots were filled.
+//! (`super::redact`), and slot values are not logged at all, only which slots were filled.
 //! `hark report DIR` reads the logs back into the numbers a service is judged by: task
 //! completion, containment, turns, escalations.
 
@@ -18,7 +18,7 @@ use super::ratings::RatingRecord;
 use super::LatencySummary;
 pub use crate::conversation::record::TurnRecord;
 
-pub use super::redact::{redact, Redactor};
+use super::redact::Redactor;
 
 /// One latency of a conversation, written once the reply's audio has started (after the
 /// turn's own line).

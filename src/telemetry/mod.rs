@@ -69,7 +69,16 @@ pub fn peak_rss_mib() -> Option<f64> {
 /// CPU time (user + system) this process has used, in seconds (Linux `/proc/self/stat`;
 /// the kernel counts in ticks of 1/100 s on the platforms hark runs on).
 pub fn cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    cpu_seconds_in("/proc/self/stat")
+}
+
+/// CPU time (user + system) process `pid` has used, in seconds.
+pub fn process_cpu_seconds(pid: u32) -> Option<f64> {
+    cpu_seconds_in(&format!("/proc/{pid}/stat"))
+}
+
+fn cpu_seconds_in(stat_path: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(stat_path).ok()?;
     // Fields after the command name, which is in parentheses and may contain spaces.
     let rest = &stat[stat.rfind(')')? + 2..];
     let fields: Vec<&str> = rest.split_whitespace().collect();

@@ -9,6 +9,8 @@
 //! same. Recall on spoken-style personal data and the share of ordinary requests changed are
 //! measured by `tests/redaction.rs` (figures in `docs/benchmarks.md`).
 
+use crate::nlu::entities;
+
 /// What a masked span was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mask {
@@ -152,63 +154,17 @@ fn join(words: &[Word], masks: &[Option<Mask>]) -> String {
     out.join(" ")
 }
 
-const DIGIT_WORDS: [&str; 11] = [
-    "zero", "oh", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
-];
-const TEENS: [&str; 10] = [
-    "ten",
-    "eleven",
-    "twelve",
-    "thirteen",
-    "fourteen",
-    "fifteen",
-    "sixteen",
-    "seventeen",
-    "eighteen",
-    "nineteen",
-];
-const TENS: [&str; 8] = [
-    "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety",
-];
-const MONTHS: [&str; 12] = [
-    "january",
-    "february",
-    "march",
-    "april",
-    "may",
-    "june",
-    "july",
-    "august",
-    "september",
-    "october",
-    "november",
-    "december",
-];
-const ORDINALS: [&str; 23] = [
-    "first",
-    "second",
-    "third",
-    "fourth",
-    "fifth",
-    "sixth",
-    "seventh",
-    "eighth",
-    "ninth",
-    "tenth",
-    "eleventh",
-    "twelfth",
-    "thirteenth",
-    "fourteenth",
-    "fifteenth",
-    "sixteenth",
-    "seventeenth",
-    "eighteenth",
-    "nineteenth",
-    "twentieth",
-    "thirtieth",
-    "twenty-first",
-    "thirty-first",
-];
+/// A digit said as a word ("oh" for zero; not "a", "to", "for", which are rarely digits).
+fn digit_word(key: &str) -> bool {
+    entities::small_number(key).is_some_and(|n| n < 10)
+        && (key == "oh" || !entities::ambiguous(key))
+}
+
+/// "eleven", "forty": a word of quantity, not one digit.
+fn teen_or_tens(key: &str) -> bool {
+    entities::small_number(key).is_some_and(|n| n >= 10) || entities::tens(key).is_some()
+}
+
 /// Words just before a number that say it identifies someone.
 const NUMBER_CUES: &[&str] = &[
     "number",
@@ -243,7 +199,7 @@ const CUE_WINDOW: usize = 6;
 
 /// "march", "mar", "sept".
 fn is_month(key: &str) -> bool {
-    key.len() >= 3 && MONTHS.iter().any(|m| m.starts_with(key))
+    key.len() >= 3 && entities::MONTHS.iter().any(|m| m.starts_with(key))
 }
 
 /// Words after a number that make it a quantity.
@@ -368,14 +324,14 @@ fn number_word(word: &Word) -> Option<NumberWord> {
     {
         return Some(NumberWord::Digits(written_digits));
     }
-    if DIGIT_WORDS.contains(&k) {
+    if digit_word(k) {
         return Some(NumberWord::Digits(1));
     }
     match k {
         "double" => Some(NumberWord::Repeat(2)),
         "triple" => Some(NumberWord::Repeat(3)),
         "hundred" | "thousand" => Some(NumberWord::Quantity),
-        _ if TEENS.contains(&k) || TENS.contains(&k) => Some(NumberWord::Quantity),
+        _ if teen_or_tens(k) => Some(NumberWord::Quantity),
         _ => None,
     }
 }
@@ -508,8 +464,8 @@ fn addresses(words: &[Word], masks: &mut [Option<Mask>]) {
 
 fn is_date_word(word: &Word) -> bool {
     let k = word.key.as_str();
-    MONTHS.contains(&k)
-        || ORDINALS.contains(&k)
+    entities::MONTHS.contains(&k)
+        || entities::ORDINALS.contains(&k)
         || number_word(word).is_some()
         || matches!(k, "of" | "the")
         || ordinal_digits(k)

@@ -126,8 +126,20 @@ pub const TODAY: &str = "2026-11-25";
 /// `env` set, feeding `lines` as the user's turns on stdin.
 pub fn run_chat(args: &[&str], env: &[(&str, &str)], lines: &[&str]) -> std::process::Output {
     use std::io::Write;
+    let mut child = spawn_chat(args, env);
+    {
+        let mut stdin = child.stdin.take().unwrap();
+        for line in lines {
+            writeln!(stdin, "{line}").unwrap();
+        }
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// `hark chat` on the test date with `args`, its standard streams piped.
+pub fn spawn_chat(args: &[&str], env: &[(&str, &str)]) -> std::process::Child {
     let models = models();
-    let mut child = std::process::Command::new(hark_bin())
+    std::process::Command::new(hark_bin())
         .args([
             "--models",
             models.root.to_str().unwrap(),
@@ -142,14 +154,7 @@ pub fn run_chat(args: &[&str], env: &[(&str, &str)], lines: &[&str]) -> std::pro
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .expect("start hark chat");
-    {
-        let mut stdin = child.stdin.take().unwrap();
-        for line in lines {
-            writeln!(stdin, "{line}").unwrap();
-        }
-    }
-    child.wait_with_output().unwrap()
+        .expect("start hark chat")
 }
 
 /// The JSON turns `hark chat --json` printed (echoed to the test log).
