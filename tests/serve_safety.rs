@@ -18,6 +18,7 @@ type Socket =
 
 const ANA: &str = "ana-token-0123456789";
 const BOB: &str = "bob-token-0123456789";
+const AGENT: &str = "agent-token-0123456789";
 
 /// A handshake with `headers`; the HTTP status when it is refused.
 async fn connect(url: &str, headers: &[(&str, &str)]) -> Result<Socket, u16> {
@@ -208,7 +209,7 @@ async fn each_limit_is_enforced_with_a_clear_error_and_others_are_still_served()
     let config = dir.join("hark.toml");
     std::fs::write(
         &config,
-        "[server.limits]\nstart_timeout_ms = 1000\nidle_timeout_ms = 1500\nmax_message_bytes = 65536\nmax_connections = 4\nstarts_per_minute = 3\n",
+        "[server.limits]\nstart_timeout_ms = 1000\nidle_timeout_ms = 1500\nmax_message_bytes = 65536\nmax_connections = 4\nreserved_connections = 0\nstarts_per_minute = 3\n",
     )
     .unwrap();
     let server = start_server(&["--config", config.to_str().unwrap()]);
@@ -538,7 +539,7 @@ async fn the_person_who_took_over_a_handoff_posts_feedback_that_the_report_joins
     let id = turns[1]["handoff"]["id"].as_str().unwrap().to_string();
     assert_eq!(id.len(), 16);
     let tokens = dir.join("tokens");
-    std::fs::write(&tokens, format!("{ANA} ana\n")).unwrap();
+    std::fs::write(&tokens, format!("{ANA} ana\n{AGENT} maria role:agent\n")).unwrap();
     let server = start_server(&[
         "--tokens",
         tokens.to_str().unwrap(),
@@ -550,15 +551,18 @@ async fn the_person_who_took_over_a_handoff_posts_feedback_that_the_report_joins
 
     let refused = http(&server.url, &post(&path, None, good)).await;
     assert!(refused.starts_with("HTTP/1.1 401"), "{refused}");
+    // A user's token is no agent's: it cannot touch anyone's handoff.
+    let user = http(&server.url, &post(&path, Some(ANA), good)).await;
+    assert!(user.starts_with("HTTP/1.1 403"), "{user}");
     let wrong = http(
         &server.url,
-        &post("/handoffs/nope/feedback", Some(ANA), good),
+        &post("/handoffs/nope/feedback", Some(AGENT), good),
     )
     .await;
     assert!(wrong.starts_with("HTTP/1.1 404"), "{wrong}");
     let bad = http(
         &server.url,
-        &post(&path, Some(ANA), r#"{"useful": "very"}"#),
+        &post(&path, Some(AGENT), r#"{"useful": "very"}"#),
     )
     .await;
     assert!(
@@ -571,7 +575,7 @@ async fn the_person_who_took_over_a_handoff_posts_feedback_that_the_report_joins
     )
     .await;
     assert!(get.starts_with("HTTP/1.1 405"), "{get}");
-    let taken = http(&server.url, &post(&path, Some(ANA), good)).await;
+    let taken = http(&server.url, &post(&path, Some(AGENT), good)).await;
     assert!(taken.starts_with("HTTP/1.1 200"), "{taken}");
     drop(server);
 
@@ -694,4 +698,62 @@ async fn slow_requests_from_one_address_cannot_hold_every_connection() {
         metrics.contains("hark_limit_rejections_total{limit=\"handshakes_per_address\"} 1"),
         "{metrics}"
     );
+}
+
+/// Anonymous sockets from many addresses take every connection open to all: a request
+/// without a token is then answered 503, while a token holder and the health check still get
+/// in, on the places kept for them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anonymous_sockets_cannot_lock_out_token_holders_or_the_health_check() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = common::temp_dir("serve-reserve");
+    let config = dir.join("hark.toml");
+    std::fs::write(
+        &config,
+        "[server.limits]\nmax_connections = 6\nreserved_connections = 2\n",
+    )
+    .unwrap();
+    let tokens = dir.join("tokens");
+    std::fs::write(&tokens, format!("{ANA} ana\n")).unwrap();
+    let server = start_server(&[
+        "--config",
+        config.to_str().unwrap(),
+        "--tokens",
+        tokens.to_str().unwrap(),
+    ]);
+    let addr: std::net::SocketAddr = server.url.trim_start_matches("ws://").parse().unwrap();
+    let from = |last: u8| async move {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket
+            .bind(std::net::SocketAddr::from(([127, 0, 0, last], 0)))
+            .unwrap();
+        socket.connect(addr).await.unwrap()
+    };
+    // Four addresses, each a request that never ends: every open place is taken.
+    let mut slow = Vec::new();
+    for last in 2..6 {
+        let mut tcp = from(last).await;
+        tcp.write_all(b"GET / HTTP/1.1\r\nHo").await.unwrap();
+        slow.push(tcp);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let answer = |request: &'static str, last: u8| async move {
+        let mut tcp = from(last).await;
+        tcp.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        tcp.read_to_string(&mut answer).await.unwrap();
+        answer
+    };
+    let anonymous = answer("GET / HTTP/1.1\r\nHost: hark\r\n\r\n", 6).await;
+    assert!(anonymous.starts_with("HTTP/1.1 503"), "{anonymous}");
+    let health = answer("GET /healthz HTTP/1.1\r\nHost: hark\r\n\r\n", 7).await;
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    let bearer = format!("Bearer {ANA}");
+    let mut ana = connect(&server.url, &[("Authorization", bearer.as_str())])
+        .await
+        .expect("a token holder gets in");
+    let said = greeting(&mut ana, json!({"type": "start"})).await;
+    assert!(!said.is_empty());
+    drop(slow);
+    std::fs::remove_dir_all(dir).ok();
 }

@@ -23,6 +23,8 @@ pub struct DialogueBrain {
     prepared: Option<(String, super::manager::Prepared)>,
     /// What the user must still be told (the conversation could not be saved).
     owed_notice: Option<String>,
+    /// The same, for the client's event log.
+    fault: Option<String>,
 }
 
 impl DialogueBrain {
@@ -50,6 +52,7 @@ impl DialogueBrain {
             conversation: crate::telemetry::conversations::new_id(),
             prepared: None,
             owed_notice: None,
+            fault: None,
         }
     }
 
@@ -168,6 +171,13 @@ impl DialogueBrain {
                         "the conversation goes on but is not being saved"
                     );
                     self.owed_notice = Some(self.manager.domain().phrases.not_saved.clone());
+                    // What failed stays in the diagnostics: a store's error may name hosts
+                    // and paths the client has no business knowing.
+                    self.fault = Some(
+                        "the conversation could not be saved; it goes on, but will not be \
+                         remembered"
+                            .into(),
+                    );
                 }
                 self.save_failed = true;
             }
@@ -245,6 +255,10 @@ impl Brain for DialogueBrain {
         self.save();
     }
 
+    fn take_fault(&mut self) -> Option<String> {
+        self.fault.take()
+    }
+
     fn take_handoff(&mut self) -> Option<serde_json::Value> {
         self.pending_handoff
             .take()
@@ -282,5 +296,9 @@ impl Brain for DialogueBrain {
 
     fn fixed_wording(&self) -> Vec<String> {
         self.manager.domain().fixed_texts()
+    }
+
+    fn value_phrases(&self) -> Vec<String> {
+        self.manager.domain().value_phrases()
     }
 }

@@ -154,6 +154,12 @@ pub trait Brain: Send {
         None
     }
 
+    /// A fault of the last reply the client should hear of (the conversation could not be
+    /// saved), once, for the event log's `error` event.
+    fn take_fault(&mut self) -> Option<String> {
+        None
+    }
+
     /// The user has said nothing for a while: what to say, if anything (re-ask a pending
     /// question; stay quiet when nothing is pending).
     fn silence(&mut self) -> Option<String> {
@@ -169,6 +175,12 @@ pub trait Brain: Send {
     /// What this brain says word for word every time (its domain's fixed wording), so a
     /// voice may keep that audio.
     fn fixed_wording(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// The phrases of its domain's values ("light roast", "a lot of milk"): a turn whose
+    /// words stop inside one is not over.
+    fn value_phrases(&self) -> Vec<String> {
         Vec::new()
     }
 

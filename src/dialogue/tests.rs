@@ -376,3 +376,49 @@ fn a_prepared_reply_is_not_committed_for_other_words() {
     assert!(!brain.commit_prepared("book a haircut tomorrow"));
     assert!(brain.session.stack.is_empty());
 }
+
+/// A store that keeps nothing: Redis gone, the disk full.
+struct BrokenStore;
+
+impl crate::store::SessionStore for BrokenStore {
+    fn load(&mut self, _user_id: &str) -> Result<Option<(Session, i64)>, crate::store::StoreError> {
+        Ok(None)
+    }
+    fn save(&mut self, _session: &Session) -> Result<(), crate::store::StoreError> {
+        Err(crate::store::StoreError::Backend {
+            location: "redis://10.0.0.7:6379/".into(),
+            reason: "connection refused".into(),
+        })
+    }
+    fn location(&self) -> String {
+        "redis://10.0.0.7:6379/".into()
+    }
+}
+
+#[test]
+fn a_failed_save_is_told_to_the_user_and_reported_to_the_client_once() {
+    let mut brain = DialogueBrain::new(manager(), "ana")
+        .with_store(Box::new(BrokenStore))
+        .unwrap();
+    let mut said = Vec::new();
+    let mut faults = Vec::new();
+    for words in ["book a haircut", "tomorrow"] {
+        let mut reply = String::new();
+        brain
+            .respond(words, &mut |piece| {
+                reply.push_str(piece);
+                true
+            })
+            .unwrap();
+        said.push(reply);
+        faults.extend(brain.take_fault());
+    }
+    assert!(said[0].contains("couldn't save"), "{said:?}");
+    assert!(!said[1].contains("couldn't save"), "once: {said:?}");
+    assert_eq!(faults.len(), 1, "{faults:?}");
+    assert!(faults[0].contains("could not be saved"), "{faults:?}");
+    assert!(
+        !faults[0].contains("10.0.0.7"),
+        "the store's address stays in the diagnostics"
+    );
+}

@@ -399,6 +399,14 @@ pub struct Domain {
 }
 
 impl Domain {
+    /// Every way of saying every list slot's values, in every flow.
+    pub fn value_phrases(&self) -> Vec<String> {
+        self.flows
+            .values()
+            .flat_map(|flow| flow.slots.iter().flat_map(|s| flow.slot_phrases(&s.name)))
+            .collect()
+    }
+
     /// The domain's own wording with its placeholders cut out: every greeting, question,
     /// fixed answer and the fixed parts of confirmations. A piece of a reply found inside one
     /// of these holds nothing the user said, so its audio may be kept (`tts::cache`).

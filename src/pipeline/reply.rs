@@ -41,8 +41,13 @@ pub enum ReplyMsg {
     },
     /// Phrases the next utterance is likely to contain.
     Phrases(Vec<String>),
+    /// The phrases of the domain's values (sent once, first).
+    ValuePhrases(Vec<String>),
     /// The brain handed the conversation to a person (what it sent, as JSON).
     Handoff(serde_json::Value),
+    /// Something went wrong that the client should know of (the conversation could not be
+    /// saved); the conversation goes on.
+    Fault(String),
     /// The reply to `text` is prepared: whether it can be said at once (its audio is on the
     /// way), and whether the words answer what was asked.
     Prepared {
@@ -64,6 +69,7 @@ pub fn spawn(mut brain: Box<dyn Brain>) -> (Sender<ReplyJob>, Receiver<ReplyMsg>
         .name("hark-reply".into())
         .spawn(move || {
             // What to listen for before the first turn.
+            let _ = msg_tx.send(ReplyMsg::ValuePhrases(brain.value_phrases()));
             let _ = msg_tx.send(ReplyMsg::Phrases(brain.expected_phrases()));
             for job in job_rx {
                 match job {
@@ -79,9 +85,7 @@ pub fn spawn(mut brain: Box<dyn Brain>) -> (Sender<ReplyJob>, Receiver<ReplyMsg>
                             continue;
                         }
                         let _ = msg_tx.send(ReplyMsg::Phrases(brain.expected_phrases()));
-                        if let Some(handoff) = brain.take_handoff() {
-                            let _ = msg_tx.send(ReplyMsg::Handoff(handoff));
-                        }
+                        report(brain.as_mut(), &msg_tx);
                         if msg_tx.send(ReplyMsg::Done { turn }).is_err() {
                             break;
                         }
@@ -90,9 +94,7 @@ pub fn spawn(mut brain: Box<dyn Brain>) -> (Sender<ReplyJob>, Receiver<ReplyMsg>
                         let result = respond(brain.as_mut(), input, &text);
                         text.flush();
                         let _ = msg_tx.send(ReplyMsg::Phrases(brain.expected_phrases()));
-                        if let Some(handoff) = brain.take_handoff() {
-                            let _ = msg_tx.send(ReplyMsg::Handoff(handoff));
-                        }
+                        report(brain.as_mut(), &msg_tx);
                         let end = match result {
                             Ok(()) => ReplyMsg::Done { turn },
                             Err(message) => ReplyMsg::Failed { turn, message },
@@ -106,6 +108,16 @@ pub fn spawn(mut brain: Box<dyn Brain>) -> (Sender<ReplyJob>, Receiver<ReplyMsg>
         })
         .expect("spawn the reply thread");
     (job_tx, msg_rx, handle)
+}
+
+/// What the last reply left for the loop to report: a handoff, a fault.
+fn report(brain: &mut dyn Brain, msg_tx: &Sender<ReplyMsg>) {
+    if let Some(handoff) = brain.take_handoff() {
+        let _ = msg_tx.send(ReplyMsg::Handoff(handoff));
+    }
+    if let Some(message) = brain.take_fault() {
+        let _ = msg_tx.send(ReplyMsg::Fault(message));
+    }
 }
 
 /// The reply to `text` worked out ahead: what can be said now goes into `input` (and is
@@ -143,5 +155,61 @@ fn respond(brain: &mut dyn Brain, input: ReplyInput, text: &TextInput) -> Result
             }
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dialogue::BrainError;
+    use crate::tts::stream::{stream_pair, TextCommand};
+
+    /// A brain whose store fails on its first turn.
+    struct Unsaved {
+        fault: Option<String>,
+    }
+
+    impl Brain for Unsaved {
+        fn respond(
+            &mut self,
+            _user_text: &str,
+            emit: &mut dyn FnMut(&str) -> bool,
+        ) -> Result<(), BrainError> {
+            emit("Okay.");
+            Ok(())
+        }
+
+        fn take_fault(&mut self) -> Option<String> {
+            self.fault.take()
+        }
+    }
+
+    #[test]
+    fn a_fault_of_the_brain_reaches_the_loop_once_beside_the_reply() {
+        let (jobs, msgs, worker) = spawn(Box::new(Unsaved {
+            fault: Some("not saved".into()),
+        }));
+        let mut faults = Vec::new();
+        for turn in 0..2 {
+            let (stream, driver) = stream_pair(16_000);
+            jobs.send(ReplyJob::Respond {
+                turn,
+                input: ReplyInput::User("hi".into()),
+                text: stream.input(),
+            })
+            .unwrap();
+            loop {
+                match msgs.recv().unwrap() {
+                    ReplyMsg::Fault(message) => faults.push(message),
+                    ReplyMsg::Done { .. } => break,
+                    _ => {}
+                }
+            }
+            let said: Vec<_> = driver.text.try_iter().collect();
+            assert!(matches!(&said[0], TextCommand::Text(t) if t == "Okay."));
+        }
+        drop(jobs);
+        worker.join().unwrap();
+        assert_eq!(faults, vec!["not saved".to_string()]);
     }
 }

@@ -16,7 +16,7 @@ use super::backchannel::is_backchannel;
 use crate::stt::recognizer::RecognizerEvent;
 use crate::telemetry::events::{Event, StopReason, TurnState};
 use crate::vad::endpointer::{EndpointEvent, SpeechProgress};
-use crate::vad::turn_end::{Evidence, TurnEndConfig};
+use crate::vad::turn_end::{ends_open, Evidence, PhraseEnds, TurnEndConfig};
 
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -180,6 +180,8 @@ struct Utterance {
     /// The recognizer's latest final text of it, whether it judged the turn over, and how
     /// long it took.
     heard: Option<(String, bool, Option<f64>)>,
+    /// The user went on after `heard`: how its words end says nothing of the pause now.
+    went_on: bool,
     /// The latest words heard in it, interim or final.
     words: Option<String>,
     /// Text of an earlier utterance whose reply was dropped because the user went on: the
@@ -229,6 +231,7 @@ impl Utterance {
         Self {
             role,
             heard: None,
+            went_on: false,
             words: None,
             carried: String::new(),
             ended_ms: None,
@@ -251,18 +254,20 @@ impl Utterance {
         1.0 / (1.0 + (-mean).exp())
     }
 
-    /// What is known at its latest pause about whether it is finished.
-    fn evidence(&self) -> Evidence {
+    /// What is known at its latest pause about whether it is finished; `phrases`: the
+    /// domain's phrases, which words may stop inside.
+    fn evidence(&self, phrases: &PhraseEnds) -> Evidence {
         Evidence {
             model: match self.model {
                 Hearing::Heard(p) | Hearing::Again(p) => p,
                 _ => None,
             },
             text_complete: self.heard.as_ref().map(|(_, end, _)| *end),
-            open_ending: self
-                .heard
-                .as_ref()
-                .is_some_and(|(text, _, _)| crate::vad::turn_end::ends_open(text)),
+            open_ending: !self.went_on
+                && self
+                    .heard
+                    .as_ref()
+                    .is_some_and(|(text, _, _)| ends_open(text) || phrases.stops_inside(text)),
             answers: match self.answers {
                 Answering::Known(answers) => answers,
                 _ => None,
@@ -333,6 +338,8 @@ pub struct TurnMachine {
     state: TurnState,
     counts: TurnCounts,
     actions: Vec<Action>,
+    /// The domain's phrases of several words, which a turn does not end inside.
+    phrases: PhraseEnds,
 }
 
 impl TurnMachine {
@@ -350,7 +357,14 @@ impl TurnMachine {
             state: TurnState::Listening,
             counts: TurnCounts::default(),
             actions: Vec::new(),
+            phrases: PhraseEnds::default(),
         }
+    }
+
+    /// The phrases the domain's users say (its list values and their synonyms): words that
+    /// stop inside one are not a finished turn.
+    pub fn know_phrases<S: AsRef<str>>(&mut self, phrases: impl IntoIterator<Item = S>) {
+        self.phrases = PhraseEnds::new(phrases);
     }
 
     pub fn counts(&self) -> &TurnCounts {
@@ -560,7 +574,7 @@ impl TurnMachine {
             User::Talking(u) => {
                 // Undecided: the silence the evidence calls for is still to come.
                 let undecided = u
-                    .evidence()
+                    .evidence(&self.phrases)
                     .silence_ms(&end, quick)
                     .is_none_or(|needed| needed > silence_ms);
                 matches!(u.model, Hearing::Heard(_))
@@ -584,16 +598,21 @@ impl TurnMachine {
         let User::Talking(u) = &mut self.user else {
             return;
         };
-        if !matches!(u.model, Hearing::Heard(Some(_))) {
-            return;
-        }
-        let Some(needed) = u.evidence().silence_ms(&end, quick) else {
+        let evidence = u.evidence(&self.phrases);
+        let needed = match u.model {
+            Hearing::Heard(Some(_)) => evidence.silence_ms(&end, quick),
+            // The model's hearing is on its way (a decode may hold the cores), but the words
+            // already say the user is going on: the endpointer's hangover must not end it
+            // first.
+            Hearing::Asked => evidence.open_wait(&end),
+            _ => None,
+        };
+        let Some(needed) = needed else {
             return;
         };
         let silence_ms = needed + 20;
         if u.held_ms != Some(silence_ms) {
             u.held_ms = Some(silence_ms);
-            let evidence = u.evidence();
             self.actions.push(Action::HoldOpen { silence_ms });
             self.emit(Event::EndOfTurn {
                 complete: evidence.model,
@@ -605,18 +624,20 @@ impl TurnMachine {
     }
 
     /// The user has been silent long enough, given what is known at the pause, to believe
-    /// they have finished: the transcript of it is in, the end-of-turn model (when asked)
+    /// they have finished: the transcript of it is in (of this pause, not one the user went
+    /// on after), the end-of-turn model (when asked)
     /// has answered, and the silence is as long as the evidence calls for. Otherwise the
     /// endpointer's hangover ends the utterance.
     fn turn_over(&self, u: &Utterance) -> bool {
         if !self.speech.in_speech
             || u.heard.is_none()
+            || u.went_on
             || u.model == Hearing::Asked
             || u.answers == Answering::Asked
         {
             return false;
         }
-        u.evidence()
+        u.evidence(&self.phrases)
             .silence_ms(&self.config.end_of_turn, self.config.quick_hangover_ms)
             .is_some_and(|needed| self.speech.silence_ms >= needed)
     }
@@ -662,6 +683,7 @@ impl TurnMachine {
                     // Whatever the recognizer judged complete, the user is going on.
                     if let Some((_, end, _)) = u.heard.as_mut() {
                         *end = false;
+                        u.went_on = true;
                     }
                     u.model = Hearing::NotAsked;
                     u.hearings.clear();
@@ -802,6 +824,7 @@ impl TurnMachine {
                     self.resolve(u, text, latency_ms);
                 } else if let User::Talking(u) = &mut self.user {
                     u.heard = Some((text.clone(), end_of_turn, latency_ms));
+                    u.went_on = false;
                     u.words = Some(text.clone());
                     let role = u.role;
                     self.heard_while_talking(role, &text);
@@ -1277,6 +1300,21 @@ mod tests {
     }
 
     #[test]
+    fn words_that_stop_open_hold_the_utterance_while_the_model_is_late() {
+        let mut s = Script::new(TurnConfig::default());
+        s.talk(1000);
+        s.pause(60);
+        // The model is asked and does not answer yet (a decode holds the cores).
+        assert!(s.paused(None).is_some());
+        s.step(final_("Get me a triple shot,", false));
+        assert!(
+            s.did(&Action::HoldOpen { silence_ms: 1520 }),
+            "the endpointer's 600 ms hangover would end it: {:?}",
+            s.actions
+        );
+    }
+
+    #[test]
     fn a_hesitation_mid_sentence_is_waited_out_and_the_whole_sentence_answered() {
         let mut s = Script::new(TurnConfig::default());
         s.talk(1200);
@@ -1297,6 +1335,32 @@ mod tests {
         assert_eq!(
             s.replies(),
             vec![(1, user("Can I get a coffee with a bit of brown sugar?"))]
+        );
+    }
+
+    #[test]
+    fn words_that_stop_inside_a_phrase_of_the_domain_are_waited_out_not_the_words_before() {
+        let mut s = Script::new(TurnConfig::default());
+        s.machine.know_phrases(["light roast", "coffee"]);
+        s.talk(1000);
+        s.pause(60);
+        // The model and the recognizer both call "I'd like a light." finished.
+        s.paused(Some(Some(0.97)));
+        s.step(final_("I'd like a light.", true));
+        s.pause(1100);
+        assert!(s.replies().is_empty(), "cut off inside \"light roast\"");
+        s.talk(500); // "… roast coffee"
+        s.pause(60);
+        // Until the words of this pause are in, the turn is not over: ended on those of
+        // the last one, it would answer "I'd like a light."
+        s.paused(Some(Some(0.97)));
+        s.pause(300);
+        assert!(s.replies().is_empty(), "no words of this pause yet");
+        s.step(final_("I'd like a light roast coffee.", true));
+        s.pause(20);
+        assert_eq!(
+            s.replies(),
+            vec![(1, user("I'd like a light roast coffee."))]
         );
     }
 

@@ -440,7 +440,9 @@ impl Conversation<'_> {
     fn on_reply(&mut self, msg: ReplyMsg) -> Result<(), LoopError> {
         match msg {
             ReplyMsg::Phrases(phrases) => self.recognizer.expect_phrases(&phrases),
+            ReplyMsg::ValuePhrases(phrases) => self.machine.know_phrases(phrases),
             ReplyMsg::Handoff(handoff) => self.emit(self.now_ms, Event::Handoff { handoff }),
+            ReplyMsg::Fault(message) => self.emit(self.now_ms, Event::Error { message }),
             ReplyMsg::Done { turn } => self.worker_done(turn),
             ReplyMsg::Prepared {
                 text,

@@ -1,5 +1,5 @@
 //! Who may talk to `hark serve`, and as whom: bearer tokens from a file (one
-//! `TOKEN USER_ID [DOMAIN…]` per line, `#` comments), checked at the WebSocket handshake
+//! `TOKEN USER_ID [DOMAIN…] [role:agent]` per line, `#` comments), checked at the WebSocket handshake
 //! (`Authorization: Bearer TOKEN`, or `?token=TOKEN` for browsers) and on the web page. The
 //! user id comes from the token, never from the client. Browsers' connections must come from
 //! the page's own origin (or one allowed by name).
@@ -15,6 +15,9 @@ pub struct Grant {
     pub user: String,
     /// Domains it may talk to; empty: any.
     pub domains: Vec<String>,
+    /// The holder is one of the people conversations are handed to (`role:agent`): only
+    /// they may post feedback on handoffs, which a user's token must not touch.
+    pub agent: bool,
 }
 
 impl Grant {
@@ -73,7 +76,7 @@ impl Tokens {
             let (Some(token), Some(user)) = (words.next(), words.next()) else {
                 return Err(AuthError::Line {
                     line: line_no,
-                    reason: "expected TOKEN USER_ID [DOMAIN…]".into(),
+                    reason: "expected TOKEN USER_ID [DOMAIN…] [role:agent]".into(),
                 });
             };
             if token.chars().count() < MIN_TOKEN_CHARS {
@@ -90,10 +93,23 @@ impl Tokens {
                     ),
                 });
             }
-            let grant = Grant {
+            let mut grant = Grant {
                 user: user.to_string(),
-                domains: words.map(String::from).collect(),
+                domains: Vec::new(),
+                agent: false,
             };
+            for word in words {
+                match word.strip_prefix("role:") {
+                    Some("agent") => grant.agent = true,
+                    Some(role) => {
+                        return Err(AuthError::Line {
+                            line: line_no,
+                            reason: format!("unknown role '{role}': the one role is role:agent"),
+                        })
+                    }
+                    None => grant.domains.push(word.to_string()),
+                }
+            }
             if grants.insert(digest(token), grant).is_some() {
                 return Err(AuthError::Line {
                     line: line_no,
@@ -208,6 +224,10 @@ mod tests {
             .unwrap()
             .allows("barista"));
         assert!(tokens.grant("0123456789abcdeF").is_none());
+        assert!(!ana.agent);
+        let desk = Tokens::parse("0123456789abcdef maria role:agent customer-service\n").unwrap();
+        let maria = desk.grant("0123456789abcdef").unwrap();
+        assert!(maria.agent && maria.allows("customer-service") && !maria.allows("barista"));
     }
 
     #[test]
@@ -217,6 +237,7 @@ mod tests {
             ("0123456789abcdef", "expected TOKEN USER_ID"),
             ("0123456789abcdef ana/../x", "user id"),
             ("0123456789abcdef ana\n0123456789abcdef bob", "twice"),
+            ("0123456789abcdef ana role:admin", "unknown role 'admin'"),
         ] {
             let err = Tokens::parse(text).unwrap_err().to_string();
             assert!(

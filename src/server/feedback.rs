@@ -1,7 +1,8 @@
 //! `POST /handoffs/ID/feedback` on the serve listener: the person who took a conversation over
 //! says whether the handoff's summary was useful and whether the user's case was resolved.
-//! The body is `{"useful": true, "resolved": false}`; with tokens, the request shows one
-//! (`Authorization: Bearer TOKEN`) that may use the server's domain.
+//! The body is `{"useful": true, "resolved": false}`; with tokens, the request shows an
+//! agent's (`Authorization: Bearer TOKEN`, a `role:agent` line in the tokens file) that may use
+//! the server's domain: a user's token cannot touch the handoffs.
 
 use std::time::Duration;
 
@@ -32,11 +33,25 @@ pub fn handoff_id(path: &str) -> Option<&str> {
     (id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit())).then_some(id)
 }
 
-fn allowed(head: &Head, access: &Access, domain: &str) -> bool {
-    match access {
-        Access::Anonymous => true,
-        Access::Tokens(tokens) => super::auth::request_token(head.header("authorization"), None)
-            .is_some_and(|t| tokens.grant(&t).is_some_and(|g| g.allows(domain))),
+/// Who is asking to give feedback.
+enum Asker {
+    /// No token, or not one of the file's.
+    Unknown,
+    /// A token of the file that is no agent's, or not for this domain.
+    NotAnAgent,
+    Agent,
+}
+
+fn asker(head: &Head, access: &Access, domain: &str) -> Asker {
+    let Access::Tokens(tokens) = access else {
+        return Asker::Agent;
+    };
+    let grant = super::auth::request_token(head.header("authorization"), None)
+        .and_then(|t| tokens.grant(&t).cloned());
+    match grant {
+        None => Asker::Unknown,
+        Some(g) if g.agent && g.allows(domain) => Asker::Agent,
+        Some(_) => Asker::NotAnAgent,
     }
 }
 
@@ -60,11 +75,20 @@ pub async fn answer(
     if head.method != "POST" {
         return Answer::text(405, "POST {\"useful\": BOOL, \"resolved\": BOOL}\n");
     }
-    if !allowed(head, access, domain) {
-        return Answer::text(
-            401,
-            "this server needs a token: Authorization: Bearer TOKEN\n",
-        );
+    match asker(head, access, domain) {
+        Asker::Unknown => {
+            return Answer::text(
+                401,
+                "this server needs a token: Authorization: Bearer TOKEN\n",
+            )
+        }
+        Asker::NotAnAgent => {
+            return Answer::text(
+                403,
+                "feedback on handoffs takes an agent's token (role:agent in the tokens file)\n",
+            )
+        }
+        Asker::Agent => {}
     }
     let Some(length) = head
         .header("content-length")

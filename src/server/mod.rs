@@ -101,6 +101,11 @@ pub struct Limits {
     pub max_message_bytes: usize,
     /// Connections at once (conversations or not); more are answered 503.
     pub max_connections: usize,
+    /// Of `max_connections`, those kept for requests that show a valid token and for
+    /// `/healthz` and `/readyz`: sockets without a token cannot take the last of them, so a
+    /// flood of anonymous connections locks out neither the paying users nor the health
+    /// check.
+    pub reserved_connections: usize,
     /// Time to complete the handshake.
     pub handshake_timeout_ms: u64,
     /// Connections one address may have in their handshake at once (0: any); more are
@@ -126,6 +131,7 @@ impl Default for Limits {
         Self {
             max_message_bytes: 256 * 1024,
             max_connections: 64,
+            reserved_connections: 8,
             handshake_timeout_ms: 5000,
             max_handshakes_per_address: 8,
             start_timeout_ms: 10_000,
@@ -204,7 +210,7 @@ pub async fn serve_until(
 ) -> Result<(), ServerError> {
     let slots = Arc::new(Semaphore::new(config.max_conversations.max(1)));
     let rate = Arc::new(rate::StartRate::new(config.limits.starts_per_minute));
-    let connections = Arc::new(Semaphore::new(config.limits.max_connections.max(1)));
+    let connections = Connections::new(&config.limits);
     let handshakes = guard::PerAddress::default();
     let config = Arc::new(config);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -227,8 +233,8 @@ pub async fn serve_until(
             tracing::warn!(%peer, "closed: too many connections from one address in their handshake");
             continue;
         };
-        let connection_slot = connections.clone().try_acquire_owned().ok();
-        if connection_slot.is_none() && config.tls.is_some() {
+        let place = connections.take();
+        if place.is_none() && config.tls.is_some() {
             // Over the limit: not worth a TLS handshake to say so.
             metrics().rejected("connections");
             continue;
@@ -243,21 +249,25 @@ pub async fn serve_until(
             let Some(mut io) = secure(stream, &config).await else {
                 return;
             };
-            let Some(_connection_slot) = connection_slot else {
+            let Some(place) = place else {
                 metrics().rejected("connections");
                 let _ = page::busy().send(&mut *io).await;
                 return;
             };
-            let (head, rest) =
-                match http::read_head(&mut *io, ms(config.limits.handshake_timeout_ms)).await {
-                    Ok(request) => request,
-                    Err(http::HeadError::Malformed(e)) => {
-                        let _ = Answer::text(400, format!("{e}\n")).send(&mut *io).await;
-                        return;
-                    }
-                    Err(_) => return,
-                };
+            let (head, rest) = match http::read_head(&mut *io, place.head_timeout(&config)).await {
+                Ok(request) => request,
+                Err(http::HeadError::Malformed(e)) => {
+                    let _ = Answer::text(400, format!("{e}\n")).send(&mut *io).await;
+                    return;
+                }
+                Err(_) => return,
+            };
             drop(handshaking);
+            if !place.admits(&head, &config.access) {
+                metrics().rejected("connections");
+                let _ = page::busy().send(&mut *io).await;
+                return;
+            }
             if head.is_upgrade() {
                 if let Err(e) =
                     connection(io, head, rest, peer, factory, slots, &config, stop, &rate).await
@@ -280,6 +290,73 @@ pub async fn serve_until(
         tasks.abort_all();
     }
     Ok(())
+}
+
+/// The connections the server holds at once: most open to anyone, the rest kept for token
+/// holders and health checks.
+struct Connections {
+    open: Arc<Semaphore>,
+    reserved: Arc<Semaphore>,
+}
+
+/// A connection's place among them, held while it lasts.
+struct Place {
+    reserved: bool,
+    _permit: OwnedSemaphorePermit,
+}
+
+/// A request in a reserved place has this long to arrive whole: clients with a token send
+/// it in one go, and a slow one must not hold the reserve.
+const RESERVED_HEAD_TIMEOUT: Duration = Duration::from_millis(1000);
+
+impl Connections {
+    fn new(limits: &Limits) -> Self {
+        let all = limits.max_connections.max(1);
+        let reserved = limits.reserved_connections.min(all - 1);
+        Self {
+            open: Arc::new(Semaphore::new(all - reserved)),
+            reserved: Arc::new(Semaphore::new(reserved)),
+        }
+    }
+
+    /// A place for a new connection, an open one first; None when every place is taken.
+    fn take(&self) -> Option<Place> {
+        let (reserved, permit) = match self.open.clone().try_acquire_owned() {
+            Ok(permit) => (false, permit),
+            Err(_) => (true, self.reserved.clone().try_acquire_owned().ok()?),
+        };
+        Some(Place {
+            reserved,
+            _permit: permit,
+        })
+    }
+}
+
+impl Place {
+    fn head_timeout(&self, config: &ServerConfig) -> Duration {
+        let timeout = ms(config.limits.handshake_timeout_ms);
+        if self.reserved {
+            timeout.min(RESERVED_HEAD_TIMEOUT)
+        } else {
+            timeout
+        }
+    }
+
+    /// Whether the request may stay in this place: any in an open one; in a reserved one, a
+    /// health check or a request with a valid token.
+    fn admits(&self, head: &Head, access: &Access) -> bool {
+        let health = head.method == "GET" && matches!(head.path.as_str(), "/healthz" | "/readyz");
+        if !self.reserved || health {
+            return true;
+        }
+        match access {
+            Access::Anonymous => false,
+            Access::Tokens(tokens) => {
+                auth::request_token(head.header("authorization"), Some(&head.query))
+                    .is_some_and(|token| tokens.grant(&token).is_some())
+            }
+        }
+    }
 }
 
 /// The answer to a plain HTTP request: handoff feedback, a page, the metrics; failed
@@ -307,8 +384,13 @@ async fn answer_request(
             keep,
         )
         .await;
-        if answer.status == 401 {
-            guard::failed(peer, "handoff feedback without a valid token");
+        match answer.status {
+            401 => guard::failed(peer, "handoff feedback without a valid token"),
+            403 => {
+                metrics().security("forbidden");
+                tracing::warn!(%peer, "refused: handoff feedback with a token that is no agent's");
+            }
+            _ => {}
         }
         return answer;
     }

@@ -10,6 +10,8 @@
 //! the transcript alone decides, as before it (a short silence after a finished sentence,
 //! the endpointer's hangover otherwise).
 
+use std::collections::HashSet;
+
 use serde::{Deserialize, Serialize};
 
 /// Words a finished sentence does not end on: conjunctions, articles, prepositions,
@@ -37,6 +39,62 @@ pub fn ends_open(text: &str) -> bool {
     OPEN_ENDINGS.contains(&last.as_str())
 }
 
+/// Lowercase words of `text`, punctuation dropped.
+fn words(text: &str) -> Vec<String> {
+    text.split_whitespace()
+        .map(|w| {
+            w.trim_matches(|c: char| !c.is_alphanumeric() && c != '\'')
+                .to_lowercase()
+        })
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
+/// The phrases of several words a domain's users say ("light roast", "a lot of milk",
+/// "New York"). Words that stop inside one ("I'd like a light", "with lots") are no more
+/// finished than words that stop on "with", whatever punctuation the recognizer printed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PhraseEnds {
+    /// Every beginning of a phrase that is not the whole of it, as words.
+    beginnings: HashSet<Vec<String>>,
+    /// Every phrase, of one word or more.
+    wholes: HashSet<Vec<String>>,
+    longest: usize,
+}
+
+impl PhraseEnds {
+    pub fn new<S: AsRef<str>>(phrases: impl IntoIterator<Item = S>) -> Self {
+        let mut ends = Self::default();
+        for phrase in phrases {
+            let words = words(phrase.as_ref());
+            if words.is_empty() {
+                continue;
+            }
+            ends.longest = ends.longest.max(words.len());
+            for k in 1..words.len() {
+                ends.beginnings.insert(words[..k].to_vec());
+            }
+            ends.wholes.insert(words);
+        }
+        ends
+    }
+
+    /// Whether `text` stops inside a phrase: its last words begin one, and no phrase ends
+    /// where it does ("a lot of milk" ends on a phrase; "a drip" begins "drip coffee").
+    pub fn stops_inside(&self, text: &str) -> bool {
+        let words = words(text);
+        let mut inside = false;
+        for k in 1..=self.longest.min(words.len()) {
+            let tail = &words[words.len() - k..];
+            if self.wholes.contains(tail) {
+                return false;
+            }
+            inside |= self.beginnings.contains(tail);
+        }
+        inside
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TurnEndConfig {
@@ -47,6 +105,10 @@ pub struct TurnEndConfig {
     /// Silence that ends a turn whatever was said: the user stopped mid-sentence and did
     /// not go on.
     pub max_silence_ms: u64,
+    /// The least silence that ends a turn whose words stop where a sentence cannot end
+    /// (unless they answer what hark asked): a confident model and a recognizer that puts a
+    /// full stop on every clip do not make "a coffee with" finished.
+    pub open_min_silence_ms: u64,
     /// How much each piece of evidence counts, in log-odds: the model's; a transcript the
     /// recognizer calls finished (recognizers punctuate every clip, so this counts less than a
     /// confident hearing);
@@ -64,6 +126,7 @@ impl Default for TurnEndConfig {
             model: true,
             min_silence_ms: 120,
             max_silence_ms: 2500,
+            open_min_silence_ms: 1500,
             model_weight: 1.0,
             text_weight: 1.0,
             open_weight: 4.0,
@@ -106,6 +169,13 @@ impl Evidence {
         Some(1.0 / (1.0 + (-z).exp()))
     }
 
+    /// The least silence that ends a turn whose words stop where a sentence cannot end
+    /// (and do not answer what hark asked); None when they could end one.
+    pub fn open_wait(&self, config: &TurnEndConfig) -> Option<u64> {
+        (self.open_ending && self.answers != Some(true))
+            .then_some(config.open_min_silence_ms.min(config.max_silence_ms))
+    }
+
     /// The silence after the last voice that ends the turn. Without the model: `quick_ms`
     /// after a finished sentence, else None: the endpointer's hangover ends it (the rule
     /// before the model).
@@ -117,7 +187,8 @@ impl Evidence {
         // Cubic in the doubt: turns that lean finished end near the minimum, and the wait
         // grows quickly only when the evidence leans towards the user going on.
         let doubt = 1.0 - p;
-        Some((min + (max - min) * doubt.powi(3)).round() as u64)
+        let wait = (min + (max - min) * doubt.powi(3)).round() as u64;
+        Some(wait.max(self.open_wait(config).unwrap_or(0)))
     }
 }
 
@@ -213,6 +284,56 @@ mod tests {
         ] {
             assert!(!ends_open(closed), "{closed}");
         }
+    }
+
+    #[test]
+    fn words_that_stop_open_wait_out_a_hesitation_however_sure_the_model() {
+        let config = TurnEndConfig::default();
+        let open = Evidence {
+            model: Some(0.99),
+            text_complete: Some(true),
+            open_ending: true,
+            answers: None,
+        };
+        assert!(open.silence_ms(&config, 200).unwrap() >= config.open_min_silence_ms);
+        // "Dark" to "Which roast?" begins "dark roast", and answers the question.
+        let answer = Evidence {
+            answers: Some(true),
+            ..open
+        };
+        assert!(answer.silence_ms(&config, 200).unwrap() < 300);
+    }
+
+    #[test]
+    fn words_that_stop_inside_a_phrase_of_the_domain_are_not_finished() {
+        let phrases = PhraseEnds::new([
+            "light roast",
+            "drip coffee",
+            "coffee",
+            "lots of milk",
+            "milk",
+            "a lot of brown sugar",
+            "mocha",
+        ]);
+        for open in [
+            "I'd like a light",
+            "Can I get a drip?",
+            "a single shot drip coffee with lots.",
+            "with a lot of brown",
+        ] {
+            assert!(phrases.stops_inside(open), "{open}");
+        }
+        for closed in [
+            "I'd like a light roast.",
+            "A drip coffee with lots of milk.",
+            "a lot of brown sugar",
+            "Give me a mocha.",
+            "Where is my order?",
+            "",
+        ] {
+            assert!(!phrases.stops_inside(closed), "{closed}");
+        }
+        assert!(!PhraseEnds::default().stops_inside("I'd like a light"));
     }
 
     #[test]
