@@ -212,7 +212,7 @@ fn run_loop(recording: Recording, engines: Engines, config: LoopConfig) -> (Run,
     let paced = config.clock == hark::clock::Clock::RealTime;
     let mut source = WavFileSource::from_samples(recording.samples.clone(), SPEECH_RATE, paced);
     let mut sink = WavFileSink::create(&out_path, SPEECH_RATE).unwrap();
-    let mut log = EventLog::new();
+    let mut log = EventLog::recording();
     let cpu_before = cpu_seconds().unwrap_or(0.0);
     let started = Instant::now();
     let summary =

@@ -183,7 +183,7 @@ fn converse(name: &str, parts: &[Part], script: Vec<&'static str>) -> Outcome {
     // machine goes, the same on every run.
     let mut source = WavFileSource::from_samples(recording.samples.clone(), SPEECH_RATE, false);
     let mut sink = WavFileSink::create(&out, SPEECH_RATE).unwrap();
-    let mut log = EventLog::new();
+    let mut log = EventLog::recording();
     run_voice_loop(
         LoopConfig {
             clock: Clock::Simulated,

@@ -66,7 +66,7 @@ fn converse_on(clock: Clock, name: &str, parts: &[Part]) -> (Recording, Outcome)
     let paced = clock == Clock::RealTime;
     let mut source = WavFileSource::from_samples(recording.samples.clone(), SPEECH_RATE, paced);
     let mut sink = WavFileSink::create(&out_path, OUT_RATE).unwrap();
-    let mut log = EventLog::new();
+    let mut log = EventLog::recording();
     let summary = run_voice_loop(
         LoopConfig {
             clock,
@@ -384,7 +384,7 @@ fn converse_with_dialogue(
     let dir = common::temp_dir(name);
     let mut source = WavFileSource::from_samples(recording.samples.clone(), SPEECH_RATE, false);
     let mut sink = WavFileSink::create(&dir.join("speaker.wav"), OUT_RATE).unwrap();
-    let mut log = EventLog::new();
+    let mut log = EventLog::recording();
     let summary = run_voice_loop(
         LoopConfig {
             clock: Clock::Simulated,
@@ -542,7 +542,7 @@ fn serve_an_order(name: &str, recording: &Recording) -> Outcome {
     let out_path = dir.join("speaker.wav");
     let mut source = WavFileSource::from_samples(recording.samples.clone(), SPEECH_RATE, false);
     let mut sink = WavFileSink::create(&out_path, OUT_RATE).unwrap();
-    let mut log = EventLog::new();
+    let mut log = EventLog::recording();
     let config = LoopConfig {
         clock: Clock::Simulated,
         ..Default::default()

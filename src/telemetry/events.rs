@@ -106,10 +106,13 @@ pub struct TimedEvent {
 /// Called with each event as it is logged.
 pub type EventObserver = Box<dyn FnMut(&TimedEvent)>;
 
-/// Collects events in memory and optionally appends them to a JSONL file as they happen.
+/// Passes each event on as it happens: to a JSONL file, to an observer, and (only when
+/// made with [`EventLog::recording`]) into memory.
 #[derive(Default)]
 pub struct EventLog {
-    events: Vec<TimedEvent>,
+    /// Every event so far, kept only when asked: tests and benchmarks read them back, while
+    /// a kiosk's or a server's conversation runs for hours.
+    events: Option<Vec<TimedEvent>>,
     file: Option<std::io::BufWriter<std::fs::File>>,
     write_failed: bool,
     observer: Option<EventObserver>,
@@ -168,8 +171,17 @@ fn redacted_json(value: &serde_json::Value) -> serde_json::Value {
 }
 
 impl EventLog {
+    /// A log that keeps nothing in memory.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A log that also keeps every event, for [`EventLog::events`].
+    pub fn recording() -> Self {
+        Self {
+            events: Some(Vec::new()),
+            ..Self::default()
+        }
     }
 
     pub fn to_file(path: &Path) -> std::io::Result<Self> {
@@ -177,7 +189,7 @@ impl EventLog {
             std::fs::create_dir_all(parent)?;
         }
         Ok(Self {
-            events: Vec::new(),
+            events: None,
             file: Some(std::io::BufWriter::new(std::fs::File::create(path)?)),
             write_failed: false,
             observer: None,
@@ -212,14 +224,45 @@ impl EventLog {
         if let Some(observer) = self.observer.as_mut() {
             observer(&timed);
         }
-        self.events.push(timed);
+        if let Some(events) = self.events.as_mut() {
+            events.push(timed);
+        }
     }
 
+    /// The events so far; none unless the log is [`EventLog::recording`].
     pub fn events(&self) -> &[TimedEvent] {
-        &self.events
+        self.events.as_deref().unwrap_or_default()
     }
 
     pub fn write_failed(&self) -> bool {
         self.write_failed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_log_keeps_events_in_memory_only_when_recording() {
+        let said = || Event::Final {
+            text: "hello".into(),
+            stt_ms: 1.0,
+        };
+        let seen = std::rc::Rc::new(std::cell::Cell::new(0));
+        let counter = seen.clone();
+        let mut passing = EventLog::new();
+        passing.on_event(Box::new(move |_| counter.set(counter.get() + 1)));
+        for t in 0..1000 {
+            passing.push(t, said());
+        }
+        assert_eq!(seen.get(), 1000, "each event passed on");
+        assert!(
+            passing.events().is_empty(),
+            "an hour-long conversation keeps none"
+        );
+        let mut recording = EventLog::recording();
+        recording.push(0, said());
+        assert_eq!(recording.events().len(), 1);
     }
 }
