@@ -120,6 +120,12 @@ impl Tokens {
         Ok(Self { grants })
     }
 
+    /// Whether the request `head` shows one of these tokens (header or `?token=`).
+    pub fn shown_in(&self, head: &super::http::Head) -> bool {
+        request_token(head.header("authorization"), Some(&head.query))
+            .is_some_and(|token| self.grant(&token).is_some())
+    }
+
     /// What `token` grants, if it is one of these.
     pub fn grant(&self, token: &str) -> Option<&Grant> {
         self.grants.get(&digest(token))

@@ -47,7 +47,7 @@ fn asker(head: &Head, access: &Access, domain: &str) -> Asker {
         return Asker::Agent;
     };
     let grant = super::auth::request_token(head.header("authorization"), None)
-        .and_then(|t| tokens.grant(&t).cloned());
+        .and_then(|t| tokens.grant(&t));
     match grant {
         None => Asker::Unknown,
         Some(g) if g.agent && g.allows(domain) => Asker::Agent,

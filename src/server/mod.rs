@@ -351,10 +351,7 @@ impl Place {
         }
         match access {
             Access::Anonymous => false,
-            Access::Tokens(tokens) => {
-                auth::request_token(head.header("authorization"), Some(&head.query))
-                    .is_some_and(|token| tokens.grant(&token).is_some())
-            }
+            Access::Tokens(tokens) => tokens.shown_in(head),
         }
     }
 }

@@ -18,10 +18,7 @@ pub fn busy() -> Answer {
 pub fn answer(head: &Head, access: &Access) -> Answer {
     let allowed = match access {
         Access::Anonymous => true,
-        Access::Tokens(tokens) => {
-            super::auth::request_token(head.header("authorization"), Some(&head.query))
-                .is_some_and(|t| tokens.grant(&t).is_some())
-        }
+        Access::Tokens(tokens) => tokens.shown_in(head),
     };
     match (head.method.as_str(), head.path.as_str()) {
         ("GET", "/" | "/index.html") if !allowed => {
