@@ -360,7 +360,10 @@ fn the_user_can_still_barge_in_over_the_echo() {
     let parts = [
         Part::Silence(1000),
         Part::Say("I would like to book a table."),
-        Part::Silence(1800),
+        // Long enough for the first reply to be playing on a loaded 2-core machine (it starts
+        // ~0.3 s after the turn ends when idle, ~1 s with both cores busy), short enough that
+        // it is still playing: the reply lasts ~4 s.
+        Part::Silence(2400),
         Part::Say("What time is it?"),
         Part::Silence(3000),
     ];
