@@ -101,6 +101,20 @@ const DIALOGUE: &[&str] = &[
     "It's for my work account.",
     "Thank you, goodbye.",
 ];
+/// The same conversation without commas: the cloud recognizers' protocol servers end an
+/// utterance at any pause as long as the provider's minimum silence, and a pause at a comma
+/// would split one request in two.
+const CLOUD_DIALOGUE: &[&str] = &[
+    "I'd like to book a haircut tomorrow at ten.",
+    "Yes.",
+    "What are your opening hours?",
+    "Where is my order?",
+    "It's four five seven eight two.",
+    "Where are you located?",
+    "I need to reset my password.",
+    "It's for my work account.",
+    "Thank you and goodbye.",
+];
 const PAUSE_AFTER_MS: u64 = 6500;
 /// Reply audio louder than this counts as sound.
 const AUDIBLE: f32 = 0.005;
@@ -938,17 +952,31 @@ fn rss_mib(pid: u32) -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
-/// One client of `hark serve`: streams `samples` (16 kHz) in real time, returns what came
-/// back (aligned frame for frame with what it sent) and the errors it was told.
-async fn serve_client(url: String, samples: Arc<Vec<f32>>) -> (Vec<f32>, Vec<String>) {
+/// What one client of `hark serve` heard: the audio (aligned frame for frame with what it
+/// sent), the errors it was told, and when its first frame left.
+#[derive(Default)]
+struct Heard {
+    played: Vec<f32>,
+    errors: Vec<String>,
+    started: Option<Instant>,
+    /// Each audio message's first sample (an index into `played`) and when it arrived.
+    arrivals: Vec<(usize, Instant)>,
+}
+
+/// One client of `hark serve`: streams `samples` (16 kHz) in real time.
+async fn serve_client(url: String, samples: Arc<Vec<f32>>) -> Heard {
     use futures_util::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message;
     let Ok((socket, _)) = tokio_tungstenite::connect_async(&url).await else {
-        return (Vec::new(), vec!["could not connect".into()]);
+        return Heard {
+            errors: vec!["could not connect".into()],
+            ..Default::default()
+        };
     };
     let (mut tx, mut rx) = socket.split();
     let start = serde_json::json!({"type": "start", "sample_rate": SPEECH_RATE}).to_string();
     let _ = tx.send(Message::Text(start.into())).await;
+    let started = Instant::now();
     let sender = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_millis(20));
         for frame in samples.chunks(320) {
@@ -962,10 +990,11 @@ async fn serve_client(url: String, samples: Arc<Vec<f32>>) -> (Vec<f32>, Vec<Str
         let _ = tx.send(Message::Text(stop.into())).await;
         tx
     });
-    let (mut played, mut errors) = (Vec::new(), Vec::new());
+    let (mut played, mut errors, mut arrivals) = (Vec::new(), Vec::new(), Vec::new());
     while let Some(Ok(message)) = rx.next().await {
         match message {
             Message::Binary(b) => {
+                arrivals.push((played.len(), Instant::now()));
                 let _ = hark::server::protocol::decode_pcm16(&b, &mut played);
             }
             Message::Text(t) => {
@@ -982,7 +1011,22 @@ async fn serve_client(url: String, samples: Arc<Vec<f32>>) -> (Vec<f32>, Vec<Str
         }
     }
     let _ = sender.await;
-    (played, errors)
+    Heard {
+        played,
+        errors,
+        started: Some(started),
+        arrivals,
+    }
+}
+
+impl Heard {
+    /// When the first audible sample at or after `from_ms` (of the client's timeline)
+    /// arrived.
+    fn first_sound_arrived(&self, from_ms: u64) -> Option<Instant> {
+        let sample = ms_to_sample(first_sound(&self.played, from_ms)?.round() as u64);
+        let message = self.arrivals.partition_point(|&(at, _)| at <= sample);
+        Some(self.arrivals.get(message.checked_sub(1)?)?.1)
+    }
 }
 
 /// `one` repeated for at least `seconds`: the samples, and each request's span on that
@@ -998,9 +1042,9 @@ fn looped(one: &Recording, seconds: u64) -> (Arc<Vec<f32>>, Vec<(u64, u64)>) {
     (Arc::new(samples), spans)
 }
 
-/// `hark serve` on a free loopback port, `n` conversations at once, nothing stored: the
-/// process and its ws:// address.
-fn start_serve(bench: &Bench, n: usize) -> (std::process::Child, String) {
+/// `hark serve` on a free loopback port, `n` conversations at once, nothing stored, with
+/// `engines`' options and environment: the process and its ws:// address.
+fn start_serve(bench: &Bench, n: usize, engines: &ServeEngines) -> (std::process::Child, String) {
     let hark = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/hark");
     let mut child = std::process::Command::new(&hark)
         .arg("--models")
@@ -1015,6 +1059,8 @@ fn start_serve(bench: &Bench, n: usize) -> (std::process::Child, String) {
             "none",
         ])
         .args(["--max-conversations", &n.to_string()])
+        .args(&engines.args)
+        .envs(engines.env.iter().map(|(k, v)| (k, v)))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -1034,7 +1080,7 @@ fn start_serve(bench: &Bench, n: usize) -> (std::process::Child, String) {
 }
 
 /// `n` clients streaming `samples` to `url` at once: what each heard and was told.
-fn run_clients(url: &str, samples: &Arc<Vec<f32>>, n: usize) -> Vec<(Vec<f32>, Vec<String>)> {
+fn run_clients(url: &str, samples: &Arc<Vec<f32>>, n: usize) -> Vec<Heard> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -1061,15 +1107,14 @@ fn run_clients(url: &str, samples: &Arc<Vec<f32>>, n: usize) -> Vec<(Vec<f32>, V
 
 /// Voice-to-voice of every request the clients heard answered within 5 s, and the errors
 /// they were told.
-fn answered_turns(
-    results: &[(Vec<f32>, Vec<String>)],
-    spans: &[(u64, u64)],
-) -> (Vec<f64>, Vec<String>) {
+fn answered_turns(results: &[Heard], spans: &[(u64, u64)]) -> (Vec<f64>, Vec<String>) {
     let (mut v2v, mut errors) = (Vec::new(), Vec::new());
-    for (played, errs) in results {
-        errors.extend(errs.iter().cloned());
+    for heard in results {
+        errors.extend(heard.errors.iter().cloned());
         for &(_, end) in spans {
-            if let Some(first) = first_sound(played, end).filter(|f| f - (end as f64) < 5000.0) {
+            if let Some(first) =
+                first_sound(&heard.played, end).filter(|f| f - (end as f64) < 5000.0)
+            {
                 v2v.push(first - end as f64);
             }
         }
@@ -1107,7 +1152,7 @@ fn serve_load(bench: &mut Bench) {
         .unwrap_or(6);
     let mut largest_ok = 0;
     for n in 1..=most {
-        let (mut child, url) = start_serve(bench, n);
+        let (mut child, url) = start_serve(bench, n, &ServeEngines::default());
         let rss_start = rss_mib(child.id());
         let results = run_clients(&url, &samples, n);
         let rss_end = rss_mib(child.id());
@@ -1131,6 +1176,200 @@ fn serve_load(bench: &mut Bench) {
         "
 largest number of conversations with voice-to-voice P95 ≤ 800 ms, every turn answered and no errors: {largest_ok} ({:.1} per core on {cores} cores)",
         largest_ok as f64 / cores as f64
+    );
+}
+
+/// The engines `hark serve` runs on in a load section: its options and environment.
+#[derive(Default)]
+struct ServeEngines {
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+}
+
+/// Each answered turn's voice-to-voice as the client lived it (the end of its request leaving
+/// to the reply's first sound arriving), and hark's own share of it: that less the engines'
+/// share, which is the recognizer's end of turn after the end of speech (its endpointing) and
+/// a round trip each to the recognizer and to the voice. `ends` are the recognizer's, with
+/// their connection; connections are matched to clients in the order of their first end of
+/// turn (the clients start 1.7 s apart and say the same first request).
+fn hark_shares(
+    results: &[Heard],
+    spans: &[(u64, u64)],
+    ends: &[(usize, Instant)],
+    rtt_ms: u64,
+) -> (Vec<f64>, Vec<f64>) {
+    let mut connections: Vec<usize> = Vec::new();
+    for (c, _) in ends {
+        if !connections.contains(c) {
+            connections.push(*c);
+        }
+    }
+    let (mut v2v, mut shares) = (Vec::new(), Vec::new());
+    for (heard, connection) in results.iter().zip(&connections) {
+        let Some(started) = heard.started else {
+            continue;
+        };
+        let own_ends: Vec<Instant> = ends
+            .iter()
+            .filter(|(c, _)| c == connection)
+            .map(|(_, t)| *t)
+            .collect();
+        for &(_, end) in spans {
+            let spoken_end = started + Duration::from_millis(end);
+            let Some(first) = heard
+                .first_sound_arrived(end)
+                .map(|at| at.saturating_duration_since(spoken_end).as_secs_f64() * 1000.0)
+                .filter(|&ms| ms < 5000.0)
+            else {
+                continue;
+            };
+            v2v.push(first);
+            let Some(turn_end) = own_ends.iter().find(|&&t| t >= spoken_end) else {
+                continue;
+            };
+            let engines_ms =
+                turn_end.duration_since(spoken_end).as_secs_f64() * 1000.0 + 2.0 * rtt_ms as f64;
+            shares.push(first - engines_ms);
+        }
+    }
+    (v2v, shares)
+}
+
+/// The most conversations that keep the mark, found by `keeps`: 1, 2, 4, … up to `most`,
+/// then halving the gap to the first number that failed.
+fn capacity(most: usize, mut keeps: impl FnMut(usize) -> bool) -> usize {
+    let (mut kept, mut failed) = (0, None);
+    let mut n = 1;
+    while n <= most {
+        if !keeps(n) {
+            failed = Some(n);
+            break;
+        }
+        kept = n;
+        n = if n == most {
+            most + 1
+        } else {
+            (n * 2).min(most)
+        };
+    }
+    if let Some(mut failed) = failed {
+        while failed - kept > 1 {
+            let mid = (kept + failed) / 2;
+            if keeps(mid) {
+                kept = mid;
+            } else {
+                failed = mid;
+            }
+        }
+    }
+    kept
+}
+
+/// `hark serve` on cloud engines (AssemblyAI and Cartesia: the tests' local protocol servers,
+/// a simulated 40 ms round trip) holding more and more conversations, each a loop of the
+/// dialogue requests for `HARK_LOAD_SECONDS` (default 120): voice-to-voice, hark's own share
+/// of it, errors, the server's CPU; the capacity is the most conversations that keep
+/// voice-to-voice P95 ≤ 800 ms with every turn answered and no error (at most
+/// `HARK_LOAD_MAX`, default 48: anonymous clients may hold 56 of the 64 connections), and the
+/// most of those tried whose hark share kept P95 ≤ 50 ms.
+fn serve_cloud(bench: &mut Bench) {
+    let env = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(default)
+    };
+    let seconds = env("HARK_LOAD_SECONDS", 120);
+    let most = env("HARK_LOAD_MAX", 48) as usize;
+    let one = bench.say(&requests(CLOUD_DIALOGUE));
+    let (samples, spans) = looped(&one, seconds);
+    println!(
+        "
+### hark serve on cloud engines under load (AssemblyAI + Cartesia protocol servers, {CLOUD_RTT_MS} ms round trip, {seconds} s per client)
+
+| conversations | voice-to-voice P50 / P95 | hark's share P50 / P95 / P99 | turns answered | errors | recognizer connections | server CPU |
+|---|---|---|---|---|---|---|"
+    );
+    let mut within_share = 0;
+    let mut keeps = |n: usize| {
+        let stt = cloud_fakes::assemblyai(cloud_fakes::SttScript {
+            utterances: CLOUD_DIALOGUE.iter().map(|t| t.to_string()).collect(),
+            rtt_ms: CLOUD_RTT_MS,
+            ..Default::default()
+        });
+        let tts = cloud_fakes::cartesia(cloud_fakes::TtsScript {
+            rtt_ms: CLOUD_RTT_MS,
+            ..Default::default()
+        });
+        // AssemblyAI's own default minimum silence (hark asks for 160 ms): the protocol
+        // server ends an utterance at any pause that long, where AssemblyAI's model would
+        // hear that the sentence goes on, and Piper pauses inside some requests.
+        let config =
+            std::env::temp_dir().join(format!("hark-serve-cloud-{}.toml", std::process::id()));
+        std::fs::write(&config, "[stt.assemblyai]\nmin_turn_silence_ms = 400\n").unwrap();
+        let engines = ServeEngines {
+            args: vec![
+                "--stt".into(),
+                "assemblyai".into(),
+                "--tts".into(),
+                "cartesia".into(),
+                "--config".into(),
+                config.display().to_string(),
+            ],
+            env: vec![
+                ("ASSEMBLYAI_API_KEY".into(), cloud_fakes::KEY.into()),
+                ("CARTESIA_API_KEY".into(), cloud_fakes::KEY.into()),
+                ("CARTESIA_VOICE_ID".into(), "voice1".into()),
+                ("HARK_ASSEMBLYAI_URL".into(), stt.url()),
+                ("HARK_CARTESIA_URL".into(), tts.url()),
+            ],
+        };
+        let (mut child, url) = start_serve(bench, n, &engines);
+        let cpu = || hark::telemetry::process_cpu_seconds(child.id()).unwrap_or(f64::NAN);
+        let (cpu_start, clock) = (cpu(), Instant::now());
+        let results = run_clients(&url, &samples, n);
+        let cores = (cpu() - cpu_start) / clock.elapsed().as_secs_f64();
+        let _ = child.kill();
+        let _ = child.wait();
+        let (_, errors) = answered_turns(&results, &spans);
+        let log = stt.log();
+        let (v2v, shares) = hark_shares(&results, &spans, &log.turn_ends, CLOUD_RTT_MS);
+        let (p50, p95, _) = percentiles(&v2v);
+        let (s50, s95, s99) = percentiles(&shares);
+        println!(
+            "| {n} | {p50:.0} / {p95:.0} | {s50:.0} / {s95:.0} / {s99:.0} | {} of {} | {} | {} | {cores:.2} cores |",
+            v2v.len(),
+            spans.len() * n,
+            errors.len(),
+            log.connections,
+        );
+        for e in errors.iter().take(3) {
+            println!("error: {e}");
+        }
+        if log.turn_ends.len() != spans.len() * n {
+            println!(
+                "(the recognizer ended {} utterances for {} requests: its words may not match what was said)",
+                log.turn_ends.len(),
+                spans.len() * n
+            );
+        }
+        if std::env::var_os("HARK_BENCH_VERBOSE").is_some() {
+            let each: Vec<String> = shares.iter().map(|s| format!("{s:.0}")).collect();
+            println!("hark's share of each turn (ms): {}", each.join(" "));
+        }
+        let whole = errors.is_empty() && v2v.len() == spans.len() * n;
+        if whole && s95 <= 50.0 {
+            within_share = within_share.max(n);
+        }
+        whole && p95 <= 800.0
+    };
+    let kept = capacity(most, &mut keeps);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!(
+        "
+largest number of conversations with voice-to-voice P95 ≤ 800 ms, every turn answered and no errors: {kept} ({:.1} per core on {cores} cores; the clients and the protocol servers run on the same cores)
+largest number tried with hark's share P95 ≤ 50 ms as well: {within_share}",
+        kept as f64 / cores as f64
     );
 }
 
@@ -1189,7 +1428,7 @@ fn soak(bench: &mut Bench) {
     let n = env("HARK_SOAK_CONVERSATIONS", 2) as usize;
     let one = bench.say(&requests(DIALOGUE));
     let (samples, spans) = looped(&one, seconds);
-    let (mut child, url) = start_serve(bench, n);
+    let (mut child, url) = start_serve(bench, n, &ServeEngines::default());
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let sampler = sample_every_10_s(child.id(), done.clone());
     let results = run_clients(&url, &samples, n);
@@ -1341,7 +1580,7 @@ fn cloud(bench: &mut Bench) {
             else {
                 continue;
             };
-            let Some(turn_end) = ends.iter().find(|&&e| e >= spoken_end) else {
+            let Some(&(_, turn_end)) = ends.iter().find(|(_, e)| *e >= spoken_end) else {
                 continue;
             };
             let stt_ms =
@@ -1591,7 +1830,7 @@ fn main() {
         .collect();
     // The load section takes 40 minutes at its default length: only when named.
     let wanted = |name: &str| {
-        (sections.is_empty() && !matches!(name, "serve-load" | "soak"))
+        (sections.is_empty() && !matches!(name, "serve-load" | "serve-cloud" | "soak"))
             || sections.iter().any(|s| s == name)
     };
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -1633,7 +1872,7 @@ fn main() {
             "off (the transcript alone)"
         }
     );
-    let all: [(&str, Section); 13] = [
+    let all: [(&str, Section); 14] = [
         ("keywords", keywords),
         ("dialogue", dialogue),
         ("barge-in", barge_in),
@@ -1646,6 +1885,7 @@ fn main() {
         ("tts-cache", tts_cache),
         ("turns", hesitations),
         ("serve-load", serve_load),
+        ("serve-cloud", serve_cloud),
         ("soak", soak),
     ];
     for (name, section) in all {

@@ -53,8 +53,9 @@ pub struct FakeLog {
     pub closes: Vec<String>,
     /// Most contexts open at once on one socket.
     pub max_contexts: usize,
-    /// When the server sent its first word of each utterance's end (ms since its start).
-    pub turn_ends: Vec<Instant>,
+    /// When the server decided each utterance had ended (the message leaves a round trip
+    /// later), and on which connection (numbered from 1 in the order they were accepted).
+    pub turn_ends: Vec<(usize, Instant)>,
 }
 
 pub struct FakeServer {
@@ -88,6 +89,17 @@ pub struct SttScript {
     pub rtt_ms: u64,
     /// Close after this long with no audio and no keepalive (Deepgram: 10 s).
     pub idle_timeout_ms: u64,
+}
+
+impl SttScript {
+    /// The words of the `u`th utterance heard on a connection; the script starts over
+    /// after its last, so a soak can loop a recording.
+    fn words(&self, u: usize) -> String {
+        if self.utterances.is_empty() {
+            return String::new();
+        }
+        self.utterances[u % self.utterances.len()].clone()
+    }
 }
 
 impl Default for SttScript {
@@ -372,7 +384,7 @@ async fn deepgram_session(
                         }
                         Sound::Voiced { voiced_ms } => {
                             let Some(u) = utterance else { continue };
-                            let text = script.utterances.get(u).cloned().unwrap_or_default();
+                            let text = script.words(u);
                             let heard = words_so_far(&text, voiced_ms);
                             let count = heard.split_whitespace().count();
                             if voiced_ms % 200 == 0 && count > last_interim_words {
@@ -391,12 +403,14 @@ async fn deepgram_session(
                         Sound::Silence { silence_ms } => {
                             if silence_ms == endpointing.max(20) {
                                 if let Some(u) = utterance.take() {
-                                    let text =
-                                        script.utterances.get(u).cloned().unwrap_or_default();
+                                    let text = script.words(u);
                                     let end_of_speech = !script.never_ends_turns;
                                     send(results(&text, true, end_of_speech, false));
                                     if end_of_speech {
-                                        log.lock().unwrap().turn_ends.push(Instant::now());
+                                        log.lock()
+                                            .unwrap()
+                                            .turn_ends
+                                            .push((connection, Instant::now()));
                                     }
                                     ear.in_speech = false;
                                     if !end_of_speech {
@@ -421,7 +435,7 @@ async fn deepgram_session(
                     Some("Finalize") if !script.ignores_finalize => {
                         let text = utterance
                             .take()
-                            .and_then(|u| script.utterances.get(u).cloned())
+                            .map(|u| script.words(u))
                             .unwrap_or_default();
                         ear.in_speech = false;
                         send(results(&text, true, false, true));
@@ -429,7 +443,7 @@ async fn deepgram_session(
                     Some("Finalize") => {}
                     Some("CloseStream") => {
                         if let Some(u) = utterance.take() {
-                            let text = script.utterances.get(u).cloned().unwrap_or_default();
+                            let text = script.words(u);
                             send(results(&text, true, true, false));
                         }
                         send(
@@ -467,7 +481,7 @@ async fn assemblyai_session(
     socket: tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
     uri: String,
     log: Arc<Mutex<FakeLog>>,
-    _connection: usize,
+    connection: usize,
     script: Arc<SttScript>,
 ) {
     let (mut stream, out) = split(socket);
@@ -505,10 +519,13 @@ async fn assemblyai_session(
     let end_turn =
         |utterance: &mut Option<usize>, turn_order: &mut u64, log: &Arc<Mutex<FakeLog>>| {
             if let Some(u) = utterance.take() {
-                let text = script.utterances.get(u).cloned().unwrap_or_default();
+                let text = script.words(u);
                 send(turn(*turn_order, &text, true, true));
                 *turn_order += 1;
-                log.lock().unwrap().turn_ends.push(Instant::now());
+                log.lock()
+                    .unwrap()
+                    .turn_ends
+                    .push((connection, Instant::now()));
             }
         };
     while let Some(Ok(message)) = stream.next().await {
@@ -523,7 +540,7 @@ async fn assemblyai_session(
                         }
                         Sound::Voiced { voiced_ms } if voiced_ms % 200 == 0 => {
                             if let Some(u) = utterance {
-                                let text = script.utterances.get(u).cloned().unwrap_or_default();
+                                let text = script.words(u);
                                 send(turn(
                                     turn_order,
                                     &words_so_far(&text, voiced_ms),

@@ -411,9 +411,7 @@ impl SessionTask {
             Some(Ok(Message::Text(text))) => match reader.read(text.as_str()) {
                 Ok(heard) => {
                     let now = self.now_ms();
-                    for h in heard {
-                        self.turns.heard(h, now, out);
-                    }
+                    self.turns.heard_message(heard, now, out);
                     ControlFlow::Continue(())
                 }
                 Err(e) if e.fatal => {

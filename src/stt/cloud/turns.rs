@@ -116,6 +116,35 @@ impl TurnAssembler {
         }
     }
 
+    /// One message of the provider's. Words it stands by that come with a tail still
+    /// changing are the start of an utterance under way, not everything said up to a pause:
+    /// they are not given as a final (a turn ended on them would be answered on half a
+    /// sentence), only as part of the interim text.
+    pub fn heard_message(
+        &mut self,
+        message: Vec<Heard>,
+        now_ms: u64,
+        out: &mut Vec<RecognizerEvent>,
+    ) {
+        let tail_follows = message
+            .iter()
+            .any(|h| matches!(h, Heard::Tail(t) if !t.trim().is_empty()));
+        for heard in message {
+            match heard {
+                Heard::Settled(text) if tail_follows => self.settle(&text),
+                heard => self.heard(heard, now_ms, out),
+            }
+        }
+    }
+
+    fn settle(&mut self, text: &str) {
+        self.tail.clear();
+        if !text.trim().is_empty() {
+            self.settled = join(&self.settled, text.trim());
+            self.provider_ended = false;
+        }
+    }
+
     pub fn heard(&mut self, heard: Heard, now_ms: u64, out: &mut Vec<RecognizerEvent>) {
         match heard {
             Heard::SpeechStarted => {
@@ -134,12 +163,10 @@ impl TurnAssembler {
                 }
             }
             Heard::Settled(text) => {
-                self.tail.clear();
+                self.settle(&text);
                 if text.trim().is_empty() {
                     return;
                 }
-                self.settled = join(&self.settled, text.trim());
-                self.provider_ended = false;
                 if self.listening() {
                     out.push(RecognizerEvent::Final {
                         text: self.settled.clone(),
@@ -255,6 +282,35 @@ mod tests {
         );
         assert_eq!(finals(&out), vec![("I'd like a large latte.".into(), true)]);
         assert!(!t.owes_final());
+    }
+
+    #[test]
+    fn words_settled_beside_a_changing_tail_are_not_a_final() {
+        // AssemblyAI marks each word final as it goes: "Where" of "Where is my order?" is
+        // settled while "is" still changes. A turn must not end on "Where".
+        let mut t = TurnAssembler::new(700);
+        let mut out = Vec::new();
+        t.hint(SpeechHint::Started { audio_from_ms: 0 }, 0, &mut out);
+        t.heard_message(
+            vec![Heard::Settled("Where".into()), Heard::Tail("is".into())],
+            400,
+            &mut out,
+        );
+        assert!(finals(&out).is_empty(), "{out:?}");
+        assert_eq!(
+            out.last(),
+            Some(&RecognizerEvent::Interim {
+                text: "Where is".into()
+            })
+        );
+        // All it heard settled, nothing changing: that is the utterance so far.
+        t.heard_message(vec![Heard::Settled("is my order?".into())], 900, &mut out);
+        assert_eq!(finals(&out), vec![("Where is my order?".into(), false)]);
+        t.heard_message(vec![Heard::EndOfTurn], 1000, &mut out);
+        assert_eq!(
+            finals(&out).last(),
+            Some(&("Where is my order?".into(), true))
+        );
     }
 
     #[test]
