@@ -256,6 +256,9 @@ pub struct DialogueSettings {
     pub webhook_timeout_ms: u64,
     /// Forget each conversation once it is over (a microphone many people use).
     pub kiosk: bool,
+    /// Markdown or text documents, or folders of them, to answer questions from (besides
+    /// the domain's own `knowledge/` folder).
+    pub knowledge: Vec<String>,
 }
 
 impl Default for DialogueSettings {
@@ -266,6 +269,7 @@ impl Default for DialogueSettings {
             log: String::new(),
             webhook_timeout_ms: 5000,
             kiosk: false,
+            knowledge: Vec::new(),
         }
     }
 }

@@ -305,5 +305,12 @@ pub fn dialogue_options(
         llm: settings.llm.client(),
         webhook_timeout: std::time::Duration::from_millis(settings.dialogue.webhook_timeout_ms),
         slot_tagger,
+        knowledge_paths: settings
+            .dialogue
+            .knowledge
+            .iter()
+            .map(std::path::PathBuf::from)
+            .collect(),
+        knowledge: None,
     })
 }

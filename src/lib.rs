@@ -12,6 +12,7 @@ pub mod conversation;
 pub mod dialogue;
 pub mod domain;
 pub mod engines;
+pub mod knowledge;
 pub mod models;
 pub mod nlu;
 pub mod pipeline;

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 const FLOORS: &[&[&str]] = &[
     &["rng", "clock", "conversation", "audio", "cloud"],
     &["vad", "models", "store", "telemetry", "nlu", "stt", "tts"],
-    &["domain"],
+    &["domain", "knowledge"],
     &["dialogue"],
     &["pipeline", "spoken"],
     &["server", "wyoming", "engines", "config"],

@@ -99,13 +99,9 @@ fn broken_domains_are_refused_with_the_file_and_the_reason() {
         common::root().join("config/domains/barista/flows/order_drink.toml"),
     )
     .unwrap();
+    // No flows is a domain of intents alone (and documents), like the built-in assistant.
     let empty = check(&dir);
-    assert!(!empty.status.success(), "an empty flows/ is refused");
-    assert!(
-        stderr(&empty).contains("no flows here"),
-        "{}",
-        stderr(&empty)
-    );
+    assert!(empty.status.success(), "{}", stderr(&empty));
     let cases = [
         (
             flow.replacen("$size:size", "$size:cupSize", 1),

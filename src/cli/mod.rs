@@ -87,6 +87,10 @@ pub struct DialogueArgs {
     /// Folder for privacy-safe conversation logs, or none [settings: dialogue.log].
     #[arg(long)]
     pub log: Option<String>,
+    /// A Markdown or text document (or a folder of them) to answer questions from; repeat
+    /// for several. Added to the domain's own knowledge/ folder [settings: dialogue.knowledge].
+    #[arg(long)]
+    pub knowledge: Vec<String>,
 }
 
 /// The speech engines of a conversation.
@@ -139,6 +143,10 @@ impl DialogueArgs {
         if let Some(log) = &self.log {
             settings.dialogue.log = log.clone();
         }
+        settings
+            .dialogue
+            .knowledge
+            .extend(self.knowledge.iter().cloned());
     }
 }
 
@@ -327,8 +335,15 @@ pub enum DomainAction {
         #[arg(long)]
         force: bool,
     },
-    /// Load a domain with the start-up checks and summarise it.
-    Check { domain: String },
+    /// Load a domain with the start-up checks and summarise it; with knowledge documents
+    /// (its knowledge/ folder, or --knowledge), warn where an FAQ answer and the documents
+    /// both answer the same question.
+    Check {
+        domain: String,
+        /// A knowledge document or folder besides the domain's own (repeatable).
+        #[arg(long)]
+        knowledge: Vec<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -434,7 +449,9 @@ pub fn run(cli: Cli) -> Result<()> {
                 out,
                 force,
             } => spoken::domain_import(&file, &name, out.as_deref(), force),
-            DomainAction::Check { domain } => spoken::domain_check(&domain),
+            DomainAction::Check { domain, knowledge } => {
+                spoken::domain_check(&domain, &knowledge, models, threads)
+            }
         },
         Command::Nlu {
             action: NluAction::Eval(args),

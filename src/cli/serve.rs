@@ -296,7 +296,7 @@ fn load_factory(
     // Load and check everything once before listening: a broken domain, model or voice
     // is reported now, not to the first client.
     let engines = hark::engines::build(settings, models, threads)?;
-    let dialogue_options = hark::engines::dialogue_options(settings, models)?;
+    let mut dialogue_options = hark::engines::dialogue_options(settings, models)?;
     let in_domain = || format!("domain {}", domain_dir.display());
     let domain = hark::domain::load(&domain_dir).with_context(in_domain)?;
     if let Some(cache) = &engines.tts_cache {
@@ -304,6 +304,8 @@ fn load_factory(
     }
     let recognizer =
         hark::dialogue::train_recognizer(&domain, models, threads).with_context(in_domain)?;
+    hark::dialogue::load_knowledge(&domain_dir, &recognizer, &mut dialogue_options)
+        .with_context(in_domain)?;
     // A conversation's manager is checked now too (a language model misconfigured in the
     // environment is reported before listening).
     hark::dialogue::manager_for(domain.clone(), recognizer.clone(), &dialogue_options)

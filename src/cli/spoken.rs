@@ -249,9 +249,69 @@ pub fn domain_import(file: &Path, name: &str, out: Option<&Path>, force: bool) -
 }
 
 /// `hark domain check`: loads a domain with the start-up checks and summarises it.
-pub fn domain_check(domain: &str) -> Result<()> {
+pub fn domain_check(
+    domain: &str,
+    knowledge: &[PathBuf],
+    models: &ModelDir,
+    threads: usize,
+) -> Result<()> {
     let dir = domain::resolve(domain, &super::conversation::domains_dir())?;
     let domain = domain::load(&dir)?;
+    summarise(&dir, &domain);
+    let mut paths = knowledge.to_vec();
+    if dir.join("knowledge").is_dir() {
+        paths.push(dir.join("knowledge"));
+    }
+    if !paths.is_empty() {
+        check_knowledge(&domain, &paths, models, threads)?;
+    }
+    Ok(())
+}
+
+/// The documents indexed, and every FAQ intent whose examples they answer too: the two
+/// answers must agree, and nothing else tells the deployer when they drift apart.
+fn check_knowledge(
+    domain: &domain::Domain,
+    paths: &[PathBuf],
+    models: &ModelDir,
+    threads: usize,
+) -> Result<()> {
+    let encoder = hark::nlu::encoder::SentenceEncoder::open(
+        &models.sentence_encoder(),
+        &models.sentence_encoder_vocab(),
+        &models.onnxruntime(),
+        threads,
+    )?;
+    let knowledge =
+        hark::knowledge::Knowledge::load(paths, hark::nlu::Featurizer::new(Some(encoder)))?;
+    println!(
+        "  knowledge: {} passages from {}",
+        knowledge.passages().len(),
+        paths
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    for (name, intent) in &domain.intents {
+        let Some(answer) = &intent.answer else {
+            continue;
+        };
+        for example in &intent.examples {
+            let found = knowledge.lookup(example, hark::knowledge::WRITTEN_WORDS)?;
+            if let hark::knowledge::Found::Answer { text, section, .. } = found {
+                println!(
+                    "  warning: intent {name} and the documents ({section}) both answer {example:?}; the intent's answer is said, so they should agree:\n    intent:    {}\n    documents: {text}",
+                    answer.pick(domain::Channel::Text, Default::default())
+                );
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn summarise(dir: &Path, domain: &domain::Domain) {
     println!("{}: ok", dir.display());
     for flow in domain.flows.values() {
         println!(
@@ -292,5 +352,4 @@ pub fn domain_check(domain: &str) -> Result<()> {
         ),
         None => println!("  no grammar: some flows are not written as templates"),
     }
-    Ok(())
 }

@@ -17,6 +17,7 @@ use super::policy::{self, Context, Decision, Effect, Input, Notes, Policy, Under
 use crate::conversation::session::{Exchange, Handoff, Session, Step};
 use crate::conversation::{Variant, ANONYMOUS};
 use crate::domain::{Channel, Domain};
+use crate::knowledge::{self, Knowledge};
 use crate::nlu::entities::{self, Entity};
 use crate::nlu::slots::SlotTagger;
 use crate::nlu::{normalize, IntentRecognizer, NluError};
@@ -89,6 +90,8 @@ impl Turn {
 pub enum DialogueError {
     #[error(transparent)]
     Nlu(#[from] NluError),
+    #[error(transparent)]
+    Knowledge(#[from] knowledge::KnowledgeError),
 }
 
 /// What one utterance means on its own, outside any conversation.
@@ -150,6 +153,8 @@ pub struct DialogueManager {
     backend: Backend,
     /// Answers what the flows do not cover, when configured.
     llm: Option<Box<dyn LanguageModel>>,
+    /// The deployer's documents, shared by every conversation.
+    knowledge: Option<Arc<Knowledge>>,
     /// "Today" for relative dates; None means the real date.
     pub today: Option<NaiveDate>,
 }
@@ -188,8 +193,15 @@ impl DialogueManager {
             recognizer,
             backend,
             llm: None,
+            knowledge: None,
             today: None,
         }
+    }
+
+    /// Answers questions from `knowledge` when no intent of the domain is sure of them.
+    pub fn with_knowledge(mut self, knowledge: Arc<Knowledge>) -> Self {
+        self.knowledge = Some(knowledge);
+        self
     }
 
     /// Reads names and `learned` slots with `tagger`.
@@ -316,11 +328,20 @@ impl DialogueManager {
         let text = normalize::chat_spellings(said);
         let entities = entities::extract(&text, self.today());
         let nlu = self.recognizer.recognize(&text)?;
+        let words = match self.policy.channel {
+            Channel::Voice => knowledge::SPOKEN_WORDS,
+            Channel::Text => knowledge::WRITTEN_WORDS,
+        };
+        let documents = match &self.knowledge {
+            Some(k) => Some(k.lookup(&text, words)?),
+            None => None,
+        };
         Ok(Understood {
             said: said.to_string(),
             text,
             entities,
             nlu,
+            documents,
         })
     }
 

@@ -25,6 +25,10 @@ pub struct DialogueOptions {
     pub webhook_timeout: std::time::Duration,
     /// Reads names and party sizes; without it names come from phrasing ("my name is").
     pub slot_tagger: Option<std::sync::Arc<crate::nlu::slots::SlotTagger>>,
+    /// Documents to answer from, besides the domain's own `knowledge/` folder.
+    pub knowledge_paths: Vec<std::path::PathBuf>,
+    /// The documents, indexed (see [`load_knowledge`]); answered from when no intent fits.
+    pub knowledge: Option<std::sync::Arc<crate::knowledge::Knowledge>>,
 }
 
 impl Default for DialogueOptions {
@@ -33,6 +37,8 @@ impl Default for DialogueOptions {
             llm: None,
             webhook_timeout: std::time::Duration::from_secs(5),
             slot_tagger: None,
+            knowledge_paths: Vec::new(),
+            knowledge: None,
         }
     }
 }
@@ -47,7 +53,36 @@ pub fn build_manager(
 ) -> Result<manager::DialogueManager, BuildError> {
     let domain = crate::domain::load(domain_dir)?;
     let recognizer = train_recognizer(&domain, models, threads)?;
-    manager_for(domain, recognizer, options)
+    let mut options = options.clone();
+    load_knowledge(domain_dir, &recognizer, &mut options)?;
+    manager_for(domain, recognizer, &options)
+}
+
+/// Indexes the documents of `options.knowledge_paths` and of the domain's `knowledge/`
+/// folder, with the encoder of `recognizer`, into `options.knowledge` (none when there are
+/// none).
+pub fn load_knowledge(
+    domain_dir: &Path,
+    recognizer: &crate::nlu::IntentRecognizer,
+    options: &mut DialogueOptions,
+) -> Result<(), BuildError> {
+    let mut paths = options.knowledge_paths.clone();
+    let own = domain_dir.join("knowledge");
+    if own.is_dir() {
+        paths.push(own);
+    }
+    if paths.is_empty() {
+        return Ok(());
+    }
+    let started = std::time::Instant::now();
+    let knowledge = crate::knowledge::Knowledge::load(&paths, recognizer.featurizer().clone())?;
+    tracing::info!(
+        passages = knowledge.passages().len(),
+        ms = started.elapsed().as_millis() as u64,
+        "knowledge documents indexed"
+    );
+    options.knowledge = Some(std::sync::Arc::new(knowledge));
+    Ok(())
 }
 
 /// The intent recognizer of `domain`, trained on its examples with the sentence encoder
@@ -83,6 +118,9 @@ pub fn manager_for(
     if let Some(tagger) = &options.slot_tagger {
         manager = manager.with_slot_tagger(tagger.clone());
     }
+    if let Some(knowledge) = &options.knowledge {
+        manager = manager.with_knowledge(knowledge.clone());
+    }
     Ok(match &options.llm {
         Some(config) => manager.with_llm(Box::new(llm::OpenAiChat::new(config.clone())?)),
         None => manager,
@@ -97,6 +135,8 @@ pub enum BuildError {
     Nlu(#[from] crate::nlu::NluError),
     #[error(transparent)]
     Llm(#[from] llm::LlmError),
+    #[error(transparent)]
+    Knowledge(#[from] crate::knowledge::KnowledgeError),
 }
 
 /// A reply worked out before the end of the user's turn.

@@ -33,6 +33,11 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../../config/domains/customer-service/flows/reset_password.toml"),
     ),
     (
+        "assistant",
+        "domain.toml",
+        include_str!("../../config/domains/assistant/domain.toml"),
+    ),
+    (
         "barista",
         "domain.toml",
         include_str!("../../config/domains/barista/domain.toml"),

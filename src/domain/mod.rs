@@ -57,6 +57,10 @@ pub struct Persona {
     /// Said when an interrupted flow resumes; `{flow}` is its description.
     #[serde(default = "default_resume")]
     pub resume: String,
+    /// Said when the knowledge documents do not answer a question: a plain "I don't know"
+    /// and the offer of a person (a yes hands the conversation over).
+    #[serde(default = "default_not_in_documents")]
+    pub not_in_documents: String,
 }
 
 fn default_no_input() -> String {
@@ -64,6 +68,9 @@ fn default_no_input() -> String {
 }
 fn default_clarify() -> String {
     "Sorry, did you want to {a}, or {b}?".into()
+}
+fn default_not_in_documents() -> String {
+    "I'm sorry, I don't know that. Would you like me to put you through to a person?".into()
 }
 fn default_resume() -> String {
     "Now, let's get back to your request to {flow}.".into()
@@ -623,14 +630,20 @@ pub fn load(dir: &Path) -> Result<Domain, DomainError> {
     }
     let mut flows = BTreeMap::new();
     let flow_dir = dir.join("flows");
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(&flow_dir)
-        .map_err(|e| DomainError::Read {
-            path: flow_dir.clone(),
-            reason: e.to_string(),
-        })?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-        .collect();
+    // A domain without flows (the assistant) answers its intents and its documents.
+    let mut paths: Vec<PathBuf> = match std::fs::read_dir(&flow_dir) {
+        Ok(entries) => entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => {
+            return Err(DomainError::Read {
+                path: flow_dir.clone(),
+                reason: e.to_string(),
+            })
+        }
+    };
     paths.sort();
     for path in paths {
         let flow: FlowSpec = read(&path)?;
@@ -642,13 +655,6 @@ pub fn load(dir: &Path) -> Result<Domain, DomainError> {
             ));
         }
         flows.insert(flow.intent.clone(), flow);
-    }
-    if flows.is_empty() {
-        return Err(invalid(
-            &flow_dir,
-            "no flows here: a domain needs at least one (flows/NAME.toml, see the built-in ones)"
-                .to_string(),
-        ));
     }
     Ok(Domain {
         name: dir

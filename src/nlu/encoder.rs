@@ -69,9 +69,16 @@ impl SentenceEncoder {
 
     /// Unit-length embeddings of `sentences`, in order.
     pub fn encode<S: AsRef<str>>(&mut self, sentences: &[S]) -> Result<Vec<Vec<f32>>, NluError> {
-        let mut out = Vec::with_capacity(sentences.len());
-        for batch in sentences.chunks(BATCH) {
-            out.extend(self.encode_batch(batch)?);
+        // Batched by length: a batch is padded to its longest sentence, so sentences of
+        // like length together waste the least.
+        let mut order: Vec<usize> = (0..sentences.len()).collect();
+        order.sort_by_key(|&i| sentences[i].as_ref().len());
+        let mut out = vec![Vec::new(); sentences.len()];
+        for batch in order.chunks(BATCH) {
+            let texts: Vec<&str> = batch.iter().map(|&i| sentences[i].as_ref()).collect();
+            for (&i, vector) in batch.iter().zip(self.encode_batch(&texts)?) {
+                out[i] = vector;
+            }
         }
         Ok(out)
     }

@@ -63,6 +63,19 @@ impl Featurizer {
         self.encoder.is_some()
     }
 
+    /// Unit-length sentence embeddings of `texts`; None without an encoder.
+    pub fn meanings<S: AsRef<str>>(&self, texts: &[S]) -> Result<Option<Vec<Vec<f32>>>, NluError> {
+        match &self.encoder {
+            Some(encoder) => Ok(Some(
+                encoder
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .encode(texts)?,
+            )),
+            None => Ok(None),
+        }
+    }
+
     pub fn features<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<Features>, NluError> {
         let dense = match &self.encoder {
             // A poisoned lock only means another encode panicked; the session is stateless
@@ -189,6 +202,11 @@ impl IntentRecognizer {
             threshold,
             corrector: PhoneticCorrector::new(&texts),
         })
+    }
+
+    /// The features it reads utterances with (its sentence encoder, shared).
+    pub fn featurizer(&self) -> &Featurizer {
+        &self.featurizer
     }
 
     pub fn recognize(&mut self, text: &str) -> Result<IntentResult, NluError> {

@@ -182,6 +182,7 @@ pub(super) fn start_flow(turn: &Turn, d: &mut Draft, intent: &str, text: &str, f
         text: text.to_string(),
         entities: found.to_vec(),
         nlu: Default::default(),
+        documents: None,
     };
     turn.policy
         .fill(turn.cx, flow, &mut active, &request, false);
@@ -216,6 +217,7 @@ pub(super) fn start_flow_with(
             text: value.clone(),
             entities: crate::nlu::entities::extract(value, turn.cx.today),
             nlu: Default::default(),
+            documents: None,
         };
         active.asking = Some(slot.clone());
         turn.policy.fill(turn.cx, flow, &mut active, &answer, false);

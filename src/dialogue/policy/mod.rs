@@ -12,6 +12,7 @@
 //! commands every conversation has, the active flow's expected answer, a new request, the
 //! language model and the fallback. The first step that takes the turn decides it.
 
+mod documents;
 mod draft;
 mod flows;
 mod handoff;
@@ -48,6 +49,8 @@ pub struct Understood {
     pub text: String,
     pub entities: Vec<Entity>,
     pub nlu: IntentResult,
+    /// What the deployer's documents say to the words, when there are documents.
+    pub documents: Option<crate::knowledge::Found>,
 }
 
 /// What the policy is told besides the conversation and the input.

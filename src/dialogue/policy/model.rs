@@ -6,6 +6,7 @@ use super::steps::{self, Turn};
 use super::{flows, Understood};
 use crate::dialogue::llm::{ChatMessage, Tool};
 use crate::domain::Channel;
+use crate::knowledge::Found;
 
 /// What the language model is asked.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,11 +39,22 @@ fn request(turn: &Turn, user: &Understood, d: &Draft) -> ModelRequest {
              no markdown."
         }
     };
-    let system = format!(
+    let mut system = format!(
         "You are {}, an assistant. {how} What you can do: {} \
          When the user wants one of the functions, call it.",
         persona.name, persona.help
     );
+    if let Some(Found::Nothing { nearest, .. }) = &user.documents {
+        system.push_str(
+            " Answer questions only from the passages of our documents below; when they do not \
+             answer the question, say you don't know and offer to connect the user with a \
+             person. Never guess. Passages:",
+        );
+        for passage in nearest {
+            system.push_str("\n- ");
+            system.push_str(passage);
+        }
+    }
     let mut messages = vec![ChatMessage::new("system", &system)];
     for exchange in &d.state.history {
         if !exchange.user.is_empty() {

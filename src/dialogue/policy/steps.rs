@@ -4,7 +4,7 @@
 //! that holds whatever wins (a name heard in passing, a question that is no longer open).
 
 use super::draft::{Change, Draft};
-use super::{flows, handoff, model, Context, Policy, Understood};
+use super::{documents, flows, handoff, model, Context, Policy, Understood};
 use crate::conversation::session::RatingState;
 use crate::nlu::entities::{self, EntityKind};
 
@@ -41,7 +41,7 @@ impl Turn<'_> {
 pub(super) type Step = fn(&Turn, &Understood, &mut Draft) -> bool;
 
 /// The steps of a user's turn, in order.
-pub(super) const USER: [(&str, Step); 11] = [
+pub(super) const USER: [(&str, Step); 13] = [
     ("a name said in passing", learn_name),
     ("the rating question's answer", rating_answer),
     ("the offer of a person's answer", offer_answer),
@@ -49,9 +49,11 @@ pub(super) const USER: [(&str, Step); 11] = [
     ("a request for a person", person_wanted),
     ("the commands of every conversation", commands),
     ("the active flow's answer", flows::active_flow),
+    ("a question the documents answer", documents::answer),
     ("a new request", new_request),
     ("two requests about as likely", close_pair),
     ("the language model", model::ask),
+    ("what the documents do not say", documents::not_in_them),
     ("the fallback", fallback),
 ];
 
@@ -374,6 +376,12 @@ fn goodbye(turn: &Turn, d: &mut Draft) {
     }
 }
 
+/// Words a question starts with (a new question is not a yes or a no).
+const QUESTION_STARTS: &[&str] = &[
+    "do", "does", "did", "can", "could", "is", "are", "was", "will", "would", "should", "what",
+    "whats", "where", "when", "how", "who", "why", "which", "have", "has",
+];
+
 const YES: &[&str] = &[
     "yes",
     "yeah",
@@ -412,6 +420,10 @@ const NO: &[&str] = &[
 pub(super) fn yes_no(text: &str) -> Option<bool> {
     let words = entities::tokenize(text);
     if words.is_empty() || words.len() > 8 {
+        return None;
+    }
+    // "Do you have a store in Chicago?" asks something new; "do it" answers.
+    if words.len() > 2 && QUESTION_STARTS.contains(&words[0].as_str()) {
         return None;
     }
     let no = words.iter().any(|w| NO.contains(&w.as_str()));

@@ -7,6 +7,7 @@ use chrono::NaiveDate;
 
 use super::*;
 use crate::conversation::session::{ActiveFlow, Exchange, RatingState};
+use crate::knowledge::Found;
 use crate::nlu::OUT_OF_SCOPE;
 
 fn today() -> NaiveDate {
@@ -37,6 +38,7 @@ fn heard(text: &str, ranked: &[(&str, f32)]) -> Understood {
             confidence,
             ranked,
         },
+        documents: None,
     }
 }
 
@@ -1204,6 +1206,89 @@ fn the_domain_answers_before_the_model_is_asked() {
     assert!(c.effects().is_empty());
 }
 
+// --- the deployer's documents -------------------------------------------------------------
+
+fn with_documents(mut user: Understood, found: Found) -> Understood {
+    user.documents = Some(found);
+    user
+}
+
+fn documents_say(text: &str) -> Found {
+    Found::Answer {
+        text: text.into(),
+        section: "Shipping".into(),
+        score: 1.2,
+    }
+}
+
+fn documents_silent() -> Found {
+    Found::Nothing {
+        score: 0.4,
+        nearest: vec!["Shipping: We ship to Canada for a flat $19 per order.".into()],
+    }
+}
+
+#[test]
+fn a_question_the_documents_answer_gets_their_words_unless_an_intent_is_sure() {
+    let mut c = Convo::new("customer-service");
+    let canada = "We ship to Canada for a flat $19 per order.";
+    let reply = c.turn(with_documents(
+        plain("do you guys ship to canada"),
+        documents_say(canada),
+    ));
+    assert_eq!(reply, canada);
+    assert!(!c.notes().misunderstood);
+    // An intent the classifier is sure of comes first.
+    c.turn(with_documents(
+        sure("where is my order", "order_status"),
+        documents_say("Orders leave the warehouse the same day."),
+    ));
+    assert_eq!(c.notes().started.as_deref(), Some("order_status"));
+}
+
+#[test]
+fn a_question_the_documents_do_not_answer_gets_i_dont_know_and_a_person_on_yes() {
+    let mut c = Convo::new("customer-service");
+    let reply = c.turn(with_documents(
+        plain("do you sell cars"),
+        documents_silent(),
+    ));
+    assert!(
+        reply.starts_with("I'm sorry, I don't know that."),
+        "{reply}"
+    );
+    assert!(reply.contains("person"), "{reply}");
+    c.say("yes please");
+    assert!(
+        c.effects().iter().any(|e| matches!(e, Effect::HandOff(_))),
+        "{:?}",
+        c.effects()
+    );
+}
+
+#[test]
+fn the_model_gets_the_nearest_passages_and_answers_only_from_them() {
+    let mut c = Convo::new("customer-service");
+    c.policy.has_model = true;
+    c.model = Some(None);
+    c.turn(with_documents(
+        plain("do you deliver up north"),
+        documents_silent(),
+    ));
+    let Effect::AskModel(request) = c.effects()[0] else {
+        panic!("{:?}", c.effects());
+    };
+    let system = &request.messages[0].content;
+    assert!(system.contains("only from the passages"), "{system}");
+    assert!(system.contains("flat $19"), "{system}");
+    // Without documents the model is not told of any.
+    c.say("tell me a joke");
+    let Effect::AskModel(request) = c.effects()[0] else {
+        panic!("{:?}", c.effects());
+    };
+    assert!(!request.messages[0].content.contains("passages"));
+}
+
 // --- yes and no, values said back ----------------------------------------------------------
 
 #[test]
@@ -1221,6 +1306,12 @@ fn yes_and_no_in_short_answers() {
         assert_eq!(steps::yes_no(t), Some(false), "{t}");
     }
     assert_eq!(steps::yes_no("at three pm"), None);
+    assert_eq!(steps::yes_no("do it"), Some(true));
+    assert_eq!(
+        steps::yes_no("do you have a store in chicago"),
+        None,
+        "a new question is no answer"
+    );
     assert_eq!(
         steps::yes_no("yes yes yes yes yes yes yes yes yes"),
         None,
