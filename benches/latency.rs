@@ -31,6 +31,13 @@
 //!   memory at start and end, and the capacity: the most conversations that (with every
 //!   smaller number) keep voice-to-voice P95 ≤ 800 ms, every turn answered, no error, per core
 //!   (only when named: `cargo bench --bench latency -- serve-load`);
+//! - `serve-cloud`: `hark serve` on the AssemblyAI and Cartesia protocol servers (40 ms
+//!   round trip) with 1, 2, 4, … conversations (from `HARK_LOAD_FROM`, up to `HARK_LOAD_MAX`,
+//!   default 48) for
+//!   `HARK_LOAD_SECONDS` (default 120) each: voice-to-voice, hark's own share of it (less the
+//!   provider's end of turn and a round trip to each), CPU, and the capacity (only when named);
+//! - `knowledge`: spoken questions answered from a help document (the assistant domain with
+//!   `../shared/data/knowledge/larkspur-help.md`);
 //! - `soak`: `hark serve` holding `HARK_SOAK_CONVERSATIONS` (default 2) conversations for
 //!   `HARK_SOAK_SECONDS` (default 3600): turns, errors, voice-to-voice, CPU, and memory every
 //!   10 s (only when named).
@@ -379,6 +386,50 @@ fn dialogue(bench: &mut Bench) {
     );
     let mut t = turns(&run, 5000.0);
     print_turns("dialogue core (customer-service domain)", &run, &mut t);
+}
+
+/// Questions a help document answers (and one it does not), for the voice-to-voice of
+/// answers from documents.
+const KNOWLEDGE_QUESTIONS: &[&str] = &[
+    "Do you ship to Canada?",
+    "How long do refunds take?",
+    "Do gift cards expire?",
+    "What is your phone number?",
+    "Can I return a mattress I opened?",
+    "How much does assembly cost?",
+    "Where is your Seattle store?",
+    "Do you sell laptops?",
+];
+
+/// The assistant domain answering from Larkspur's help document (`../shared/data/knowledge`).
+fn knowledge(bench: &mut Bench) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let doc = root.join("../shared/data/knowledge/larkspur-help.md");
+    if !doc.exists() {
+        println!("\n(no {}: the knowledge section is skipped)", doc.display());
+        return;
+    }
+    let options = hark::dialogue::DialogueOptions {
+        knowledge_paths: vec![doc],
+        ..Default::default()
+    };
+    let dir = root.join("config/domains/assistant");
+    let manager = hark::dialogue::build_manager(&dir, &bench.models, 2, &options)
+        .expect("the assistant domain and the document");
+    let engines = Engines {
+        recognizer: bench.recognizer.open_session().unwrap(),
+        brain: Box::new(hark::dialogue::brain::DialogueBrain::new(manager, "bench")),
+        synthesizer: bench.synthesizer.clone(),
+        turn_model: bench.turn_model.clone(),
+    };
+    let recording = bench.say(&requests(KNOWLEDGE_QUESTIONS));
+    let run = run_loop(recording, engines, LoopConfig::default()).0;
+    let mut t = turns(&run, 5000.0);
+    print_turns(
+        "answers from documents (assistant domain, Larkspur's help document)",
+        &run,
+        &mut t,
+    );
 }
 
 fn barge_in(bench: &mut Bench) {
@@ -1235,11 +1286,12 @@ fn hark_shares(
     (v2v, shares)
 }
 
-/// The most conversations that keep the mark, found by `keeps`: 1, 2, 4, … up to `most`,
-/// then halving the gap to the first number that failed.
-fn capacity(most: usize, mut keeps: impl FnMut(usize) -> bool) -> usize {
-    let (mut kept, mut failed) = (0, None);
-    let mut n = 1;
+/// The most conversations that keep the mark, found by `keeps`: `from`, twice that, … up to
+/// `most` (fewer than `from` taken as kept, from an earlier run), then halving the gap to
+/// the first number that failed.
+fn capacity(from: usize, most: usize, mut keeps: impl FnMut(usize) -> bool) -> usize {
+    let (mut kept, mut failed) = (from / 2, None);
+    let mut n = from.max(1);
     while n <= most {
         if !keeps(n) {
             failed = Some(n);
@@ -1306,7 +1358,13 @@ fn serve_cloud(bench: &mut Bench) {
         // hear that the sentence goes on, and Piper pauses inside some requests.
         let config =
             std::env::temp_dir().join(format!("hark-serve-cloud-{}.toml", std::process::id()));
-        std::fs::write(&config, "[stt.assemblyai]\nmin_turn_silence_ms = 400\n").unwrap();
+        // The limit of conversations started per address and minute is for hostile
+        // clients; every client here comes from one address.
+        std::fs::write(
+            &config,
+            "[stt.assemblyai]\nmin_turn_silence_ms = 400\n[server.limits]\nstarts_per_minute = 0\n",
+        )
+        .unwrap();
         let engines = ServeEngines {
             args: vec![
                 "--stt".into(),
@@ -1363,7 +1421,8 @@ fn serve_cloud(bench: &mut Bench) {
         }
         whole && p95 <= 800.0
     };
-    let kept = capacity(most, &mut keeps);
+    let from = env("HARK_LOAD_FROM", 1) as usize;
+    let kept = capacity(from, most, &mut keeps);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
         "
@@ -1872,9 +1931,10 @@ fn main() {
             "off (the transcript alone)"
         }
     );
-    let all: [(&str, Section); 14] = [
+    let all: [(&str, Section); 15] = [
         ("keywords", keywords),
         ("dialogue", dialogue),
+        ("knowledge", knowledge),
         ("barge-in", barge_in),
         ("backchannel", backchannel),
         ("load", load),
