@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::dialogue::llm::LlmConfig;
+use crate::dialogue::llm::{LlmConfig, Provider};
 use crate::pipeline::turn::TurnConfig;
 use crate::stt::cloud::assemblyai::AssemblyAiSettings;
 use crate::stt::cloud::deepgram::DeepgramSettings;
@@ -274,14 +274,18 @@ impl Default for DialogueSettings {
     }
 }
 
-/// An OpenAI-compatible chat model for what the flows do not cover.
+/// The chat model for what the flows do not cover.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LlmSettings {
-    /// Base URL up to and including `/v1`; empty: no language model.
+    /// The protocol: OpenAI's chat completions or Anthropic's Messages API.
+    pub provider: Provider,
+    /// Base URL up to and including `/v1`; empty: no language model (Anthropic's own with
+    /// the anthropic provider and a key).
     pub url: String,
+    /// Empty: the provider's small default model.
     pub model: String,
-    /// The API key (better given as `HARK_LLM_KEY` or `OPENAI_API_KEY`).
+    /// The API key (better given as `HARK_LLM_KEY`, `OPENAI_API_KEY` or `ANTHROPIC_API_KEY`).
     pub key: String,
     pub connect_timeout_ms: u64,
     /// A model that sends nothing for this long gets the persona's fallback.
@@ -292,8 +296,9 @@ pub struct LlmSettings {
 impl Default for LlmSettings {
     fn default() -> Self {
         Self {
+            provider: Provider::OpenAi,
             url: String::new(),
-            model: "gpt-4o-mini".into(),
+            model: String::new(),
             key: String::new(),
             connect_timeout_ms: 3000,
             stall_ms: 5000,
@@ -303,11 +308,24 @@ impl Default for LlmSettings {
 }
 
 impl LlmSettings {
-    /// The client's configuration; None when no URL is set.
+    /// The client's configuration; None when no model is configured.
     pub fn client(&self) -> Option<LlmConfig> {
-        (!self.url.is_empty()).then(|| LlmConfig {
-            base_url: self.url.clone(),
-            model: self.model.clone(),
+        let base_url = match (self.url.is_empty(), self.provider) {
+            (false, _) => self.url.clone(),
+            (true, Provider::Anthropic) if !self.key.is_empty() => {
+                "https://api.anthropic.com/v1".to_string()
+            }
+            (true, _) => return None,
+        };
+        let model = match (self.model.is_empty(), self.provider) {
+            (false, _) => self.model.clone(),
+            (true, Provider::OpenAi) => "gpt-4o-mini".to_string(),
+            (true, Provider::Anthropic) => "claude-haiku-4-5".to_string(),
+        };
+        Some(LlmConfig {
+            provider: self.provider,
+            base_url,
+            model,
             api_key: (!self.key.is_empty()).then(|| self.key.clone()),
             connect_timeout: Duration::from_millis(self.connect_timeout_ms),
             stall_timeout: Duration::from_millis(self.stall_ms),
@@ -392,13 +410,30 @@ impl Settings {
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
         let get = |name: &str| lookup(name).filter(|v| !v.is_empty());
+        if let Some(provider) = get("HARK_LLM_PROVIDER") {
+            self.llm.provider = match provider.to_ascii_lowercase().as_str() {
+                "openai" => Provider::OpenAi,
+                "anthropic" => Provider::Anthropic,
+                _ => {
+                    return Err(ConfigError::Env {
+                        name: "HARK_LLM_PROVIDER",
+                        value: provider,
+                        expected: "openai or anthropic",
+                    })
+                }
+            };
+        }
         if let Some(url) = get("HARK_LLM_URL") {
             self.llm.url = url;
         }
         if let Some(model) = get("HARK_LLM_MODEL") {
             self.llm.model = model;
         }
-        if let Some(key) = get("HARK_LLM_KEY").or_else(|| get("OPENAI_API_KEY")) {
+        let provider_key = match self.llm.provider {
+            Provider::OpenAi => "OPENAI_API_KEY",
+            Provider::Anthropic => "ANTHROPIC_API_KEY",
+        };
+        if let Some(key) = get("HARK_LLM_KEY").or_else(|| get(provider_key)) {
             self.llm.key = key;
         }
         let number = |name: &'static str| -> Result<Option<u64>, ConfigError> {
@@ -537,6 +572,29 @@ mod tests {
         assert!(Settings::default().llm.client().is_none());
         let bad =
             Settings::default().with_env(|n| (n == "HARK_LLM_STALL_MS").then(|| "soon".into()));
+        assert!(matches!(bad, Err(ConfigError::Env { .. })));
+    }
+
+    #[test]
+    fn anthropic_needs_only_its_key() {
+        let env = |name: &str| match name {
+            "HARK_LLM_PROVIDER" => Some("anthropic".to_string()),
+            "ANTHROPIC_API_KEY" => Some("sk-ant-test".into()),
+            "OPENAI_API_KEY" => Some("sk-openai".into()),
+            _ => None,
+        };
+        let client = Settings::default()
+            .with_env(env)
+            .unwrap()
+            .llm
+            .client()
+            .expect("a language model");
+        assert_eq!(client.provider, Provider::Anthropic);
+        assert_eq!(client.base_url, "https://api.anthropic.com/v1");
+        assert_eq!(client.api_key.as_deref(), Some("sk-ant-test"));
+        assert_eq!(client.model, "claude-haiku-4-5");
+        let bad =
+            Settings::default().with_env(|n| (n == "HARK_LLM_PROVIDER").then(|| "gpt".into()));
         assert!(matches!(bad, Err(ConfigError::Env { .. })));
     }
 

@@ -1,8 +1,8 @@
 //! Language-model replies for what the configured flows do not cover: any OpenAI-compatible
-//! `/v1/chat/completions` endpoint (OpenAI, Ollama, llama.cpp's server, vLLM) with
-//! `stream: true`, read as server-sent events so tokens go on to speech as they arrive.
-//! The flows are offered as functions, so the model can start one ("book me in for a
-//! haircut" phrased in a way no example covers).
+//! `/v1/chat/completions` endpoint (OpenAI, Ollama, llama.cpp's server, vLLM) or Anthropic's
+//! Messages API (`/v1/messages`), with `stream: true`, read as server-sent events so tokens
+//! go on to speech as they arrive. The flows are offered as functions (tools), so the model
+//! can start one ("book me in for a haircut" phrased in a way no example covers).
 //!
 //! A connection that stays silent for `stall_timeout` between chunks is abandoned: a stuck
 //! model must not leave the user in silence.
@@ -26,6 +26,8 @@ pub enum LlmError {
     Stalled { url: String, ms: u128 },
     #[error("language model at {url} sent a malformed stream: {reason}")]
     Protocol { url: String, reason: String },
+    #[error("language model at {url} failed mid-reply: {message}")]
+    Failed { url: String, message: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -72,10 +74,26 @@ pub trait LanguageModel: Send {
     ) -> Result<Completion, LlmError>;
 }
 
+/// Which protocol the model speaks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    /// OpenAI's chat completions, which most servers speak.
+    #[default]
+    OpenAi,
+    /// Anthropic's Messages API.
+    Anthropic,
+}
+
+/// The version of Anthropic's API hark speaks (its `anthropic-version` header).
+pub const ANTHROPIC_VERSION: &str = "2023-06-01";
+
 /// Where the model is and how to reach it.
 #[derive(Debug, Clone)]
 pub struct LlmConfig {
-    /// Base URL up to and including `/v1`, e.g. `http://localhost:11434/v1`.
+    pub provider: Provider,
+    /// Base URL up to and including `/v1`, e.g. `http://localhost:11434/v1` or
+    /// `https://api.anthropic.com/v1`.
     pub base_url: String,
     pub model: String,
     pub api_key: Option<String>,
@@ -84,14 +102,15 @@ pub struct LlmConfig {
     pub max_tokens: u32,
 }
 
-pub struct OpenAiChat {
+/// A chat model over HTTP, streamed, in either protocol.
+pub struct StreamingChat {
     config: LlmConfig,
     client: reqwest::Client,
     /// Always Some until dropped.
     runtime: Option<tokio::runtime::Runtime>,
 }
 
-impl Drop for OpenAiChat {
+impl Drop for StreamingChat {
     // A conversation may end on an async worker (a server's connection task): a runtime
     // dropped there would panic, so it is let go without waiting.
     fn drop(&mut self) {
@@ -101,7 +120,7 @@ impl Drop for OpenAiChat {
     }
 }
 
-impl OpenAiChat {
+impl StreamingChat {
     pub fn new(config: LlmConfig) -> Result<Self, LlmError> {
         crate::models::fetch::install_tls_provider();
         let unreachable = |reason: String| LlmError::Unreachable {
@@ -124,11 +143,113 @@ impl OpenAiChat {
     }
 
     fn url(&self) -> String {
-        format!(
-            "{}/chat/completions",
-            self.config.base_url.trim_end_matches('/')
-        )
+        let base = self.config.base_url.trim_end_matches('/');
+        match self.config.provider {
+            Provider::OpenAi => format!("{base}/chat/completions"),
+            Provider::Anthropic => format!("{base}/messages"),
+        }
     }
+
+    /// The request with the provider's body and headers.
+    fn request(
+        &self,
+        url: &str,
+        messages: &[ChatMessage],
+        tools: &[Tool],
+    ) -> reqwest::RequestBuilder {
+        let config = &self.config;
+        let request = self.client.post(url);
+        match config.provider {
+            Provider::OpenAi => {
+                let request = request.json(&request_body(config, messages, tools));
+                match &config.api_key {
+                    Some(key) => request.bearer_auth(key),
+                    None => request,
+                }
+            }
+            Provider::Anthropic => request
+                .header("x-api-key", config.api_key.as_deref().unwrap_or(""))
+                .header("anthropic-version", ANTHROPIC_VERSION)
+                .json(&anthropic_body(config, messages, tools)),
+        }
+    }
+}
+
+/// A tool's parameters as a JSON schema: every slot a string, described by its question.
+fn tool_schema(tool: &Tool) -> serde_json::Value {
+    let properties: serde_json::Map<String, serde_json::Value> = tool
+        .parameters
+        .iter()
+        .map(|(name, description)| {
+            (
+                name.clone(),
+                serde_json::json!({"type": "string", "description": description}),
+            )
+        })
+        .collect();
+    serde_json::json!({"type": "object", "properties": properties})
+}
+
+/// Anthropic's Messages body: the system text apart, turns alternating and starting with
+/// the user (the greeting hark said first is preceded by a placeholder), no empty text.
+fn anthropic_body(
+    config: &LlmConfig,
+    messages: &[ChatMessage],
+    tools: &[Tool],
+) -> serde_json::Value {
+    let system: Vec<&str> = messages
+        .iter()
+        .filter(|m| m.role == "system")
+        .map(|m| m.content.as_str())
+        .collect();
+    let mut turns: Vec<(&str, String)> = Vec::new();
+    for m in messages.iter().filter(|m| m.role != "system") {
+        let role = if m.role == "assistant" {
+            "assistant"
+        } else {
+            "user"
+        };
+        let text = if m.content.trim().is_empty() {
+            "(nothing)"
+        } else {
+            m.content.as_str()
+        };
+        match turns.last_mut() {
+            Some((last, content)) if *last == role => {
+                content.push_str("\n\n");
+                content.push_str(text);
+            }
+            _ => turns.push((role, text.to_string())),
+        }
+    }
+    if turns.first().is_some_and(|(role, _)| *role == "assistant") {
+        turns.insert(0, ("user", "(the conversation begins)".into()));
+    }
+    let mut body = serde_json::json!({
+        "model": config.model,
+        "max_tokens": config.max_tokens,
+        "stream": true,
+        "messages": turns
+            .iter()
+            .map(|(role, content)| serde_json::json!({"role": role, "content": content}))
+            .collect::<Vec<_>>(),
+    });
+    if !system.is_empty() {
+        body["system"] = system.join("\n\n").into();
+    }
+    if !tools.is_empty() {
+        body["tools"] = tools
+            .iter()
+            .map(|t| {
+                serde_json::json!({
+                    "name": t.name,
+                    "description": t.description,
+                    "input_schema": tool_schema(t),
+                })
+            })
+            .collect();
+    }
+    body
 }
 
 fn request_body(config: &LlmConfig, messages: &[ChatMessage], tools: &[Tool]) -> serde_json::Value {
@@ -142,22 +263,12 @@ fn request_body(config: &LlmConfig, messages: &[ChatMessage], tools: &[Tool]) ->
         body["tools"] = tools
             .iter()
             .map(|t| {
-                let properties: serde_json::Map<String, serde_json::Value> = t
-                    .parameters
-                    .iter()
-                    .map(|(name, description)| {
-                        (
-                            name.clone(),
-                            serde_json::json!({"type": "string", "description": description}),
-                        )
-                    })
-                    .collect();
                 serde_json::json!({
                     "type": "function",
                     "function": {
                         "name": t.name,
                         "description": t.description,
-                        "parameters": {"type": "object", "properties": properties},
+                        "parameters": tool_schema(t),
                     }
                 })
             })
@@ -169,15 +280,80 @@ fn request_body(config: &LlmConfig, messages: &[ChatMessage], tools: &[Tool]) ->
 /// Accumulates a streamed completion from SSE `data:` payloads.
 #[derive(Default)]
 struct StreamState {
+    provider: Provider,
     completion: Completion,
     tool_name: String,
     tool_arguments: String,
+    /// Anthropic: the content block of the tool call being read (the first one only).
+    tool_block: Option<u64>,
+    /// The server reported an error inside the stream (after answering 200).
+    failed: Option<String>,
     done: bool,
 }
 
 impl StreamState {
+    fn new(provider: Provider) -> Self {
+        Self {
+            provider,
+            ..Default::default()
+        }
+    }
+
     /// Handles one event's data; returns the text delta it carried.
     fn event(&mut self, data: &str) -> Result<Option<String>, String> {
+        match self.provider {
+            Provider::OpenAi => self.openai_event(data),
+            Provider::Anthropic => self.anthropic_event(data),
+        }
+    }
+
+    /// Anthropic's events, by their `type` (the same as the SSE event name): text and tool
+    /// input arrive as deltas of content blocks; `ping`, usage and unknown types are skipped.
+    fn anthropic_event(&mut self, data: &str) -> Result<Option<String>, String> {
+        let event: serde_json::Value =
+            serde_json::from_str(data).map_err(|e| format!("{e} in {data:?}"))?;
+        match event["type"].as_str() {
+            Some("content_block_start") => {
+                let block = &event["content_block"];
+                if block["type"] == "tool_use" && self.tool_block.is_none() {
+                    self.tool_block = event["index"].as_u64();
+                    self.tool_name = block["name"].as_str().unwrap_or("").to_string();
+                }
+                Ok(None)
+            }
+            Some("content_block_delta") => {
+                let delta = &event["delta"];
+                match delta["type"].as_str() {
+                    Some("text_delta") => Ok(delta["text"]
+                        .as_str()
+                        .filter(|t| !t.is_empty())
+                        .map(String::from)),
+                    Some("input_json_delta") if event["index"].as_u64() == self.tool_block => {
+                        self.tool_arguments
+                            .push_str(delta["partial_json"].as_str().unwrap_or(""));
+                        Ok(None)
+                    }
+                    _ => Ok(None),
+                }
+            }
+            Some("message_stop") => {
+                self.done = true;
+                Ok(None)
+            }
+            Some("error") => {
+                self.failed = Some(format!(
+                    "{}: {}",
+                    event["error"]["type"].as_str().unwrap_or("error"),
+                    event["error"]["message"].as_str().unwrap_or("")
+                ));
+                self.done = true;
+                Ok(None)
+            }
+            _ => Ok(None),
+        }
+    }
+
+    fn openai_event(&mut self, data: &str) -> Result<Option<String>, String> {
         if data == "[DONE]" {
             self.done = true;
             return Ok(None);
@@ -185,10 +361,14 @@ impl StreamState {
         let chunk: serde_json::Value =
             serde_json::from_str(data).map_err(|e| format!("{e} in {data:?}"))?;
         if let Some(error) = chunk.get("error") {
-            return Err(error["message"]
-                .as_str()
-                .unwrap_or("error event")
-                .to_string());
+            self.failed = Some(
+                error["message"]
+                    .as_str()
+                    .unwrap_or("error event")
+                    .to_string(),
+            );
+            self.done = true;
+            return Ok(None);
         }
         let delta = &chunk["choices"][0]["delta"];
         if let Some(calls) = delta["tool_calls"].as_array() {
@@ -221,7 +401,7 @@ impl StreamState {
     }
 }
 
-impl LanguageModel for OpenAiChat {
+impl LanguageModel for StreamingChat {
     fn complete(
         &mut self,
         messages: &[ChatMessage],
@@ -229,12 +409,9 @@ impl LanguageModel for OpenAiChat {
         on_text: &mut dyn FnMut(&str) -> bool,
     ) -> Result<Completion, LlmError> {
         let url = self.url();
-        let body = request_body(&self.config, messages, tools);
         let stall = self.config.stall_timeout;
-        let mut request = self.client.post(&url).json(&body);
-        if let Some(key) = &self.config.api_key {
-            request = request.bearer_auth(key);
-        }
+        let request = self.request(&url, messages, tools);
+        let provider = self.config.provider;
         let unreachable = |e: reqwest::Error| LlmError::Unreachable {
             url: url.clone(),
             reason: e.to_string(),
@@ -275,7 +452,7 @@ impl LanguageModel for OpenAiChat {
                 });
             }
             let mut stream = response.bytes_stream();
-            let mut state = StreamState::default();
+            let mut state = StreamState::new(provider);
             let mut sse = super::sse::SseDecoder::new();
             while !state.done {
                 let chunk = match tokio::time::timeout(stall, stream.next()).await {
@@ -304,6 +481,12 @@ impl LanguageModel for OpenAiChat {
                         break;
                     }
                 }
+            }
+            if let Some(message) = state.failed.take() {
+                return Err(LlmError::Failed {
+                    url: url.clone(),
+                    message,
+                });
             }
             if let Some(data) = sse.finish().filter(|_| !state.done) {
                 if let Some(text) = state.event(data.trim()).map_err(&protocol)? {
@@ -349,6 +532,91 @@ mod tests {
             ("book_appointment", Some("haircut"))
         );
         assert!(StreamState::default().event("{not json").is_err());
+    }
+
+    #[test]
+    fn assembles_claude_s_text_and_tool_call_from_its_named_events() {
+        let mut state = StreamState::new(Provider::Anthropic);
+        let events = [
+            r#"{"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","content":[],"stop_reason":null,"usage":{"input_tokens":377,"output_tokens":1}}}"#,
+            r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#,
+            r#"{"type": "ping"}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"I'll check"}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":" that."}}"#,
+            r#"{"type":"content_block_stop","index":0        }"#,
+            r#"{"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"toolu_1","name":"order_status","input":{}}}"#,
+            r#"{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":""}}"#,
+            r#"{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\"order_"}}"#,
+            r#"{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"id\": \"45"}}"#,
+            r#"{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"67\"}"}}"#,
+            r#"{"type":"content_block_stop","index":1}"#,
+            r#"{"type":"some_future_event","index":2}"#,
+            r#"{"type":"message_delta","delta":{"stop_reason":"tool_use","stop_sequence":null},"usage":{"output_tokens":65}}"#,
+            r#"{"type":"message_stop"}"#,
+        ];
+        let mut text = String::new();
+        for e in events {
+            if let Some(t) = state.event(e).unwrap() {
+                text.push_str(&t);
+            }
+        }
+        assert!(state.done);
+        assert_eq!(text, "I'll check that.");
+        let (name, args) = state.finish().unwrap().tool_call.unwrap();
+        assert_eq!(name, "order_status");
+        assert_eq!(args["order_id"], "4567");
+
+        let mut state = StreamState::new(Provider::Anthropic);
+        state
+            .event(r#"{"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}"#)
+            .unwrap();
+        assert!(state.done);
+        assert_eq!(
+            state.failed.as_deref(),
+            Some("overloaded_error: Overloaded")
+        );
+    }
+
+    #[test]
+    fn claude_s_request_keeps_the_system_apart_and_the_turns_alternating_from_the_user() {
+        let config = LlmConfig {
+            provider: Provider::Anthropic,
+            base_url: "https://api.anthropic.com/v1".into(),
+            model: "claude-haiku-4-5".into(),
+            api_key: None,
+            connect_timeout: Duration::from_secs(1),
+            stall_timeout: Duration::from_secs(1),
+            max_tokens: 200,
+        };
+        let messages = [
+            ChatMessage::new("system", "You are Hark."),
+            ChatMessage::new("assistant", "Hi, how can I help?"),
+            ChatMessage::new("user", "hello"),
+            ChatMessage::new("user", "do you sell gift cards"),
+        ];
+        let tools = [Tool {
+            name: "order_status".into(),
+            description: "check an order".into(),
+            parameters: vec![("order_id".into(), "What's your order number?".into())],
+        }];
+        let body = anthropic_body(&config, &messages, &tools);
+        assert_eq!(body["system"], "You are Hark.");
+        let roles: Vec<&str> = body["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["role"].as_str().unwrap())
+            .collect();
+        assert_eq!(roles, ["user", "assistant", "user"]);
+        assert_eq!(
+            body["messages"][2]["content"],
+            "hello\n\ndo you sell gift cards"
+        );
+        assert_eq!(
+            body["tools"][0]["input_schema"]["properties"]["order_id"]["type"],
+            "string"
+        );
+        assert_eq!(body["stream"], true);
     }
 
     #[test]

@@ -122,7 +122,7 @@ pub fn manager_for(
         manager = manager.with_knowledge(knowledge.clone());
     }
     Ok(match &options.llm {
-        Some(config) => manager.with_llm(Box::new(llm::OpenAiChat::new(config.clone())?)),
+        Some(config) => manager.with_llm(Box::new(llm::StreamingChat::new(config.clone())?)),
         None => manager,
     })
 }
