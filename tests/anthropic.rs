@@ -30,6 +30,8 @@ enum Behaviour {
     ErrorMidStream,
     /// Some text, then nothing for a long time.
     Stall,
+    /// Some text, then the connection closes without `message_stop`.
+    Cut,
 }
 
 /// A request as the server received it.
@@ -128,6 +130,11 @@ fn serve(mut stream: TcpStream, behaviour: Behaviour) -> std::io::Result<()> {
         Behaviour::ErrorMidStream => {
             text_block(&mut stream, 0, &["Let me"])?;
             event(&mut stream, error_body("overloaded_error", "Overloaded"))?;
+            write!(stream, "0\r\n\r\n")?;
+            return stream.flush();
+        }
+        Behaviour::Cut => {
+            text_block(&mut stream, 0, &["We ship to"])?;
             write!(stream, "0\r\n\r\n")?;
             return stream.flush();
         }
@@ -339,5 +346,22 @@ fn overload_errors_mid_stream_stalls_and_a_refused_key_get_the_fallback() {
     assert_eq!(
         requests.recv().unwrap().header("x-api-key"),
         Some("sk-ant-wrong")
+    );
+}
+
+#[test]
+fn a_reply_cut_off_before_message_stop_is_a_failure_not_an_answer() {
+    let (url, _requests) = anthropic_server(vec![Behaviour::Cut]);
+    let (turns, stderr) = chat_with_claude(&url, KEY, &["do you sell gift cards"]);
+    assert!(
+        stderr.contains("the stream ended before message_stop"),
+        "{stderr}"
+    );
+    assert!(
+        turns[0]["reply"]
+            .as_str()
+            .unwrap()
+            .contains("Sorry, I can't help with that."),
+        "{turns:?}"
     );
 }

@@ -259,7 +259,7 @@ pub fn domain_check(
     let domain = domain::load(&dir)?;
     summarise(&dir, &domain);
     let mut paths = knowledge.to_vec();
-    if dir.join("knowledge").is_dir() {
+    if hark::knowledge::has_documents(&dir.join("knowledge")) {
         paths.push(dir.join("knowledge"));
     }
     if !paths.is_empty() {

@@ -482,17 +482,21 @@ impl LanguageModel for StreamingChat {
                     }
                 }
             }
-            if let Some(message) = state.failed.take() {
-                return Err(LlmError::Failed {
-                    url: url.clone(),
-                    message,
-                });
-            }
             if let Some(data) = sse.finish().filter(|_| !state.done) {
                 if let Some(text) = state.event(data.trim()).map_err(&protocol)? {
                     state.completion.text.push_str(&text);
                     on_text(&text);
                 }
+            }
+            if provider == Provider::Anthropic && !state.done {
+                // Anthropic always ends with message_stop: without it the reply was cut off.
+                state.failed = Some("the stream ended before message_stop".into());
+            }
+            if let Some(message) = state.failed.take() {
+                return Err(LlmError::Failed {
+                    url: url.clone(),
+                    message,
+                });
             }
             state.finish().map_err(&protocol)
         })

@@ -67,8 +67,9 @@ pub fn load_knowledge(
     options: &mut DialogueOptions,
 ) -> Result<(), BuildError> {
     let mut paths = options.knowledge_paths.clone();
+    // The domain's own folder counts once it holds a document (it may be kept empty).
     let own = domain_dir.join("knowledge");
-    if own.is_dir() {
+    if own.is_dir() && crate::knowledge::has_documents(&own) {
         paths.push(own);
     }
     if paths.is_empty() {

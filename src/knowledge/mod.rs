@@ -288,9 +288,10 @@ fn document_files(path: &Path) -> Result<Vec<PathBuf>, KnowledgeError> {
         })?;
         for entry in entries.flatten() {
             let p = entry.path();
-            if p.is_dir() {
+            // A linked folder is not followed (a link to its parent would never end).
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
                 folders.push(p);
-            } else if is_document(&p) {
+            } else if is_document(&p) && p.is_file() {
                 files.push(p);
             }
         }
@@ -300,6 +301,11 @@ fn document_files(path: &Path) -> Result<Vec<PathBuf>, KnowledgeError> {
     }
     files.sort();
     Ok(files)
+}
+
+/// Whether `path` is a document or a folder with documents in it.
+pub fn has_documents(path: &Path) -> bool {
+    document_files(path).is_ok()
 }
 
 fn is_document(path: &Path) -> bool {

@@ -22,10 +22,16 @@ pub(super) fn answer(turn: &Turn, user: &Understood, d: &mut Draft) -> bool {
     true
 }
 
+/// Words fewer than this are no question for the documents ("uh huh", a half-heard word):
+/// they get the fallback, not "I don't know that".
+const QUESTION_WORDS: usize = 3;
+
 /// The documents were asked and do not answer: hark says so plainly and offers a person
 /// (the handoff carries the conversation, the question with it).
 pub(super) fn not_in_them(turn: &Turn, user: &Understood, d: &mut Draft) -> bool {
-    if !matches!(user.documents, Some(Found::Nothing { .. })) {
+    if !matches!(user.documents, Some(Found::Nothing { .. }))
+        || user.text.split_whitespace().count() < QUESTION_WORDS
+    {
         return false;
     }
     d.change(Change::HumanOffered(true));

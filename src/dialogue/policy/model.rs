@@ -47,8 +47,8 @@ fn request(turn: &Turn, user: &Understood, d: &Draft) -> ModelRequest {
     if let Some(Found::Nothing { nearest, .. }) = &user.documents {
         system.push_str(
             " Answer questions only from the passages of our documents below; when they do not \
-             answer the question, say you don't know and offer to connect the user with a \
-             person. Never guess. Passages:",
+             answer the question, say plainly that you don't know (the user can ask for a \
+             person). Never guess. Passages:",
         );
         for passage in nearest {
             system.push_str("\n- ");

@@ -376,11 +376,30 @@ fn goodbye(turn: &Turn, d: &mut Draft) {
     }
 }
 
-/// Words a question starts with (a new question is not a yes or a no).
-const QUESTION_STARTS: &[&str] = &[
-    "do", "does", "did", "can", "could", "is", "are", "was", "will", "would", "should", "what",
-    "whats", "where", "when", "how", "who", "why", "which", "have", "has",
-];
+/// Whether `words` ask something new ("do you have a store in Chicago", "what time is it")
+/// rather than answer ("do it", "do not book it", "will do, thanks").
+fn asks_a_question(words: &[String]) -> bool {
+    const ASKING: &[&str] = &[
+        "what", "whats", "where", "when", "how", "who", "why", "which",
+    ];
+    const AUXILIARIES: &[&str] = &[
+        "do", "does", "did", "can", "could", "is", "are", "was", "will", "would", "should", "have",
+        "has",
+    ];
+    const SUBJECTS: &[&str] = &[
+        "you", "we", "i", "they", "there", "your", "my", "our", "the", "a", "an", "he", "she",
+        "this", "that", "these", "those",
+    ];
+    let (Some(first), Some(second)) = (words.first(), words.get(1)) else {
+        return false;
+    };
+    if words.len() < 3 {
+        return false;
+    }
+    ASKING.contains(&first.as_str())
+        || (AUXILIARIES.contains(&first.as_str())
+            && (SUBJECTS.contains(&second.as_str()) || (second == "it" && first != "do")))
+}
 
 const YES: &[&str] = &[
     "yes",
@@ -422,8 +441,7 @@ pub(super) fn yes_no(text: &str) -> Option<bool> {
     if words.is_empty() || words.len() > 8 {
         return None;
     }
-    // "Do you have a store in Chicago?" asks something new; "do it" answers.
-    if words.len() > 2 && QUESTION_STARTS.contains(&words[0].as_str()) {
+    if asks_a_question(&words) {
         return None;
     }
     let no = words.iter().any(|w| NO.contains(&w.as_str()));

@@ -1264,6 +1264,13 @@ fn a_question_the_documents_do_not_answer_gets_i_dont_know_and_a_person_on_yes()
         "{:?}",
         c.effects()
     );
+    // A sound or a half-heard word is no question for the documents: the fallback.
+    let mut c = Convo::new("customer-service");
+    let reply = c.turn(with_documents(plain("uh huh"), documents_silent()));
+    assert!(
+        reply.starts_with("Sorry, I can't help with that."),
+        "{reply}"
+    );
 }
 
 #[test]
@@ -1307,6 +1314,11 @@ fn yes_and_no_in_short_answers() {
     }
     assert_eq!(steps::yes_no("at three pm"), None);
     assert_eq!(steps::yes_no("do it"), Some(true));
+    assert_eq!(steps::yes_no("do it please"), Some(true));
+    assert_eq!(steps::yes_no("will do thanks"), Some(true));
+    assert_eq!(steps::yes_no("do not book it"), Some(false));
+    assert_eq!(steps::yes_no("does not matter"), Some(false));
+    assert_eq!(steps::yes_no("is it open on sunday"), None);
     assert_eq!(
         steps::yes_no("do you have a store in chicago"),
         None,
