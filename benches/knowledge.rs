@@ -11,38 +11,15 @@
 use std::path::Path;
 use std::time::Instant;
 
+#[path = "../tests/common/knowledge_questions.rs"]
+mod questions;
+
+use questions::Question;
+
 use hark::knowledge::{Evidence, Found, Knowledge, Scoring, SPOKEN_WORDS};
 use hark::models::ModelDir;
 use hark::nlu::encoder::SentenceEncoder;
 use hark::nlu::Featurizer;
-
-struct Question {
-    split: String,
-    text: String,
-    /// Any of these in the answer makes it right; none: the document does not answer.
-    facts: Option<Vec<String>>,
-}
-
-fn questions(root: &Path) -> Vec<Question> {
-    let path = root.join("tests/data/knowledge/larkspur-questions.jsonl");
-    std::fs::read_to_string(&path)
-        .expect("the validation questions")
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            Question {
-                split: v["split"].as_str().unwrap().to_string(),
-                text: v["q"].as_str().unwrap().to_string(),
-                facts: v["facts"].as_array().map(|a| {
-                    a.iter()
-                        .map(|f| f.as_str().unwrap().to_lowercase())
-                        .collect()
-                }),
-            }
-        })
-        .collect()
-}
 
 /// Answered right (the answer carries a fact, or no answer where the document has none).
 fn right(found: &Found, facts: &Option<Vec<String>>) -> bool {
@@ -151,13 +128,8 @@ fn banking77_passages(root: &Path, passages: usize) -> Option<Vec<(String, Strin
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let models = ModelDir::new(root.join("models"));
-    let encoder = SentenceEncoder::open(
-        &models.sentence_encoder(),
-        &models.sentence_encoder_vocab(),
-        &models.onnxruntime(),
-        hark::default_threads(),
-    )
-    .expect("run scripts/setup.sh");
+    let encoder = SentenceEncoder::from_models(&models, hark::default_threads())
+        .expect("run scripts/setup.sh");
     let featurizer = Featurizer::new(Some(encoder));
     let doc = root.join("../shared/data/knowledge/larkspur-help.md");
     let started = Instant::now();
@@ -168,7 +140,7 @@ fn main() {
         k.passages().len(),
         started.elapsed().as_secs_f64() * 1000.0
     );
-    let all = questions(root);
+    let all = questions::load(root);
     let evidence: Vec<(&Question, Evidence)> = all
         .iter()
         .map(|q| (q, k.evidence(&q.text).unwrap()))

@@ -1093,6 +1093,14 @@ fn looped(one: &Recording, seconds: u64) -> (Arc<Vec<f32>>, Vec<(u64, u64)>) {
     (Arc::new(samples), spans)
 }
 
+/// A number from the environment, or `default`.
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
 /// `hark serve` on a free loopback port, `n` conversations at once, nothing stored, with
 /// `engines`' options and environment: the process and its ws:// address.
 fn start_serve(bench: &Bench, n: usize, engines: &ServeEngines) -> (std::process::Child, String) {
@@ -1183,10 +1191,7 @@ fn percentiles(v2v: &[f64]) -> (f64, f64, f64) {
 /// the dialogue core), each a loop of the dialogue requests for `HARK_LOAD_SECONDS`
 /// (default 600): voice-to-voice per turn, errors, the server's memory at start and end.
 fn serve_load(bench: &mut Bench) {
-    let seconds: u64 = std::env::var("HARK_LOAD_SECONDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(600);
+    let seconds = env_number("HARK_LOAD_SECONDS", 600);
     let one = bench.say(&requests(DIALOGUE));
     let (samples, spans) = looped(&one, seconds);
     println!(
@@ -1197,10 +1202,7 @@ fn serve_load(bench: &mut Bench) {
     println!("| conversations | voice-to-voice P50 | P95 | P99 | turns answered | errors | server RSS start → end (MiB) |");
     println!("|---|---|---|---|---|---|---|");
     // The capacity: the most conversations that, with every smaller number, keep the mark.
-    let most: usize = std::env::var("HARK_LOAD_MAX")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(6);
+    let most = env_number("HARK_LOAD_MAX", 6) as usize;
     let mut largest_ok = 0;
     for n in 1..=most {
         let (mut child, url) = start_serve(bench, n, &ServeEngines::default());
@@ -1325,14 +1327,8 @@ fn capacity(from: usize, most: usize, mut keeps: impl FnMut(usize) -> bool) -> u
 /// `HARK_LOAD_MAX`, default 48: anonymous clients may hold 56 of the 64 connections), and the
 /// most of those tried whose hark share kept P95 ≤ 50 ms.
 fn serve_cloud(bench: &mut Bench) {
-    let env = |name: &str, default: u64| {
-        std::env::var(name)
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(default)
-    };
-    let seconds = env("HARK_LOAD_SECONDS", 120);
-    let most = env("HARK_LOAD_MAX", 48) as usize;
+    let seconds = env_number("HARK_LOAD_SECONDS", 120);
+    let most = env_number("HARK_LOAD_MAX", 48) as usize;
     let one = bench.say(&requests(CLOUD_DIALOGUE));
     let (samples, spans) = looped(&one, seconds);
     println!(
@@ -1421,7 +1417,7 @@ fn serve_cloud(bench: &mut Bench) {
         }
         whole && p95 <= 800.0
     };
-    let from = env("HARK_LOAD_FROM", 1) as usize;
+    let from = env_number("HARK_LOAD_FROM", 1) as usize;
     let kept = capacity(from, most, &mut keeps);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
@@ -1477,14 +1473,8 @@ fn slope(points: &[(f64, f64)]) -> f64 {
 /// memory every 10 s: turns sent and answered, errors, voice-to-voice, CPU, and memory over
 /// the run (the first minute apart: models and buffers settle there).
 fn soak(bench: &mut Bench) {
-    let env = |name: &str, default: u64| {
-        std::env::var(name)
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(default)
-    };
-    let seconds = env("HARK_SOAK_SECONDS", 3600);
-    let n = env("HARK_SOAK_CONVERSATIONS", 2) as usize;
+    let seconds = env_number("HARK_SOAK_SECONDS", 3600);
+    let n = env_number("HARK_SOAK_CONVERSATIONS", 2) as usize;
     let one = bench.say(&requests(DIALOGUE));
     let (samples, spans) = looped(&one, seconds);
     let (mut child, url) = start_serve(bench, n, &ServeEngines::default());

@@ -222,11 +222,7 @@ fn chat_with_claude(url: &str, key: &str, lines: &[&str]) -> (Vec<Value>, String
         ("HARK_LLM_MODEL", "claude-test"),
         ("HARK_LLM_STALL_MS", "400"),
     ];
-    let out = common::run_chat(&["--json", "--store", "none"], &env, lines);
-    (
-        common::json_turns(&out),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    common::chat_json(&[], &env, lines)
 }
 
 #[test]

@@ -3,70 +3,32 @@
 //! retailer; `../shared/data/knowledge`), the way a user types them, one conversation.
 
 mod common;
+#[path = "common/knowledge_questions.rs"]
+mod questions;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
-struct Question {
-    text: String,
-    facts: Option<Vec<String>>,
-}
-
-fn check_questions() -> Vec<Question> {
-    let path = common::root().join("tests/data/knowledge/larkspur-questions.jsonl");
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .filter(|v| v["split"] == "check")
-        .map(|v| Question {
-            text: v["q"].as_str().unwrap().to_string(),
-            facts: v["facts"].as_array().map(|a| {
-                a.iter()
-                    .map(|f| f.as_str().unwrap().to_lowercase())
-                    .collect()
-            }),
-        })
+/// The check half of the validation questions.
+fn check_questions() -> Vec<questions::Question> {
+    questions::load(common::root())
+        .into_iter()
+        .filter(|q| q.split == "check")
         .collect()
 }
 
-/// Each line typed into `hark chat --json` (one conversation), and the turns it printed.
+/// Each line typed into `hark chat --json` (one conversation) of the assistant domain with
+/// the help document, and the turns it printed.
 fn chat(lines: &[String]) -> Vec<serde_json::Value> {
     let doc = common::root().join("../shared/data/knowledge/larkspur-help.md");
     assert!(doc.exists(), "{} (ships in shared/data)", doc.display());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hark"))
-        .arg("--models")
-        .arg(common::root().join("models"))
-        .args([
-            "chat",
-            "--json",
-            "--domain",
-            "assistant",
-            "--store",
-            "none",
-            "--log",
-            "none",
-        ])
-        .arg("--knowledge")
-        .arg(&doc)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    for line in lines {
-        writeln!(stdin, "{line}").unwrap();
-    }
-    drop(stdin);
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let args = [
+        "--domain",
+        "assistant",
+        "--log",
+        "none",
+        "--knowledge",
+        doc.to_str().unwrap(),
+    ];
+    common::chat_json(&args, &[], &lines).0
 }
 
 #[test]
@@ -136,15 +98,17 @@ fn the_assistant_answers_from_the_document_and_says_when_it_does_not_say() {
 #[test]
 fn domain_check_warns_where_an_faq_answer_and_the_documents_answer_the_same_question() {
     let doc = common::root().join("../shared/data/knowledge/larkspur-help.md");
-    let out = Command::new(env!("CARGO_BIN_EXE_hark"))
-        .arg("--models")
-        .arg(common::root().join("models"))
-        .args(["domain", "check", "customer-service", "--knowledge"])
-        .arg(&doc)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let said = String::from_utf8_lossy(&out.stdout);
+    let out = common::hark(&[
+        "--models",
+        common::models().root.to_str().unwrap(),
+        "domain",
+        "check",
+        "customer-service",
+        "--knowledge",
+        doc.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let said = common::stdout(&out);
     // The customer-service domain's opening hours are its own; Larkspur's differ.
     assert!(
         said.contains("warning: intent faq_hours and the documents (Stores)"),

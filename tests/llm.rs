@@ -134,11 +134,7 @@ fn chat_with_model(url: &str, lines: &[&str]) -> (Vec<Value>, String) {
         ("HARK_LLM_MODEL", "test-model"),
         ("HARK_LLM_STALL_MS", "400"),
     ];
-    let out = common::run_chat(&["--json", "--store", "none"], &env, lines);
-    (
-        common::json_turns(&out),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    common::chat_json(&[], &env, lines)
 }
 
 #[test]

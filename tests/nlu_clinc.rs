@@ -24,13 +24,8 @@ fn clinc150_in_scope_accuracy_and_out_of_scope_recall() {
         oos_val: quarter(&full.oos_val),
         oos_test: quarter(&full.oos_test),
     };
-    let encoder = SentenceEncoder::open(
-        &models.sentence_encoder(),
-        &models.sentence_encoder_vocab(),
-        &models.onnxruntime(),
-        2,
-    )
-    .expect("the sentence encoder (scripts/setup.sh installs it)");
+    let encoder = SentenceEncoder::from_models(&models, 2)
+        .expect("the sentence encoder (scripts/setup.sh installs it)");
     let mut featurizer = Featurizer::new(Some(encoder));
     let report = clinc::evaluate(&data, &mut featurizer, Default::default()).unwrap();
     eprintln!("{}", serde_json::to_string_pretty(&report).unwrap());

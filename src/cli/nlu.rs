@@ -73,12 +73,7 @@ fn featurizer(models: &ModelDir, threads: usize, lexical_only: bool) -> Result<F
     let encoder = if lexical_only {
         None
     } else {
-        Some(SentenceEncoder::open(
-            &models.sentence_encoder(),
-            &models.sentence_encoder_vocab(),
-            &models.onnxruntime(),
-            threads,
-        )?)
+        Some(SentenceEncoder::from_models(models, threads)?)
     };
     Ok(Featurizer::new(encoder))
 }

@@ -276,12 +276,7 @@ fn check_knowledge(
     models: &ModelDir,
     threads: usize,
 ) -> Result<()> {
-    let encoder = hark::nlu::encoder::SentenceEncoder::open(
-        &models.sentence_encoder(),
-        &models.sentence_encoder_vocab(),
-        &models.onnxruntime(),
-        threads,
-    )?;
+    let encoder = hark::nlu::encoder::SentenceEncoder::from_models(models, threads)?;
     let knowledge =
         hark::knowledge::Knowledge::load(paths, hark::nlu::Featurizer::new(Some(encoder)))?;
     println!(

@@ -93,12 +93,7 @@ pub fn train_recognizer(
     models: &crate::models::ModelDir,
     threads: usize,
 ) -> Result<crate::nlu::IntentRecognizer, BuildError> {
-    let encoder = crate::nlu::encoder::SentenceEncoder::open(
-        &models.sentence_encoder(),
-        &models.sentence_encoder_vocab(),
-        &models.onnxruntime(),
-        threads,
-    )?;
+    let encoder = crate::nlu::encoder::SentenceEncoder::from_models(models, threads)?;
     Ok(crate::nlu::IntentRecognizer::train(
         crate::nlu::Featurizer::new(Some(encoder)),
         &domain.training_examples(),

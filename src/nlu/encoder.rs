@@ -23,6 +23,16 @@ pub struct SentenceEncoder {
 }
 
 impl SentenceEncoder {
+    /// The sentence encoder installed in `models` (`models/minilm/`, ONNX Runtime from there).
+    pub fn from_models(models: &crate::models::ModelDir, threads: usize) -> Result<Self, NluError> {
+        Self::open(
+            &models.sentence_encoder(),
+            &models.sentence_encoder_vocab(),
+            &models.onnxruntime(),
+            threads,
+        )
+    }
+
     /// Loads `model` (ONNX) and `vocab` (WordPiece `vocab.txt`) with ONNX Runtime from
     /// `onnxruntime`.
     pub fn open(

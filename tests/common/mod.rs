@@ -157,6 +157,21 @@ pub fn spawn_chat(args: &[&str], env: &[(&str, &str)]) -> std::process::Child {
         .expect("start hark chat")
 }
 
+/// The lines typed into `hark chat --json --store none` with `env` and `args`: the turns it
+/// printed and its diagnostics.
+pub fn chat_json(
+    args: &[&str],
+    env: &[(&str, &str)],
+    lines: &[&str],
+) -> (Vec<serde_json::Value>, String) {
+    let args: Vec<&str> = ["--json", "--store", "none"]
+        .into_iter()
+        .chain(args.iter().copied())
+        .collect();
+    let out = run_chat(&args, env, lines);
+    (json_turns(&out), stderr(&out))
+}
+
 /// The JSON turns `hark chat --json` printed (echoed to the test log).
 pub fn json_turns(out: &std::process::Output) -> Vec<serde_json::Value> {
     assert!(
