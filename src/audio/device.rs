@@ -139,21 +139,28 @@ fn device_name(device: &cpal::Device) -> String {
         .unwrap_or_else(|_| device.to_string())
 }
 
-/// The audio systems to look in: the default one (PulseAudio where a server runs), or all.
-fn hosts(all: bool) -> Vec<cpal::Host> {
+/// The audio systems to look in: the default one (PulseAudio where a server runs), or all
+/// that are available, with the reason of each available one that could not be opened (a
+/// sound server that did not answer in time).
+fn hosts(all: bool) -> (Vec<cpal::Host>, Vec<String>) {
     if !all {
-        return vec![cpal::default_host()];
+        return (vec![cpal::default_host()], Vec::new());
     }
-    cpal::available_hosts()
-        .into_iter()
-        .filter_map(|id| cpal::host_from_id(id).ok())
-        .collect()
+    let mut opened = Vec::new();
+    let mut unreachable = Vec::new();
+    for id in cpal::available_hosts() {
+        match cpal::host_from_id(id) {
+            Ok(host) => opened.push(host),
+            Err(e) => unreachable.push(format!("{}: {e}", id.name())),
+        }
+    }
+    (opened, unreachable)
 }
 
 /// The devices of the default audio system, or of every one cpal can reach (`all`).
 pub fn list_devices(all: bool) -> Result<Vec<DeviceInfo>, AudioError> {
     let mut list = Vec::new();
-    for host in hosts(all) {
+    for host in hosts(all).0 {
         let default_in = host.default_input_device().map(|d| device_name(&d));
         let default_out = host.default_output_device().map(|d| device_name(&d));
         let devices = host
@@ -192,9 +199,52 @@ fn find_device(name: Option<&str>, input: bool) -> Result<cpal::Device, AudioErr
             ))
         });
     };
-    let mut candidates = Vec::new();
+    // A sound server busy at start-up may miss the connection timeout: ask it again.
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let (mut candidates, unreachable) = named_devices(wanted, input);
+        if candidates.len() == 1 {
+            return Ok(candidates.remove(0).1);
+        }
+        if !candidates.is_empty() {
+            return Err(AudioError::Device(format!(
+                "'{wanted}' matches {} {kind} devices ({}); give the full name",
+                candidates.len(),
+                candidates
+                    .iter()
+                    .map(|(l, _)| l.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        if unreachable.is_empty() || attempts == DEVICE_SEARCH_ATTEMPTS {
+            let why = if unreachable.is_empty() {
+                String::new()
+            } else {
+                format!(" (unreachable: {})", unreachable.join("; "))
+            };
+            return Err(AudioError::Device(format!(
+                "no {kind} device named '{wanted}'{why}: see `hark devices`"
+            )));
+        }
+        tracing::warn!(audio_systems = %unreachable.join("; "), "asking the sound server again");
+    }
+}
+
+/// How many times the audio systems are searched for a named device while one of them does
+/// not answer.
+const DEVICE_SEARCH_ATTEMPTS: u32 = 3;
+
+/// The devices whose name is `wanted` (the one, where it is exact) or contains it, in the
+/// default audio system, else in every one; and the audio systems that could not be opened.
+fn named_devices(wanted: &str, input: bool) -> (Vec<(String, cpal::Device)>, Vec<String>) {
+    let mut candidates: Vec<(String, cpal::Device)> = Vec::new();
+    let mut unreachable = Vec::new();
     for all in [false, true] {
-        for host in hosts(all) {
+        let (hosts, failed) = hosts(all);
+        unreachable = failed;
+        for host in hosts {
             let Ok(devices) = host.devices() else {
                 continue;
             };
@@ -209,7 +259,7 @@ fn find_device(name: Option<&str>, input: bool) -> Result<cpal::Device, AudioErr
                 }
                 let label = device_name(&device);
                 if label == wanted {
-                    return Ok(device);
+                    return (vec![(label, device)], Vec::new());
                 }
                 if label.contains(wanted) && !candidates.iter().any(|(l, _)| *l == label) {
                     candidates.push((label, device));
@@ -220,20 +270,7 @@ fn find_device(name: Option<&str>, input: bool) -> Result<cpal::Device, AudioErr
             break;
         }
     }
-    match candidates.len() {
-        1 => Ok(candidates.remove(0).1),
-        0 => Err(AudioError::Device(format!(
-            "no {kind} device named '{wanted}': see `hark devices`"
-        ))),
-        n => Err(AudioError::Device(format!(
-            "'{wanted}' matches {n} {kind} devices ({}); give the full name",
-            candidates
-                .iter()
-                .map(|(l, _)| l.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))),
-    }
+    (candidates, unreachable)
 }
 
 /// A microphone: mono 16 kHz out, whatever the device's rate and channels.
