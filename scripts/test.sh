@@ -19,6 +19,11 @@ step "cargo fmt --check"
 cargo fmt --all -- --check
 step "cargo clippy (release profile, shares the build with the tests)"
 cargo clippy --release --locked --all-targets -- -D warnings
+step "cargo test: building (release: Whisper in a debug build is far too slow)"
+cargo test --release --locked --no-run
+step "slot tagger"
+wait "$TAGGER" || { cat "$TAGGER_LOG"; echo "the slot tagger did not train" >&2; exit 1; }
+cat "$TAGGER_LOG"
 step "cargo test: two lanes (real time at normal priority, compute beside it at nice 19)"
 # Tests that keep time (a sound server, paced audio, cloud protocol servers, HTTP/WebSocket
 # conversations) run one binary after another at normal priority, so each sees the machine as
