@@ -12,7 +12,11 @@ LOG="$(mktemp)"
 TAGGER_LOG="$(mktemp)"
 bash scripts/train-slot-tagger.sh >"$TAGGER_LOG" 2>&1 &
 TAGGER=$!
-trap 'kill "$TAGGER" 2>/dev/null || true; rm -f "$LOG" "$TAGGER_LOG" "${FAILED:-}"' EXIT
+# The real chat model and its server for the language-model tests (downloads, little CPU).
+LOCAL_LLM_LOG="$(mktemp)"
+bash scripts/local-llm.sh >"$LOCAL_LLM_LOG" 2>&1 &
+LOCAL_LLM=$!
+trap 'kill "$TAGGER" 2>/dev/null || true; rm -f "$LOG" "$TAGGER_LOG" "${LOCAL_LLM_LOG:-}" "${FAILED:-}"' EXIT
 
 step() { printf '\033[1m==> %s\033[0m (%dm%02ds)\n' "$*" $((SECONDS / 60)) $((SECONDS % 60)); }
 step "cargo fmt --check"
@@ -24,6 +28,9 @@ cargo test --release --locked --no-run
 step "slot tagger"
 wait "$TAGGER" || { cat "$TAGGER_LOG"; echo "the slot tagger did not train" >&2; exit 1; }
 cat "$TAGGER_LOG"
+step "local model server"
+wait "$LOCAL_LLM" || { cat "$LOCAL_LLM_LOG"; echo "the local model server did not install" >&2; exit 1; }
+cat "$LOCAL_LLM_LOG"
 step "cargo test: two lanes (real time at normal priority, compute beside it at nice 19)"
 # Tests that keep time (a sound server, paced audio, cloud protocol servers, HTTP/WebSocket
 # conversations) run one binary after another at normal priority, so each sees the machine as
@@ -45,7 +52,7 @@ for line in sys.stdin:
 is_real_time() { local n; for n in "${REAL_TIME[@]}"; do [ "$n" = "$1" ] && return 0; done; return 1; }
 run_binary() { # niceness name [libtest args]
   local niceness="$1" name="$2"; shift 2
-  echo "     Running $name $*"
+  echo "     Running $name $* (at $((SECONDS / 60))m$((SECONDS % 60))s)"
   nice -n "$niceness" "${BINARY[$name]}" --test-threads=2 "$@" 2>&1 || echo "$name $*" >>"$FAILED"
 }
 real_time_lane() {

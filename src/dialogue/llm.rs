@@ -131,7 +131,11 @@ impl StreamingChat {
             .connect_timeout(config.connect_timeout)
             .build()
             .map_err(|e| unreachable(e.to_string()))?;
-        let runtime = tokio::runtime::Builder::new_current_thread()
+        // A worker thread of its own: the connection's task must run after a stream is left
+        // (a barge-in, a stall) to close the socket, so the server stops generating.
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("hark-llm")
             .enable_all()
             .build()
             .map_err(|e| unreachable(e.to_string()))?;
