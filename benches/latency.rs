@@ -38,6 +38,8 @@
 //!   provider's end of turn and a round trip to each), CPU, and the capacity (only when named);
 //! - `knowledge`: spoken questions answered from a help document (the assistant domain with
 //!   `../shared/data/knowledge/larkspur-help.md`);
+//! - `local-llm`: spoken questions the flows do not take, answered by a real language model
+//!   (SmolLM2-135M-Instruct on llama.cpp behind `tests/llm-server`; `scripts/local-llm.sh`);
 //! - `soak`: `hark serve` holding `HARK_SOAK_CONVERSATIONS` (default 2) conversations for
 //!   `HARK_SOAK_SECONDS` (default 3600): turns, errors, voice-to-voice, CPU, and memory every
 //!   10 s (only when named).
@@ -429,6 +431,101 @@ fn knowledge(bench: &mut Bench) {
         "answers from documents (assistant domain, Larkspur's help document)",
         &run,
         &mut t,
+    );
+}
+
+/// Questions no flow of the customer-service domain takes, for the language model.
+const MODEL_QUESTIONS: &[&str] = &[
+    "Can you tell me a fun fact about the moon?",
+    "What is a good name for a cat?",
+    "Why is the sky blue?",
+    "How do I make a cup of tea?",
+    "What should I cook for dinner tonight?",
+    "Can you recommend a good book?",
+    "What is the capital of France?",
+    "How many legs does a spider have?",
+];
+
+/// The customer-service domain with a real language model for what its flows do not take:
+/// SmolLM2-135M-Instruct on llama.cpp behind the tests' OpenAI-compatible server
+/// (`scripts/local-llm.sh` installs it). Time to first token from the server's own log.
+fn local_llm(bench: &mut Bench) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let gguf = bench
+        .models
+        .root
+        .join("smollm2/SmolLM2-135M-Instruct.Q4_1.gguf");
+    if !gguf.exists() || !root.join("tests/llm-server/node_modules").exists() {
+        println!(
+            "\n(no local model server: run scripts/local-llm.sh; the local-llm section is skipped)"
+        );
+        return;
+    }
+    let log = std::env::temp_dir().join(format!("hark-bench-llm-{}.jsonl", std::process::id()));
+    let mut server = std::process::Command::new("node")
+        .arg(root.join("tests/llm-server/server.mjs"))
+        .arg("--model")
+        .arg(&gguf)
+        .arg("--log")
+        .arg(&log)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("node");
+    let mut first = String::new();
+    std::io::BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let port = first.trim().rsplit(':').next().unwrap().to_string();
+    let settings = hark::config::LlmSettings {
+        url: format!("http://127.0.0.1:{port}/v1"),
+        ..Default::default()
+    };
+    let options = hark::dialogue::DialogueOptions {
+        llm: settings.client(),
+        ..Default::default()
+    };
+    let dir = root.join("config/domains/customer-service");
+    let manager = hark::dialogue::build_manager(&dir, &bench.models, 2, &options)
+        .expect("the customer-service domain");
+    let engines = Engines {
+        recognizer: bench.recognizer.open_session().unwrap(),
+        brain: Box::new(hark::dialogue::brain::DialogueBrain::new(manager, "bench")),
+        synthesizer: bench.synthesizer.clone(),
+        turn_model: bench.turn_model.clone(),
+    };
+    let recording = bench.say(&requests(MODEL_QUESTIONS));
+    let run = run_loop(recording, engines, LoopConfig::default()).0;
+    let _ = server.kill();
+    let _ = server.wait();
+    let mut t = turns(&run, 8000.0);
+    print_turns(
+        "answers from a real language model (SmolLM2-135M-Instruct on llama.cpp, customer-service domain)",
+        &run,
+        &mut t,
+    );
+    let entries: Vec<serde_json::Value> = std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    std::fs::remove_file(&log).ok();
+    let first_token: Vec<f64> = entries
+        .iter()
+        .filter(|e| e["event"] == "answered")
+        .filter_map(|e| e["first_token_ms"].as_f64())
+        .collect();
+    let count = |kind: &str| entries.iter().filter(|e| e["event"] == kind).count();
+    println!();
+    table_header();
+    report(
+        "model's first token after the request (server)",
+        &first_token,
+    );
+    println!(
+        "\nrequests: {}, answered: {}, hung up mid-answer (barge-ins, dropped speculations): {}",
+        count("request"),
+        count("answered"),
+        count("closed")
     );
 }
 
@@ -1921,10 +2018,11 @@ fn main() {
             "off (the transcript alone)"
         }
     );
-    let all: [(&str, Section); 15] = [
+    let all: [(&str, Section); 16] = [
         ("keywords", keywords),
         ("dialogue", dialogue),
         ("knowledge", knowledge),
+        ("local-llm", local_llm),
         ("barge-in", barge_in),
         ("backchannel", backchannel),
         ("load", load),
