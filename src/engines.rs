@@ -312,5 +312,6 @@ pub fn dialogue_options(
             .map(std::path::PathBuf::from)
             .collect(),
         knowledge: None,
+        knowledge_cache: crate::knowledge::cache::path_for(models),
     })
 }

@@ -183,7 +183,9 @@ fn real_time_a_models_answer_is_spoken_and_a_barge_in_hangs_up_on_it() {
         &[
             Part::Silence(3500),
             Part::Say("Could you describe the history of bread in detail, please?"),
-            Part::Silence(3200),
+            // The answer starts 1.5–3 s after the question (more on a busy machine) and
+            // the model goes on for ~7 s: the user speaks over it in between.
+            Part::Silence(5000),
             Part::Say("Stop, where is my order?"),
             Part::Silence(5000),
         ],
@@ -261,13 +263,13 @@ fn real_time_a_models_answer_is_spoken_and_a_barge_in_hangs_up_on_it() {
         "the stream was closed {} ms after the request; the barge-in came {barge_in_after} ms after it",
         closed["ms"]
     );
-    // And the question asked over it is answered by its flow.
-    let finals: Vec<&str> = of_kind("final")
-        .iter()
-        .filter_map(|e| e["text"].as_str())
-        .collect();
+    // And the question asked over it is answered by its flow, not by the model's answer.
+    let last_reply = of_kind("reply")
+        .last()
+        .and_then(|e| e["text"].as_str())
+        .unwrap_or_default();
     assert!(
-        finals.iter().any(|f| f.to_lowercase().contains("order")),
-        "{finals:?}"
+        last_reply.to_lowercase().contains("order number"),
+        "{last_reply:?}"
     );
 }

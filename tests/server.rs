@@ -335,3 +335,40 @@ async fn bad_messages_get_clear_errors_and_the_conversation_goes_on() {
     assert_eq!(ratings["distribution"], json!({"4": 1}), "{report}");
     std::fs::remove_dir_all(logs).ok();
 }
+
+/// `hark serve` with a help document: a spoken question no intent takes is answered with
+/// the document's fact, in speech.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spoken_question_is_answered_from_the_served_documents() {
+    let document = common::root().join("../shared/data/knowledge/larkspur-help.md");
+    let server = start_server(&[
+        "--domain",
+        "assistant",
+        "--knowledge",
+        document.to_str().unwrap(),
+    ]);
+    let models = common::models();
+    let mut voice = tts::open_voice(VoiceKind::Piper, &models, 2).unwrap();
+    let recording = conversation::build(
+        voice.as_mut(),
+        &[
+            Part::Silence(3500),
+            Part::Say("Do you ship to Canada?"),
+            Part::Silence(4500),
+        ],
+    );
+    drop(voice);
+    let (messages, _) = converse(&server, recording.samples.clone(), SPEECH_RATE).await;
+    let finals = texts(&messages, "final");
+    assert!(
+        finals.iter().any(|t| t.to_lowercase().contains("canada")),
+        "{finals:?}"
+    );
+    let replies = texts(&messages, "reply");
+    assert!(
+        replies.iter().any(|r| r.contains("19")),
+        "the document's fact: {replies:?}"
+    );
+    let summary = &messages.last().unwrap()["summary"];
+    assert!(summary["replies"].as_u64() >= Some(2), "{summary}");
+}

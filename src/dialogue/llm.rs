@@ -10,6 +10,28 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
+
+/// How often a silent model's listener is asked whether the answer is still wanted.
+pub const STILL_WANTED_EVERY: Duration = Duration::from_millis(50);
+
+/// Awaits `work`, asking `on_text` with an empty piece every [`STILL_WANTED_EVERY`] whether
+/// it is still wanted; None once it is not.
+async fn while_wanted<F: std::future::Future>(
+    work: F,
+    on_text: &mut dyn FnMut(&str) -> bool,
+) -> Option<F::Output> {
+    tokio::pin!(work);
+    loop {
+        tokio::select! {
+            out = &mut work => return Some(out),
+            _ = tokio::time::sleep(STILL_WANTED_EVERY) => {
+                if !on_text("") {
+                    return None;
+                }
+            }
+        }
+    }
+}
 use serde::Serialize;
 
 #[derive(Debug, thiserror::Error)]
@@ -65,7 +87,9 @@ pub struct Completion {
 /// A chat model that streams.
 pub trait LanguageModel: Send {
     /// Streams a reply to `messages`; `on_text` gets each piece of text and returns false
-    /// to stop.
+    /// to stop. While the model is silent (reading the prompt, between pieces) it also gets
+    /// an empty piece every [`STILL_WANTED_EVERY`], so a listener who has moved on stops the
+    /// request without waiting for the model's next word.
     fn complete(
         &mut self,
         messages: &[ChatMessage],
@@ -434,14 +458,22 @@ impl LanguageModel for StreamingChat {
             });
         };
         runtime.block_on(async {
-            let response =
-                tokio::time::timeout(stall + self.config.connect_timeout, request.send())
-                    .await
-                    .map_err(|_| LlmError::Stalled {
-                        url: url.clone(),
-                        ms: stall.as_millis(),
-                    })?
-                    .map_err(unreachable)?;
+            let sent = tokio::time::timeout(
+                stall + self.config.connect_timeout,
+                while_wanted(request.send(), on_text),
+            )
+            .await
+            .map_err(|_| LlmError::Stalled {
+                url: url.clone(),
+                ms: stall.as_millis(),
+            })?;
+            let Some(sent) = sent else {
+                return Ok(Completion {
+                    stopped: true,
+                    ..Completion::default()
+                });
+            };
+            let response = sent.map_err(unreachable)?;
             let status = response.status();
             if !status.is_success() {
                 let text = response.text().await.unwrap_or_default();
@@ -459,15 +491,20 @@ impl LanguageModel for StreamingChat {
             let mut state = StreamState::new(provider);
             let mut sse = super::sse::SseDecoder::new();
             while !state.done {
-                let chunk = match tokio::time::timeout(stall, stream.next()).await {
+                let next = tokio::time::timeout(stall, while_wanted(stream.next(), on_text));
+                let chunk = match next.await {
                     Err(_) => {
                         return Err(LlmError::Stalled {
                             url: url.clone(),
                             ms: stall.as_millis(),
                         })
                     }
-                    Ok(None) => break,
-                    Ok(Some(chunk)) => chunk.map_err(unreachable)?,
+                    Ok(None) => {
+                        state.completion.stopped = true;
+                        return state.finish().map_err(&protocol);
+                    }
+                    Ok(Some(None)) => break,
+                    Ok(Some(Some(chunk))) => chunk.map_err(unreachable)?,
                 };
                 // Each event's data is one JSON chunk of the completion.
                 for data in sse.push(&chunk).map_err(&protocol)? {
@@ -625,6 +662,51 @@ mod tests {
             "string"
         );
         assert_eq!(body["stream"], true);
+    }
+
+    /// A server that takes the request and never answers, as a model reading a long prompt.
+    fn silent_server() -> (String, std::thread::JoinHandle<()>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/v1", listener.local_addr().unwrap());
+        let held = std::thread::spawn(move || {
+            let (mut socket, _) = listener.accept().unwrap();
+            // Read until hark hangs up.
+            let mut buf = [0u8; 4096];
+            while std::io::Read::read(&mut socket, &mut buf).is_ok_and(|n| n > 0) {}
+        });
+        (url, held)
+    }
+
+    #[test]
+    fn a_listener_who_moves_on_stops_the_request_before_the_first_word() {
+        let (url, held) = silent_server();
+        let mut chat = StreamingChat::new(LlmConfig {
+            provider: Provider::OpenAi,
+            base_url: url,
+            model: "m".into(),
+            api_key: None,
+            connect_timeout: Duration::from_secs(1),
+            stall_timeout: Duration::from_secs(30),
+            max_tokens: 10,
+        })
+        .unwrap();
+        let asked = std::time::Instant::now();
+        let mut asks = 0;
+        let completion = chat
+            .complete(&[ChatMessage::new("user", "hi")], &[], &mut |piece| {
+                assert!(piece.is_empty(), "the server said nothing");
+                asks += 1;
+                asks < 4
+            })
+            .unwrap();
+        assert!(completion.stopped && completion.text.is_empty());
+        assert!(
+            asked.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            asked.elapsed()
+        );
+        // The connection is closed, not left to the server's timeout.
+        held.join().unwrap();
     }
 
     #[test]

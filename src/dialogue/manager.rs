@@ -512,7 +512,8 @@ impl DialogueManager {
         };
         let mut streamed = false;
         let result = llm.complete(&request.messages, &request.tools, &mut |piece| {
-            streamed = true;
+            // An empty piece only asks whether the answer is still wanted.
+            streamed |= !piece.is_empty();
             on_piece(&plain_for_voice(piece))
         });
         progress.emitted |= streamed;

@@ -29,6 +29,9 @@ pub struct DialogueOptions {
     pub knowledge_paths: Vec<std::path::PathBuf>,
     /// The documents, indexed (see [`load_knowledge`]); answered from when no intent fits.
     pub knowledge: Option<std::sync::Arc<crate::knowledge::Knowledge>>,
+    /// Where the sentence encoder's meanings of the documents are kept between starts
+    /// ([`crate::knowledge::cache`]); none: encoded at every start.
+    pub knowledge_cache: Option<std::path::PathBuf>,
 }
 
 impl Default for DialogueOptions {
@@ -39,6 +42,7 @@ impl Default for DialogueOptions {
             slot_tagger: None,
             knowledge_paths: Vec::new(),
             knowledge: None,
+            knowledge_cache: None,
         }
     }
 }
@@ -54,6 +58,9 @@ pub fn build_manager(
     let domain = crate::domain::load(domain_dir)?;
     let recognizer = train_recognizer(&domain, models, threads)?;
     let mut options = options.clone();
+    if options.knowledge_cache.is_none() {
+        options.knowledge_cache = crate::knowledge::cache::path_for(models);
+    }
     load_knowledge(domain_dir, &recognizer, &mut options)?;
     manager_for(domain, recognizer, &options)
 }
@@ -76,7 +83,11 @@ pub fn load_knowledge(
         return Ok(());
     }
     let started = std::time::Instant::now();
-    let knowledge = crate::knowledge::Knowledge::load(&paths, recognizer.featurizer().clone())?;
+    let knowledge = crate::knowledge::Knowledge::load_cached(
+        &paths,
+        recognizer.featurizer().clone(),
+        options.knowledge_cache.as_deref(),
+    )?;
     tracing::info!(
         passages = knowledge.passages().len(),
         ms = started.elapsed().as_millis() as u64,

@@ -5,6 +5,7 @@
 //! the sentence it leans on, is the answer. Below a calibrated score the documents do not
 //! answer and hark says so. Nothing is stored: the index is rebuilt at start-up.
 
+pub mod cache;
 pub mod passages;
 
 use std::path::{Path, PathBuf};
@@ -12,6 +13,7 @@ use std::path::{Path, PathBuf};
 use bm25::{Language, SearchEngine, SearchEngineBuilder};
 
 use crate::nlu::{Featurizer, NluError};
+use cache::MeaningCache;
 pub use passages::Passage;
 
 #[derive(Debug, thiserror::Error)]
@@ -106,6 +108,16 @@ impl Knowledge {
     /// Reads every document at `paths` (files, or folders searched for `.md`, `.markdown`
     /// and `.txt` files) and indexes them.
     pub fn load(paths: &[PathBuf], featurizer: Featurizer) -> Result<Self, KnowledgeError> {
+        Self::load_cached(paths, featurizer, None)
+    }
+
+    /// As [`Knowledge::load`], keeping the sentences' meanings in the cache file `cache`
+    /// between starts (see [`cache`]).
+    pub fn load_cached(
+        paths: &[PathBuf],
+        featurizer: Featurizer,
+        cache: Option<&Path>,
+    ) -> Result<Self, KnowledgeError> {
         let mut documents = Vec::new();
         for path in paths {
             for file in document_files(path)? {
@@ -120,13 +132,22 @@ impl Knowledge {
                 documents.push((name, text));
             }
         }
-        Self::build(&documents, featurizer)
+        Self::build_cached(&documents, featurizer, cache)
     }
 
     /// Indexes `(name, text)` documents.
     pub fn build(
         documents: &[(String, String)],
         featurizer: Featurizer,
+    ) -> Result<Self, KnowledgeError> {
+        Self::build_cached(documents, featurizer, None)
+    }
+
+    /// As [`Knowledge::build`], with the meanings cache at `cache`.
+    pub fn build_cached(
+        documents: &[(String, String)],
+        featurizer: Featurizer,
+        cache: Option<&Path>,
     ) -> Result<Self, KnowledgeError> {
         let passages: Vec<Passage> = documents
             .iter()
@@ -146,7 +167,7 @@ impl Knowledge {
         let words =
             SearchEngineBuilder::<u32>::with_corpus(Language::English, read.iter().cloned())
                 .build();
-        let sentence_meanings = featurizer.meanings(&read)?.unwrap_or_default();
+        let sentence_meanings = meanings_of(&featurizer, &read, cache)?;
         let passage_meanings = if sentence_meanings.is_empty() {
             Vec::new()
         } else {
@@ -304,6 +325,43 @@ fn document_files(path: &Path) -> Result<Vec<PathBuf>, KnowledgeError> {
 }
 
 /// Whether `path` is a document or a folder with documents in it.
+/// The encoder's meaning of each of `texts`, from the cache where it has them (empty
+/// without an encoder); the cache is then left holding exactly these.
+fn meanings_of(
+    featurizer: &Featurizer,
+    texts: &[String],
+    cache: Option<&Path>,
+) -> Result<Vec<Vec<f32>>, KnowledgeError> {
+    let cache = MeaningCache::open(cache);
+    let missing: Vec<&String> = texts.iter().filter(|t| cache.get(t).is_none()).collect();
+    let Some(fresh) = featurizer.meanings(&missing)? else {
+        return Ok(Vec::new());
+    };
+    if fresh
+        .first()
+        .is_some_and(|m| !cache.is_empty() && m.len() != cache.dim())
+    {
+        // Meanings of another width: none of the cached ones can be used.
+        let all = featurizer.meanings(texts)?.unwrap_or_default();
+        cache.keep(texts, &all);
+        return Ok(all);
+    }
+    let mut fresh = fresh.into_iter();
+    let all: Vec<Vec<f32>> = texts
+        .iter()
+        .map(|t| match cache.get(t) {
+            Some(known) => known.to_vec(),
+            None => fresh.next().unwrap_or_default(),
+        })
+        .collect();
+    let unchanged = missing.is_empty()
+        && cache.len() == texts.iter().collect::<std::collections::HashSet<_>>().len();
+    if !unchanged {
+        cache.keep(texts, &all);
+    }
+    Ok(all)
+}
+
 pub fn has_documents(path: &Path) -> bool {
     document_files(path).is_ok()
 }

@@ -69,8 +69,12 @@ pub struct TextInput {
 }
 
 impl TextInput {
-    /// Sends more text; false once the stream is cancelled or gone (stop producing).
+    /// Sends more text; false once the stream is cancelled or gone (stop producing). An
+    /// empty text sends nothing: it only asks whether the stream still wants text.
     pub fn push(&self, text: &str) -> bool {
+        if text.is_empty() {
+            return !self.cancel.is_cancelled();
+        }
         if !text.trim().is_empty() {
             let _ = self.first_text.set(Instant::now());
         }
