@@ -474,18 +474,8 @@ impl LanguageModel for StreamingChat {
                 });
             };
             let response = sent.map_err(unreachable)?;
-            let status = response.status();
-            if !status.is_success() {
-                let text = response.text().await.unwrap_or_default();
-                let message = serde_json::from_str::<serde_json::Value>(&text)
-                    .ok()
-                    .and_then(|v| v["error"]["message"].as_str().map(String::from))
-                    .unwrap_or(text);
-                return Err(LlmError::Status {
-                    url: url.clone(),
-                    status: status.as_u16(),
-                    message,
-                });
+            if !response.status().is_success() {
+                return Err(refused(&url, response).await);
             }
             let mut stream = response.bytes_stream();
             let mut state = StreamState::new(provider);
@@ -523,25 +513,55 @@ impl LanguageModel for StreamingChat {
                     }
                 }
             }
-            if let Some(data) = sse.finish().filter(|_| !state.done) {
-                if let Some(text) = state.event(data.trim()).map_err(&protocol)? {
-                    state.completion.text.push_str(&text);
-                    on_text(&text);
-                }
-            }
-            if provider == Provider::Anthropic && !state.done {
-                // Anthropic always ends with message_stop: without it the reply was cut off.
-                state.failed = Some("the stream ended before message_stop".into());
-            }
-            if let Some(message) = state.failed.take() {
-                return Err(LlmError::Failed {
-                    url: url.clone(),
-                    message,
-                });
-            }
-            state.finish().map_err(&protocol)
+            ended(state, sse, &url, on_text)
         })
     }
+}
+
+/// The error of a response that is not a success, with the provider's message.
+async fn refused(url: &str, response: reqwest::Response) -> LlmError {
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap_or_default();
+    let message = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| v["error"]["message"].as_str().map(String::from))
+        .unwrap_or(text);
+    LlmError::Status {
+        url: url.to_string(),
+        status,
+        message,
+    }
+}
+
+/// The completion once the stream has ended: its last, unterminated event read, and
+/// whether it ended as its protocol says a whole answer does.
+fn ended(
+    mut state: StreamState,
+    mut sse: super::sse::SseDecoder,
+    url: &str,
+    on_text: &mut dyn FnMut(&str) -> bool,
+) -> Result<Completion, LlmError> {
+    let protocol = |reason: String| LlmError::Protocol {
+        url: url.to_string(),
+        reason,
+    };
+    if let Some(data) = sse.finish().filter(|_| !state.done) {
+        if let Some(text) = state.event(data.trim()).map_err(protocol)? {
+            state.completion.text.push_str(&text);
+            on_text(&text);
+        }
+    }
+    if state.provider == Provider::Anthropic && !state.done {
+        // Anthropic always ends with message_stop: without it the reply was cut off.
+        state.failed = Some("the stream ended before message_stop".into());
+    }
+    if let Some(message) = state.failed.take() {
+        return Err(LlmError::Failed {
+            url: url.to_string(),
+            message,
+        });
+    }
+    state.finish().map_err(protocol)
 }
 
 /// Makes model text fit for speech: no markdown emphasis, headings, code marks or bullets.
