@@ -187,8 +187,10 @@ const RESAMPLE_CHUNK_MS: u32 = 20;
 /// 20 ms at 16 kHz.
 const PIECE: usize = 320;
 
-/// How long conversations may take to end once the server is asked to stop.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// How long conversations may take to end once the server is asked to stop: the reply under
+/// way plays out and the summary goes to the client (a greeting alone is ~3 s of audio), and
+/// the process still exits before `docker stop`'s 10 s end in SIGKILL.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
 
 /// Serves conversations on `listener` until the process ends.
 pub async fn serve(

@@ -84,14 +84,15 @@ pub fn start_server(extra: &[&str]) -> Server {
 /// `hark serve` with sessions in `store`.
 pub fn start_server_with(store: &str, extra: &[&str]) -> Server {
     let models = super::models();
+    // The customer-service domain unless the test names one.
+    let domain: &[&str] = if extra.contains(&"--domain") {
+        &[]
+    } else {
+        &["--domain", "customer-service"]
+    };
     let mut child = Command::new(super::hark_bin())
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--domain",
-            "customer-service",
-        ])
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(domain)
         .args(["--voice", "espeak", "--store", store])
         .args(if extra.contains(&"--log") {
             &[][..]
