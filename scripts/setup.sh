@@ -134,7 +134,13 @@ fi
 step "whisper.cpp bindings with hark's patch"
 bash scripts/vendor-whisper.sh
 step "Building hark (release)"
-cargo build --release --locked --quiet
+if [ "${HARK_SETUP_BUILD:-}" = "with-tests" ]; then
+  # The test command's build in the same cargo run: the library and its unit tests compile
+  # side by side instead of one after the other (the binary is built for the tests too).
+  cargo test --release --locked --no-run --quiet
+else
+  cargo build --release --locked --quiet
+fi
 HARK="$ROOT/target/release/hark"
 
 if has "$WHISPER_GGML" "$WHISPER_SHA256"; then

@@ -7,7 +7,7 @@ cd "$ROOT"
 
 # Everything but the slot tagger, which trains (one core, about a minute) while the checks
 # and the tests build.
-HARK_SETUP_TAGGER=skip bash scripts/setup.sh
+HARK_SETUP_TAGGER=skip HARK_SETUP_BUILD=with-tests bash scripts/setup.sh
 LOG="$(mktemp)"
 TAGGER_LOG="$(mktemp)"
 bash scripts/train-slot-tagger.sh >"$TAGGER_LOG" 2>&1 &
@@ -36,8 +36,12 @@ step "cargo test: two lanes (real time at normal priority, compute beside it at 
 # conversations) run one binary after another at normal priority, so each sees the machine as
 # a user's would; tests that only compute run beside them at the lowest priority, on what the
 # real-time ones leave of the two cores. A test whose name holds `real_time_` runs in the
-# real-time lane, wherever it is.
+# real-time lane, wherever it is. The live sound card's tests (echo cancellation on a
+# PulseAudio server) come first and share the machine only with the light binaries of LIGHT.
 REAL_TIME=(live_audio cloud twilio report serve_safety server browser wyoming anthropic llm)
+LIGHT=(architecture audio_formats biasing cli hostile_input knowledge model_download
+  pipeline_fakes redaction turn_model unit-bin)
+SOUND_DONE="$(mktemp -u)"
 FAILED="$(mktemp)"
 declare -A BINARY=()
 while read -r name path; do BINARY[$name]="$path"; done < <(
@@ -49,7 +53,8 @@ for line in sys.stdin:
         kind = m["target"]["kind"][0]
         print(m["target"]["name"] if kind == "test" else "unit-" + kind, m["executable"])')
 ((${#BINARY[@]})) || { echo "cargo listed no test binaries" >&2; exit 1; }
-is_real_time() { local n; for n in "${REAL_TIME[@]}"; do [ "$n" = "$1" ] && return 0; done; return 1; }
+is_in() { local n wanted="$1"; shift; for n in "$@"; do [ "$n" = "$wanted" ] && return 0; done; return 1; }
+is_real_time() { is_in "$1" "${REAL_TIME[@]}"; }
 run_binary() { # niceness name [libtest args]
   local niceness="$1" name="$2"; shift 2
   echo "     Running $name $* (at $((SECONDS / 60))m$((SECONDS % 60))s)"
@@ -57,7 +62,11 @@ run_binary() { # niceness name [libtest args]
 }
 real_time_lane() {
   local n
-  for n in "${REAL_TIME[@]}"; do run_binary 0 "$n"; done
+  for n in "${REAL_TIME[@]}"; do
+    run_binary 0 "$n"
+    if [ "$n" = live_audio ]; then touch "$SOUND_DONE"; fi
+  done
+  touch "$SOUND_DONE"
   for n in "${!BINARY[@]}"; do
     is_real_time "$n" || ! grep -q 'real_time_' < <("${BINARY[$n]}" --list 2>/dev/null) ||
       run_binary 0 "$n" real_time_
@@ -65,8 +74,12 @@ real_time_lane() {
 }
 compute_lane() {
   local n
+  for n in "${LIGHT[@]}"; do
+    if [ -n "${BINARY[$n]:-}" ]; then run_binary 19 "$n" --skip real_time_; fi
+  done
+  while [ ! -e "$SOUND_DONE" ]; do sleep 1; done
   for n in $(printf '%s\n' "${!BINARY[@]}" | sort); do
-    is_real_time "$n" || run_binary 19 "$n" --skip real_time_
+    is_real_time "$n" || is_in "$n" "${LIGHT[@]}" || run_binary 19 "$n" --skip real_time_
   done
   nice -n 19 cargo test --release --locked --doc 2>&1 || echo "doc tests" >>"$FAILED"
 }
@@ -79,7 +92,7 @@ wait "$RT" "$CPU" || true
 cat "$LOG.rt" "$LOG.cpu" | grep -o 'test result: .*' | grep -o '[0-9]* passed; [0-9]* failed' |
   awk -v s="$SECONDS" '{ p += $1; f += $3 }
     END { printf "tests: %d passed, %d failed; %dm%02ds in all\n", p, f, s / 60, s % 60 }'
-rm -f "$LOG.rt" "$LOG.cpu"
+rm -f "$LOG.rt" "$LOG.cpu" "$SOUND_DONE"
 if [ -s "$FAILED" ]; then
   echo "failed test binaries:" >&2
   sed 's/^/    /' "$FAILED" >&2
