@@ -10,6 +10,7 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use serde::Serialize;
 
 /// How often a silent model's listener is asked whether the answer is still wanted.
 pub const STILL_WANTED_EVERY: Duration = Duration::from_millis(50);
@@ -32,7 +33,6 @@ async fn while_wanted<F: std::future::Future>(
         }
     }
 }
-use serde::Serialize;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LlmError {

@@ -30,7 +30,8 @@ pub struct DialogueOptions {
     /// The documents, indexed (see [`load_knowledge`]); answered from when no intent fits.
     pub knowledge: Option<std::sync::Arc<crate::knowledge::Knowledge>>,
     /// Where the sentence encoder's meanings of the documents are kept between starts
-    /// ([`crate::knowledge::cache`]); none: encoded at every start.
+    /// ([`crate::knowledge::cache`]); none: [`build_manager`] keeps them under its models
+    /// folder.
     pub knowledge_cache: Option<std::path::PathBuf>,
 }
 

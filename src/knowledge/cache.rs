@@ -1,8 +1,8 @@
 //! The sentence encoder's meanings of the documents' sentences, kept between starts: the
 //! encoder is most of the time of indexing (about 3 ms a sentence on 2 cores), and documents
 //! change little from one start to the next. One file per encoder model (named from its
-//! files' size and time), from its files' size and time), holding the meaning of each sentence by the SHA-256 of its text; only the
-//! sentences not in it are encoded, and it is rewritten with exactly the current ones.
+//! files' size and time), holding the meaning of each sentence by the SHA-256 of its text;
+//! only the sentences not in it are encoded, and it is rewritten with exactly the current ones.
 //! Anything wrong with the file (missing, cut short, another format) means encoding afresh;
 //! a file that cannot be written is only a slower next start.
 
@@ -38,7 +38,7 @@ pub fn path_for(models: &crate::models::ModelDir) -> Option<PathBuf> {
         hasher.update(meta.len().to_le_bytes());
         hasher.update(changed.as_nanos().to_le_bytes());
     }
-    let id = hex(&hasher.finalize()[..8]);
+    let id = crate::models::hex(&hasher.finalize()[..8]);
     Some(
         models
             .root
@@ -46,10 +46,6 @@ pub fn path_for(models: &crate::models::ModelDir) -> Option<PathBuf> {
             .join("knowledge")
             .join(format!("meanings-{id}.bin")),
     )
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn key(text: &str) -> Key {

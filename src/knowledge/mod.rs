@@ -324,7 +324,6 @@ fn document_files(path: &Path) -> Result<Vec<PathBuf>, KnowledgeError> {
     Ok(files)
 }
 
-/// Whether `path` is a document or a folder with documents in it.
 /// The encoder's meaning of each of `texts`, from the cache where it has them (empty
 /// without an encoder); the cache is then left holding exactly these.
 fn meanings_of(
@@ -362,6 +361,7 @@ fn meanings_of(
     Ok(all)
 }
 
+/// Whether `path` is a document or a folder with documents in it.
 pub fn has_documents(path: &Path) -> bool {
     document_files(path).is_ok()
 }

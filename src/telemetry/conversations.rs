@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::models::hex;
+
 use super::metrics::Measure;
 use super::ratings::RatingRecord;
 use super::LatencySummary;
@@ -178,10 +180,6 @@ pub fn new_id() -> String {
         bytes.copy_from_slice(&digest[..8]);
     }
     hex(&bytes)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The numbers a conversational service is judged by.
